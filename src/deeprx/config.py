@@ -1,0 +1,317 @@
+"""Configuration: validated dataclasses and the named profiles ``quick``, ``cpu`` and ``paper``.
+
+One :class:`RunConfig` holds everything a run needs, including the single seed that drives Sionna,
+torch and numpy. Every field is checked on construction; a bad value raises :class:`ConfigError`
+naming the field, the value and what is allowed. Profiles scale sizes and steps, never the code path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+MODULATIONS: dict[str, int] = {"qpsk": 2, "16qam": 4, "64qam": 6, "256qam": 8}
+CHANNEL_MODELS: tuple[str, ...] = (
+    *(f"CDL-{m}" for m in "ABCDE"),
+    *(f"TDL-{m}" for m in "ABCDE"),
+    "UMi",
+)
+SUBCARRIER_SPACINGS_KHZ: tuple[int, ...] = (15, 30)
+SCHEDULES: tuple[str, ...] = ("onecycle", "cosine")
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+
+
+class ConfigError(ValueError):
+    """An invalid configuration value; the message names the field, the value and the fix."""
+
+
+def _check(ok: bool, name: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"invalid {name}={value!r}: must be {allowed}")
+
+
+def _check_range(name: str, value: tuple[float, float], lo: float, hi: float) -> None:
+    ok = len(value) == 2 and lo <= value[0] <= value[1] <= hi
+    _check(ok, name, value, f"a pair (low, high) with {lo} <= low <= high <= {hi}")
+
+
+@dataclass(frozen=True)
+class LinkConfig:
+    """The PUSCH uplink: grid, modulation, channel models and the ranges drawn per batch or slot.
+
+    Ranges are ``(low, high)`` pairs drawn uniformly. The channel model and delay spread are drawn
+    per batch; UE speed, SINR and the interferer's SIR are drawn per slot.
+    """
+
+    n_prb: int = 4
+    n_rx: int = 2
+    subcarrier_spacing_khz: int = 30
+    dmrs_symbols: int = 1
+    modulation: str = "16qam"
+    carrier_frequency_hz: float = 3.5e9
+    channel_models: tuple[str, ...] = ("CDL-B", "CDL-C", "CDL-D")
+    delay_spread_ns: tuple[float, float] = (10.0, 300.0)
+    speed_mps: tuple[float, float] = (0.0, 40.0)
+    sinr_db: tuple[float, float] = (0.0, 35.0)
+    interferer_probability: float = 0.0
+    sir_db: tuple[float, float] = (5.0, 30.0)
+
+    def __post_init__(self) -> None:
+        _check(1 <= self.n_prb <= 275, "link.n_prb", self.n_prb, "an integer in [1, 275]")
+        _check(1 <= self.n_rx <= 16, "link.n_rx", self.n_rx, "an integer in [1, 16]")
+        _check(
+            self.subcarrier_spacing_khz in SUBCARRIER_SPACINGS_KHZ,
+            "link.subcarrier_spacing_khz",
+            self.subcarrier_spacing_khz,
+            f"one of {SUBCARRIER_SPACINGS_KHZ}",
+        )
+        _check(self.dmrs_symbols in (1, 2), "link.dmrs_symbols", self.dmrs_symbols, "1 or 2")
+        _check(self.modulation in MODULATIONS, "link.modulation", self.modulation, f"one of {list(MODULATIONS)}")
+        _check(
+            0.4e9 <= self.carrier_frequency_hz <= 100e9,
+            "link.carrier_frequency_hz",
+            self.carrier_frequency_hz,
+            "in [0.4e9, 100e9]",
+        )
+        _check(len(self.channel_models) > 0, "link.channel_models", self.channel_models, "non-empty")
+        for m in self.channel_models:
+            _check(m in CHANNEL_MODELS, "link.channel_models", m, f"one of {list(CHANNEL_MODELS)}")
+        _check_range("link.delay_spread_ns", self.delay_spread_ns, 1.0, 5000.0)
+        _check_range("link.speed_mps", self.speed_mps, 0.0, 150.0)
+        _check_range("link.sinr_db", self.sinr_db, -20.0, 60.0)
+        _check(
+            0.0 <= self.interferer_probability <= 1.0,
+            "link.interferer_probability",
+            self.interferer_probability,
+            "in [0, 1]",
+        )
+        _check_range("link.sir_db", self.sir_db, -10.0, 60.0)
+
+    @property
+    def bits_per_symbol(self) -> int:
+        return MODULATIONS[self.modulation]
+
+    @property
+    def n_subcarriers(self) -> int:
+        return 12 * self.n_prb
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation: AdamW with a warm-up then decay schedule, bf16 autocast where the CPU has it."""
+
+    steps: int = 300
+    batch_size: int = 32
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    warmup_fraction: float = 0.1
+    schedule: str = "onecycle"
+    grad_clip: float = 1.0
+    bf16: bool = True
+    checkpoint_every: int = 100
+
+    def __post_init__(self) -> None:
+        _check(self.steps >= 1, "train.steps", self.steps, ">= 1")
+        _check(1 <= self.batch_size <= 4096, "train.batch_size", self.batch_size, "in [1, 4096]")
+        _check(0 < self.lr < 1, "train.lr", self.lr, "in (0, 1)")
+        _check(0 <= self.weight_decay < 1, "train.weight_decay", self.weight_decay, "in [0, 1)")
+        _check(0 <= self.warmup_fraction < 1, "train.warmup_fraction", self.warmup_fraction, "in [0, 1)")
+        _check(self.schedule in SCHEDULES, "train.schedule", self.schedule, f"one of {SCHEDULES}")
+        _check(self.grad_clip > 0, "train.grad_clip", self.grad_clip, "> 0")
+        _check(self.checkpoint_every >= 1, "train.checkpoint_every", self.checkpoint_every, ">= 1")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """The fixed test set and the BER Monte Carlo.
+
+    The test set holds ``slots_per_point`` slots at every SINR point of the grid; evaluation of a
+    receiver at a point stops once it has ``target_bit_errors`` errors or has used every slot (the
+    bit budget). ``channel_models`` and ``speed_mps`` override the link's for testing, so a model can be
+    tested on channels it was not trained on.
+    """
+
+    sinr_start_db: float = 0.0
+    sinr_stop_db: float = 40.0
+    sinr_step_db: float = 5.0
+    slots_per_point: int = 128
+    batch_size: int = 32
+    target_bit_errors: int = 2000
+    target_ber: float = 1e-2
+    channel_models: tuple[str, ...] = ("CDL-A", "CDL-C", "CDL-D", "CDL-E")
+    speed_mps: tuple[float, float] = (0.0, 40.0)
+
+    def __post_init__(self) -> None:
+        _check(
+            self.sinr_stop_db >= self.sinr_start_db,
+            "eval.sinr_stop_db",
+            self.sinr_stop_db,
+            f">= eval.sinr_start_db ({self.sinr_start_db})",
+        )
+        _check(self.sinr_step_db > 0, "eval.sinr_step_db", self.sinr_step_db, "> 0")
+        _check(self.slots_per_point >= 1, "eval.slots_per_point", self.slots_per_point, ">= 1")
+        _check(1 <= self.batch_size <= 4096, "eval.batch_size", self.batch_size, "in [1, 4096]")
+        _check(self.target_bit_errors >= 1, "eval.target_bit_errors", self.target_bit_errors, ">= 1")
+        _check(0 < self.target_ber < 0.5, "eval.target_ber", self.target_ber, "in (0, 0.5)")
+        _check(len(self.channel_models) > 0, "eval.channel_models", self.channel_models, "non-empty")
+        for m in self.channel_models:
+            _check(m in CHANNEL_MODELS, "eval.channel_models", m, f"one of {list(CHANNEL_MODELS)}")
+        _check_range("eval.speed_mps", self.speed_mps, 0.0, 150.0)
+
+    @property
+    def sinr_points_db(self) -> list[float]:
+        n = round((self.sinr_stop_db - self.sinr_start_db) / self.sinr_step_db) + 1
+        return [round(self.sinr_start_db + i * self.sinr_step_db, 6) for i in range(n)]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one run needs: link, model preset, training, evaluation, seed and device."""
+
+    profile: str = "quick"
+    model: str = "deeprx_half"
+    seed: int = 0
+    device: str = "auto"
+    link: LinkConfig = field(default_factory=LinkConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self) -> None:
+        from deeprx.models.deeprx import PRESETS  # local: models import config
+
+        _check(self.model in PRESETS, "model", self.model, f"one of {sorted(PRESETS)}")
+        _check(0 <= self.seed < 2**31, "seed", self.seed, "an integer in [0, 2^31)")
+        _check(self.device in DEVICES, "device", self.device, f"one of {DEVICES}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        try:
+            return cls(
+                profile=d["profile"],
+                model=d["model"],
+                seed=d["seed"],
+                device=d["device"],
+                link=_from_dict(LinkConfig, d["link"]),
+                train=_from_dict(TrainConfig, d["train"]),
+                eval=_from_dict(EvalConfig, d["eval"]),
+            )
+        except (KeyError, TypeError) as e:
+            raise ConfigError(f"config is missing or has an unknown field: {e}") from e
+
+    def with_overrides(self, overrides: dict[str, Any]) -> RunConfig:
+        """Return a copy with dotted-key overrides applied, e.g. ``{"train.steps": 10}``."""
+        d = self.to_dict()
+        for key, value in overrides.items():
+            parts = key.split(".")
+            node = d
+            for p in parts[:-1]:
+                if p not in node or not isinstance(node[p], dict):
+                    raise ConfigError(f"unknown config key {key!r}")
+                node = node[p]
+            if parts[-1] not in node:
+                raise ConfigError(f"unknown config key {key!r}")
+            node[parts[-1]] = value
+        return RunConfig.from_dict(d)
+
+
+def _from_dict(cls: type, d: dict[str, Any]) -> Any:
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(d) - set(names)
+    if unknown:
+        raise ConfigError(f"unknown field(s) {sorted(unknown)} for {cls.__name__}")
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+    return cls(**kwargs)
+
+
+def config_hash(obj: Any) -> str:
+    """A short, stable hash of a (nested) dataclass or dict, used to key test sets and trials."""
+    d = dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj
+    blob = json.dumps(d, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse ``key=value`` where value is JSON (numbers, lists, true/false) or a bare string."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like section.field=value")
+    key, raw = text.split("=", 1)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.strip(), value
+
+
+# --- profiles ----------------------------------------------------------------------------------------
+
+
+def quick() -> RunConfig:
+    """The demo: a small model, a few minutes of training, a small test set. Runs anywhere."""
+    return RunConfig(
+        profile="quick",
+        model="deeprx_quarter",
+        link=LinkConfig(n_prb=4, modulation="16qam", dmrs_symbols=1),
+        train=TrainConfig(steps=200, batch_size=32, lr=4e-3, checkpoint_every=50),
+        eval=EvalConfig(sinr_step_db=5.0, slots_per_point=64, target_bit_errors=1000, target_ber=3e-2),
+    )
+
+
+def cpu() -> RunConfig:
+    """A serious run on 2 CPU cores (about half an hour of training per model)."""
+    return RunConfig(
+        profile="cpu",
+        model="deeprx_half",
+        link=LinkConfig(n_prb=4, modulation="16qam", dmrs_symbols=1),
+        train=TrainConfig(steps=2000, batch_size=32, lr=4e-3, checkpoint_every=200),
+        eval=EvalConfig(
+            sinr_step_db=2.5,
+            slots_per_point=256,
+            target_bit_errors=3000,
+            target_ber=2e-2,
+            speed_mps=(20.0, 40.0),
+        ),
+    )
+
+
+def paper() -> RunConfig:
+    """The paper's link: 256-QAM, 26 PRB, full-size model. Meant for a GPU."""
+    return RunConfig(
+        profile="paper",
+        model="deeprx_full",
+        link=LinkConfig(n_prb=26, modulation="256qam", dmrs_symbols=1, channel_models=CHANNEL_MODELS),
+        train=TrainConfig(steps=250_000, batch_size=64, lr=1e-3, checkpoint_every=2000),
+        eval=EvalConfig(
+            sinr_step_db=2.0,
+            slots_per_point=2048,
+            target_bit_errors=20_000,
+            target_ber=1e-3,
+            channel_models=CHANNEL_MODELS,
+        ),
+    )
+
+
+PROFILES = {"quick": quick, "cpu": cpu, "paper": paper}
+
+
+def load_profile(name: str) -> RunConfig:
+    if name not in PROFILES:
+        raise ConfigError(f"unknown profile {name!r}: must be one of {list(PROFILES)}")
+    return PROFILES[name]()
+
+
+def derive_seed(seed: int, *tags: int | str) -> int:
+    """A child seed for one purpose (``"train", step`` or ``"test", point, batch``) from the run's seed.
+
+    Every random draw of a run descends from ``RunConfig.seed`` through this function, so the same seed
+    gives the same training batches, the same test set and the same numbers.
+    """
+    words = [seed] + [t if isinstance(t, int) else int(hashlib.sha256(t.encode()).hexdigest()[:8], 16) for t in tags]
+    return int(np.random.SeedSequence(words).generate_state(1)[0])

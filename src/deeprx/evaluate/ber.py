@@ -1,0 +1,113 @@
+"""Uncoded BER vs SINR, the paper's geometric-mean BER (eq. 3), SINR at a target BER and gains in dB.
+
+Zero-error rule: a SINR point where a receiver made no error over ``bits`` bits counts as half an error,
+``BER = 0.5 / bits``. That keeps ``log10`` finite, stays below the resolution of the test, and is
+reported beside every curve (``bit_errors`` is 0 there), so nobody mistakes it for a measured BER.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from deeprx.link.simulator import Slot
+from deeprx.link.testset import TestSet
+
+Receiver = Callable[[Slot], torch.Tensor]  # slot -> LLRs [batch, n_data_re, bits_per_symbol]
+
+
+@dataclass
+class BerCurve:
+    """BER of one receiver on a test set. ``ber[i] = bit_errors[i] / bits[i]`` at ``sinr_db[i]`` (dB)."""
+
+    receiver: str
+    sinr_db: list[float]
+    ber: list[float]
+    bit_errors: list[int]
+    bits: list[int]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def geometric_mean_ber(self) -> float:
+        return geometric_mean_ber(self.bit_errors, self.bits)
+
+    def sinr_at_ber(self, target: float) -> float | None:
+        return sinr_at_ber(self.sinr_db, _ber_with_floor(self.bit_errors, self.bits), target)
+
+
+def _ber_with_floor(bit_errors: list[int], bits: list[int]) -> list[float]:
+    return [(e if e > 0 else 0.5) / n for e, n in zip(bit_errors, bits, strict=True)]
+
+
+def geometric_mean_ber(bit_errors: list[int], bits: list[int]) -> float:
+    """Paper eq. (3): ``(1/N) * sum_i log10(BER_i)``, with the zero-error rule of this module."""
+    return float(np.mean(np.log10(_ber_with_floor(bit_errors, bits))))
+
+
+def sinr_at_ber(sinr_db: list[float], ber: list[float], target: float) -> float | None:
+    """SINR (dB) where the curve first reaches ``target``, interpolating ``log10(BER)`` linearly in dB.
+
+    Returns ``sinr_db[0]`` if the first point is already at or below the target, and ``None`` if the
+    curve never reaches it (an error floor above the target).
+    """
+    for i, b in enumerate(ber):
+        if b <= target:
+            if i == 0:
+                return float(sinr_db[0])
+            l0, l1, lt = math.log10(ber[i - 1]), math.log10(b), math.log10(target)
+            frac = (l0 - lt) / (l0 - l1) if l0 != l1 else 1.0
+            return float(sinr_db[i - 1] + frac * (sinr_db[i] - sinr_db[i - 1]))
+    return None
+
+
+def sinr_gain_db(better: BerCurve, reference: BerCurve, target: float) -> float | None:
+    """How many dB less SINR ``better`` needs than ``reference`` at ``target``; ``None`` if either floors."""
+    a, b = better.sinr_at_ber(target), reference.sinr_at_ber(target)
+    return None if a is None or b is None else b - a
+
+
+def evaluate(
+    receivers: dict[str, Receiver],
+    testset: TestSet,
+    batch_size: int,
+    target_bit_errors: int,
+    show_progress: bool = True,
+) -> list[BerCurve]:
+    """BER vs SINR of every receiver on the same stored slots.
+
+    At each SINR point the stored slots are read once, in order, and given to every receiver that is
+    still counting; a receiver stops at a point once it has ``target_bit_errors`` errors. The bit budget
+    is the test set's size.
+    """
+    from rich.progress import Progress
+
+    names = list(receivers)
+    errors = {n: [0] * len(testset.sinr_points_db) for n in names}
+    counted = {n: [0] * len(testset.sinr_points_db) for n in names}
+    with Progress(disable=not show_progress) as progress, torch.no_grad():
+        task = progress.add_task("BER", total=len(testset.sinr_points_db))
+        for p in range(len(testset.sinr_points_db)):
+            for slot in testset.batches(p, batch_size):
+                active = [n for n in names if errors[n][p] < target_bit_errors]
+                if not active:
+                    break
+                for n in active:
+                    llr = receivers[n](slot)
+                    errors[n][p] += int(((llr > 0).float() != slot.bits).sum())
+                    counted[n][p] += slot.bits.numel()
+            progress.advance(task)
+    return [
+        BerCurve(
+            n,
+            list(testset.sinr_points_db),
+            [e / b for e, b in zip(errors[n], counted[n], strict=True)],
+            errors[n],
+            counted[n],
+        )
+        for n in names
+    ]

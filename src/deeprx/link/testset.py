@@ -1,0 +1,142 @@
+"""Seeded, fixed evaluation sets in HDF5, so every model and baseline sees the same received signals.
+
+File layout (``P`` SINR points, ``N`` slots per point):
+
+* ``y``, ``h``: ``[P, N, n_rx, 14, n_sc]`` complex64
+* ``bits``: ``[P, N, n_data_re, bits_per_symbol]`` uint8 (gzip)
+* ``noise_var``, ``sinr_db``: ``[P, N]`` float32
+* ``x_pilot`` ``[14, n_sc]`` complex64, ``data_mask`` ``[14, n_sc]`` bool
+* attributes: ``config`` (JSON of link, eval and seed), ``config_hash`` and ``sha256`` over all datasets.
+
+Slots are drawn in small batches (``GEN_BATCH``) so each SINR point mixes many channel draws.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+
+from deeprx.config import RunConfig, config_hash, derive_seed
+from deeprx.io import InputError, atomic_write
+from deeprx.link.simulator import Slot, UplinkSimulator, raw_ls_estimate
+
+GEN_BATCH = 8
+_DATASETS = ("y", "h", "bits", "noise_var", "sinr_db", "x_pilot", "data_mask")
+
+
+def testset_key(cfg: RunConfig) -> dict:
+    """What determines a test set: the link, the evaluation settings and the seed."""
+    return {"link": cfg.to_dict()["link"], "eval": cfg.to_dict()["eval"], "seed": cfg.seed}
+
+
+def testset_path(cfg: RunConfig, folder: Path) -> Path:
+    return folder / f"testset-{config_hash(testset_key(cfg))}.h5"
+
+
+class TestSet:
+    """A read-only view of a test set file; build one with :meth:`build` or :meth:`ensure`."""
+
+    def __init__(self, path: Path, cfg: RunConfig) -> None:
+        if not path.exists():
+            raise InputError(f"test set not found: {path}")
+        try:
+            with h5py.File(path, "r") as f:
+                stored_hash = f.attrs["config_hash"]
+                stored_sha = f.attrs["sha256"]
+                actual_sha = _checksum(f)
+                self.sinr_points_db = [float(v) for v in f["sinr_db"][:, 0]]
+                self.slots_per_point = int(f["y"].shape[1])
+                self.x_pilot = torch.from_numpy(f["x_pilot"][()])
+                self.data_mask = torch.from_numpy(f["data_mask"][()])
+        except (OSError, KeyError) as e:
+            raise InputError(f"test set {path} is unreadable or corrupt ({e}); delete it to rebuild") from e
+        if stored_sha != actual_sha:
+            raise InputError(f"test set {path} fails its checksum; delete it to rebuild")
+        if stored_hash != config_hash(testset_key(cfg)):
+            raise InputError(f"test set {path} was built for another configuration; delete it or use its config")
+        self.path = path
+
+    @classmethod
+    def ensure(cls, cfg: RunConfig, folder: Path, show_progress: bool = True) -> TestSet:
+        """Open the test set for ``cfg`` in ``folder``, building it first if it is not there."""
+        path = testset_path(cfg, folder)
+        if not path.exists():
+            cls.build(cfg, path, show_progress)
+        return cls(path, cfg)
+
+    @staticmethod
+    def build(cfg: RunConfig, path: Path, show_progress: bool = True) -> None:
+        from rich.progress import Progress
+
+        sim = UplinkSimulator(cfg.link)
+        points = cfg.eval.sinr_points_db
+        n = cfg.eval.slots_per_point
+        shape = (len(points), n, cfg.link.n_rx, 14, cfg.link.n_subcarriers)
+
+        def write(tmp: Path) -> None:
+            with h5py.File(tmp, "w") as f, Progress(disable=not show_progress) as progress:
+                task = progress.add_task("test set", total=len(points) * n)
+                y = f.create_dataset("y", shape, np.complex64)
+                h = f.create_dataset("h", shape, np.complex64)
+                bits = f.create_dataset(
+                    "bits", (len(points), n, sim.n_data_re, sim.bits_per_symbol), np.uint8, compression="gzip"
+                )
+                noise_var = f.create_dataset("noise_var", (len(points), n), np.float32)
+                sinr = f.create_dataset("sinr_db", (len(points), n), np.float32)
+                f["x_pilot"] = sim.x_pilot.numpy()
+                f["data_mask"] = sim.data_mask.numpy()
+                for p, point in enumerate(points):
+                    for start in range(0, n, GEN_BATCH):
+                        size = min(GEN_BATCH, n - start)
+                        s = sim.sample(
+                            size,
+                            derive_seed(cfg.seed, "test", p, start),
+                            sinr_db=point,
+                            channel_models=cfg.eval.channel_models,
+                            speed_mps=cfg.eval.speed_mps,
+                        )
+                        sl = slice(start, start + size)
+                        y[p, sl], h[p, sl] = s.y.numpy(), s.h.numpy()
+                        bits[p, sl] = s.bits.numpy().astype(np.uint8)
+                        noise_var[p, sl], sinr[p, sl] = s.noise_var.numpy(), s.sinr_db.numpy()
+                        progress.advance(task, size)
+                f.attrs["config"] = json.dumps(testset_key(cfg))
+                f.attrs["config_hash"] = config_hash(testset_key(cfg))
+                f.attrs["sha256"] = _checksum(f)
+
+        atomic_write(path, write)
+
+    def batches(self, point: int, batch_size: int) -> Iterator[Slot]:
+        """The slots of SINR point ``point`` in stored order, ``batch_size`` at a time."""
+        with h5py.File(self.path, "r") as f:
+            for start in range(0, self.slots_per_point, batch_size):
+                sl = slice(start, min(start + batch_size, self.slots_per_point))
+                y = torch.from_numpy(f["y"][point, sl])
+                yield Slot(
+                    y=y,
+                    h=torch.from_numpy(f["h"][point, sl]),
+                    h_ls=raw_ls_estimate(y, self.x_pilot),
+                    x_pilot=self.x_pilot,
+                    data_mask=self.data_mask,
+                    bits=torch.from_numpy(f["bits"][point, sl].astype(np.float32)),
+                    noise_var=torch.from_numpy(f["noise_var"][point, sl]),
+                    sinr_db=torch.from_numpy(f["sinr_db"][point, sl]),
+                )
+
+
+def _checksum(f: h5py.File) -> str:
+    digest = hashlib.sha256()
+    for name in _DATASETS:
+        data = f[name]
+        if data.ndim >= 2 and data.shape[0] > 1:
+            for i in range(data.shape[0]):  # one SINR point at a time keeps memory flat
+                digest.update(np.ascontiguousarray(data[i]).tobytes())
+        else:
+            digest.update(np.ascontiguousarray(data[()]).tobytes())
+    return digest.hexdigest()

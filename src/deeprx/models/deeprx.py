@@ -1,0 +1,239 @@
+"""DeepRx: a fully convolutional pre-activation ResNet receiver (Honkala, Korpi, Huttunen, IEEE TWC 2021).
+
+Input ``Z = [Y, Xp, H_raw]`` with real and imaginary parts stacked as channels (``4 * n_rx + 2``
+channels over the ``14 x n_sc`` grid); output one logit per RE and bit (> 0 means bit 1).
+
+Layout (DeepRx paper, Table I): a 3x3 input convolution, 11 pre-activation residual blocks of two
+depthwise-separable dilated 3x3 convolutions each (depth multiplier 2), then BatchNorm, ReLU and a 1x1
+output convolution. Dilations are ``(symbol, subcarrier)``: the time axis has only 14 symbols, so the
+larger dilation is along frequency. The reference widths give about 1.23 M parameters.
+
+Sizes are registered presets over one builder (like timm's model entry points). Smaller presets shrink
+the central blocks 5-7 first, which the energy breakdown shows to cost the most, then halve all widths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from deeprx.link.simulator import Slot
+
+REFERENCE_CHANNELS: tuple[int, ...] = (64, 64, 128, 128, 256, 256, 256, 128, 128, 64, 64)
+REFERENCE_DILATIONS: tuple[tuple[int, int], ...] = (
+    (1, 1),
+    (1, 1),
+    (2, 3),
+    (2, 3),
+    (2, 3),
+    (3, 6),
+    (2, 3),
+    (2, 3),
+    (2, 3),
+    (1, 1),
+    (1, 1),
+)
+
+
+@dataclass(frozen=True)
+class DeepRxConfig:
+    """Architecture of one DeepRx network.
+
+    Attributes:
+        n_rx: receive antennas; the input has ``4 * n_rx + 2`` channels.
+        bits_per_symbol: output logits per RE.
+        stem_channels: width of the 3x3 input convolution.
+        channels: output width of each residual block.
+        dilations: ``(symbol, subcarrier)`` dilation of each residual block.
+        depth_multiplier: depthwise expansion inside every separable convolution.
+    """
+
+    n_rx: int = 2
+    bits_per_symbol: int = 8
+    stem_channels: int = 64
+    channels: tuple[int, ...] = REFERENCE_CHANNELS
+    dilations: tuple[tuple[int, int], ...] = REFERENCE_DILATIONS
+    depth_multiplier: int = 2
+
+    def __post_init__(self) -> None:
+        if len(self.channels) != len(self.dilations):
+            raise ValueError("channels and dilations must have one entry per residual block")
+
+    @property
+    def in_channels(self) -> int:
+        return 4 * self.n_rx + 2
+
+
+class SeparableConv2d(nn.Sequential):
+    """Depthwise dilated 3x3 convolution (``depth_multiplier`` outputs per input) then a 1x1 pointwise one.
+
+    Padding equals the dilation (explicit, not ``'same'``, so ONNX Runtime accepts it). No bias: a
+    BatchNorm or the residual sum follows.
+    """
+
+    def __init__(self, c_in: int, c_out: int, dilation: tuple[int, int], depth_multiplier: int) -> None:
+        super().__init__(
+            nn.Conv2d(c_in, c_in * depth_multiplier, 3, padding=dilation, dilation=dilation, groups=c_in, bias=False),
+            nn.Conv2d(c_in * depth_multiplier, c_out, 1, bias=False),
+        )
+
+
+class PreActBlock(nn.Module):
+    """Pre-activation residual block: (BN, ReLU, sep-conv) x 2 plus a skip (1x1 conv when widths differ)."""
+
+    def __init__(self, c_in: int, c_out: int, dilation: tuple[int, int], depth_multiplier: int) -> None:
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(c_in)
+        self.conv1 = SeparableConv2d(c_in, c_out, dilation, depth_multiplier)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.conv2 = SeparableConv2d(c_out, c_out, dilation, depth_multiplier)
+        self.skip = nn.Identity() if c_in == c_out else nn.Conv2d(c_in, c_out, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv1(torch.relu(self.bn1(x)))
+        out = self.conv2(torch.relu(self.bn2(out)))
+        return out + self.skip(x)
+
+
+class DeepRx(nn.Module):
+    """The DeepRx network. ``forward``: ``[batch, 4*n_rx+2, 14, n_sc]`` float -> ``[batch, bits, 14, n_sc]``."""
+
+    def __init__(self, config: DeepRxConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.stem = nn.Conv2d(config.in_channels, config.stem_channels, 3, padding=1)
+        widths = (config.stem_channels, *config.channels)
+        self.blocks = nn.Sequential(
+            *(
+                PreActBlock(widths[i], widths[i + 1], config.dilations[i], config.depth_multiplier)
+                for i in range(len(config.channels))
+            )
+        )
+        self.head_bn = nn.BatchNorm2d(widths[-1])
+        self.head = nn.Conv2d(widths[-1], config.bits_per_symbol, 1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.blocks(self.stem(z))
+        return self.head(torch.relu(self.head_bn(x)))
+
+    def receive(self, slot: Slot) -> torch.Tensor:
+        """Logits at the data REs, ``[batch, n_data_re, bits_per_symbol]`` float32."""
+        device = next(self.parameters()).device
+        logits = self(make_input(slot).to(device))
+        return data_re_logits(logits, slot.data_mask.to(device)).float()
+
+
+def make_input(slot: Slot) -> torch.Tensor:
+    """DeepRx input ``Z = [Y, Xp, H_raw]`` as real channels, ``[batch, 4*n_rx+2, 14, n_sc]`` float32."""
+    xp = slot.x_pilot.expand(slot.batch_size, 1, *slot.x_pilot.shape)
+    parts = (slot.y, xp, slot.h_ls)
+    return torch.cat([t for p in parts for t in (p.real, p.imag)], dim=1).float()
+
+
+def data_re_logits(logits: torch.Tensor, data_mask: torch.Tensor) -> torch.Tensor:
+    """``[batch, bits, 14, n_sc]`` -> ``[batch, n_data_re, bits]`` in row-major RE order (Sionna's)."""
+    flat = logits.flatten(2)[:, :, data_mask.flatten()]
+    return flat.transpose(1, 2)
+
+
+# --- presets ------------------------------------------------------------------------------------------
+
+PRESETS: dict[str, Callable[..., DeepRx]] = {}
+
+
+def register_model(fn: Callable[..., DeepRx]) -> Callable[..., DeepRx]:
+    PRESETS[fn.__name__] = fn
+    return fn
+
+
+def _scaled(factor: float, center: int | None = None) -> tuple[int, ...]:
+    """Reference widths times ``factor``; ``center`` caps blocks 5-7 (the widest) first."""
+    widths = [max(4, round(c * factor)) for c in REFERENCE_CHANNELS]
+    if center is not None:
+        widths[4:7] = [center] * 3
+    return tuple(widths)
+
+
+def _build(channels: tuple[int, ...], stem: int, n_rx: int, bits_per_symbol: int) -> DeepRx:
+    return DeepRx(DeepRxConfig(n_rx=n_rx, bits_per_symbol=bits_per_symbol, stem_channels=stem, channels=channels))
+
+
+@register_model
+def deeprx_xl(n_rx: int = 2, bits_per_symbol: int = 8) -> DeepRx:
+    """Twice the reference widths (about 4x the FLOPs): a large teacher."""
+    return _build(_scaled(2.0), 128, n_rx, bits_per_symbol)
+
+
+@register_model
+def deeprx_large(n_rx: int = 2, bits_per_symbol: int = 8) -> DeepRx:
+    """1.5x the reference widths (about 2.2x the FLOPs)."""
+    return _build(_scaled(1.5), 96, n_rx, bits_per_symbol)
+
+
+@register_model
+def deeprx_full(n_rx: int = 2, bits_per_symbol: int = 8) -> DeepRx:
+    """The reference DeepRx (about 1.23 M parameters)."""
+    return _build(_scaled(1.0), 64, n_rx, bits_per_symbol)
+
+
+@register_model
+def deeprx_full_c128(n_rx: int = 2, bits_per_symbol: int = 8) -> DeepRx:
+    """Reference widths with the central blocks 5-7 cut from 256 to 128 channels."""
+    return _build(_scaled(1.0, center=128), 64, n_rx, bits_per_symbol)
+
+
+@register_model
+def deeprx_half(n_rx: int = 2, bits_per_symbol: int = 8) -> DeepRx:
+    """Half the reference widths."""
+    return _build(_scaled(0.5), 32, n_rx, bits_per_symbol)
+
+
+@register_model
+def deeprx_half_c64(n_rx: int = 2, bits_per_symbol: int = 8) -> DeepRx:
+    """Half widths with the central blocks cut from 128 to 64 channels."""
+    return _build(_scaled(0.5, center=64), 32, n_rx, bits_per_symbol)
+
+
+@register_model
+def deeprx_quarter(n_rx: int = 2, bits_per_symbol: int = 8) -> DeepRx:
+    """A quarter of the reference widths."""
+    return _build(_scaled(0.25), 16, n_rx, bits_per_symbol)
+
+
+@register_model
+def deeprx_quarter_c32(n_rx: int = 2, bits_per_symbol: int = 8) -> DeepRx:
+    """Quarter widths with the central blocks cut from 64 to 32 channels."""
+    return _build(_scaled(0.25, center=32), 16, n_rx, bits_per_symbol)
+
+
+@register_model
+def deeprx_eighth(n_rx: int = 2, bits_per_symbol: int = 8) -> DeepRx:
+    """An eighth of the reference widths: the smallest student."""
+    return _build(_scaled(0.125), 8, n_rx, bits_per_symbol)
+
+
+def create_model(name: str, n_rx: int = 2, bits_per_symbol: int = 8) -> DeepRx:
+    """Build a registered preset; raises ``KeyError`` naming the known presets."""
+    if name not in PRESETS:
+        raise KeyError(f"unknown model preset {name!r}: known presets are {sorted(PRESETS)}")
+    return PRESETS[name](n_rx=n_rx, bits_per_symbol=bits_per_symbol)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def flops_per_slot(model: DeepRx, n_subcarriers: int, n_symbols: int = 14) -> int:
+    """Convolution FLOPs (2 x MAC) of one forward pass on one slot, from ``torch``'s FlopCounterMode."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    z = torch.zeros(1, model.config.in_channels, n_symbols, n_subcarriers)
+    was_training = model.training
+    model.eval()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(z)
+    model.train(was_training)
+    return int(counter.get_total_flops())

@@ -1,0 +1,51 @@
+"""Matplotlib figures, written as PNG and SVG side by side."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt
+
+from deeprx.evaluate.ber import BerCurve
+from deeprx.io import atomic_write
+
+
+def save_figure(fig: plt.Figure, stem: Path) -> list[Path]:
+    """Write ``stem.png`` and ``stem.svg`` atomically; returns both paths."""
+    paths = []
+    for ext in ("png", "svg"):
+        path = stem.with_suffix(f".{ext}")
+        atomic_write(path, lambda p, ext=ext: fig.savefig(p, format=ext, dpi=150, bbox_inches="tight"))
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def plot_ber(curves: list[BerCurve], stem: Path, title: str, target_ber: float | None = None) -> list[Path]:
+    """BER vs SINR on a log axis; points with zero errors are drawn hollow at the zero-error floor."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for curve in curves:
+        floor = [(e if e > 0 else 0.5) / n for e, n in zip(curve.bit_errors, curve.bits, strict=True)]
+        (line,) = ax.semilogy(curve.sinr_db, floor, marker="o", ms=4, label=curve.receiver)
+        zero = [i for i, e in enumerate(curve.bit_errors) if e == 0]
+        if zero:
+            line.set_markevery([i for i in range(len(floor)) if i not in zero])
+            ax.semilogy(
+                [curve.sinr_db[i] for i in zero],
+                [floor[i] for i in zero],
+                "o",
+                ms=5,
+                mfc="none",
+                color=line.get_color(),
+            )
+    if target_ber is not None:
+        ax.axhline(target_ber, color="grey", lw=0.8, ls="--", label=f"target BER {target_ber:g}")
+    ax.set_xlabel("SINR [dB]")
+    ax.set_ylabel("uncoded BER")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    return save_figure(fig, stem)

@@ -1,0 +1,40 @@
+"""Device, threads and reduced-precision choices for the machine at hand."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import torch
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when present, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        from deeprx.io import InputError
+
+        raise InputError("device=cuda requested but no CUDA GPU is visible; use --device cpu or auto")
+    return torch.device(name)
+
+
+def use_all_cores() -> int:
+    """Give torch every core this process may run on (intra-op threads)."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    torch.set_num_threads(n)
+    return n
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """bf16 autocast pays off on CUDA with bf16 support and on CPUs with AVX-512 bf16 or AMX."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
+    """bf16 autocast on the device if ``enabled`` and supported, else a no-op context."""
+    if enabled and bf16_supported(device):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()

@@ -1,0 +1,124 @@
+"""Checkpoints: tensors in safetensors, everything else (resolved config, step, log) in JSON.
+
+A checkpoint is two files in a run folder: ``checkpoint.safetensors`` (model weights and buffers under
+``model.``, AdamW state under ``optim.``) and ``checkpoint.json`` (format version, resolved config, step,
+training log and the SHA-256 of the tensor file, so a corrupt or swapped tensor file is detected).
+Both are written atomically, tensors first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from deeprx.config import ConfigError, RunConfig
+from deeprx.io import InputError, atomic_write, read_json, sha256_file, write_json
+from deeprx.models.deeprx import DeepRx, create_model
+
+FORMAT_VERSION = 1
+TENSORS = "checkpoint.safetensors"
+META = "checkpoint.json"
+
+
+@dataclass
+class Checkpoint:
+    """What a run folder holds. ``log`` rows are dicts with at least ``step`` and ``loss``."""
+
+    config: RunConfig
+    step: int
+    model_state: dict[str, torch.Tensor]
+    optim_state: dict[str, Any] | None
+    log: list[dict[str, Any]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def exists(run_dir: Path) -> bool:
+    return (run_dir / META).exists()
+
+
+def save(run_dir: Path, ckpt: Checkpoint) -> None:
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in ckpt.model_state.items()}
+    groups: list[dict[str, Any]] = []
+    if ckpt.optim_state is not None:
+        for pid, state in ckpt.optim_state["state"].items():
+            for name, value in state.items():
+                tensors[f"optim.{pid}.{name}"] = torch.as_tensor(value).detach().cpu().contiguous()
+        groups = ckpt.optim_state["param_groups"]
+    atomic_write(run_dir / TENSORS, lambda p: save_file(tensors, str(p)))
+    write_json(
+        run_dir / META,
+        {
+            "format": FORMAT_VERSION,
+            "config": ckpt.config.to_dict(),
+            "step": ckpt.step,
+            "optim_param_groups": groups,
+            "tensors_sha256": sha256_file(run_dir / TENSORS),
+            "log": ckpt.log,
+            "extra": ckpt.extra,
+        },
+    )
+
+
+def load(run_dir: Path) -> Checkpoint:
+    """Read and verify a checkpoint; raises :class:`InputError` with the fix on any problem."""
+    meta = read_json(run_dir / META, "checkpoint metadata")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
+        raise InputError(f"{run_dir / META} is not a deeprx checkpoint (format {FORMAT_VERSION})")
+    tensor_path = run_dir / TENSORS
+    if not tensor_path.exists():
+        raise InputError(f"checkpoint tensors missing: {tensor_path}; re-train or restore the file")
+    if sha256_file(tensor_path) != meta.get("tensors_sha256"):
+        raise InputError(f"checkpoint tensors are corrupt or do not belong to {META}: {tensor_path}")
+    try:
+        tensors = load_file(str(tensor_path))
+        config = RunConfig.from_dict(meta["config"])
+    except (SafetensorError, ConfigError, KeyError) as e:
+        raise InputError(f"checkpoint {run_dir} is corrupt ({e}); re-train or restore it") from e
+    model_state = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
+    optim_state = None
+    if meta["optim_param_groups"]:
+        state: dict[int, dict[str, torch.Tensor]] = {}
+        for key, value in tensors.items():
+            if key.startswith("optim."):
+                _, pid, name = key.split(".", 2)
+                state.setdefault(int(pid), {})[name] = value
+        optim_state = {"state": state, "param_groups": meta["optim_param_groups"]}
+    return Checkpoint(config, int(meta["step"]), model_state, optim_state, meta["log"], meta.get("extra", {}))
+
+
+def load_model(run_dir: Path, expected: RunConfig | None = None) -> tuple[DeepRx, Checkpoint]:
+    """The trained model of a run folder, in eval mode.
+
+    If ``expected`` is given, its model preset and link must match the checkpoint's; otherwise the
+    checkpoint cannot be evaluated on that configuration's data.
+    """
+    ckpt = load(run_dir)
+    cfg = ckpt.config
+    if expected is not None:
+        check_compatible(cfg, expected, keys=("model", "link.n_rx", "link.modulation"))
+    model = create_model(cfg.model, cfg.link.n_rx, cfg.link.bits_per_symbol)
+    try:
+        model.load_state_dict(ckpt.model_state)
+    except RuntimeError as e:
+        raise InputError(f"checkpoint {run_dir} does not match preset {cfg.model!r}: {e}") from e
+    model.eval()
+    return model, ckpt
+
+
+def check_compatible(saved: RunConfig, wanted: RunConfig, keys: tuple[str, ...]) -> None:
+    """Raise :class:`InputError` listing every dotted key whose value differs between two configs."""
+    a, b = saved.to_dict(), wanted.to_dict()
+    diffs = []
+    for key in keys:
+        va, vb = a, b
+        for part in key.split("."):
+            va, vb = va[part], vb[part]
+        if va != vb:
+            diffs.append(f"{key}: checkpoint has {va!r}, config has {vb!r}")
+    if diffs:
+        raise InputError("checkpoint does not match the config (" + "; ".join(diffs) + ")")
