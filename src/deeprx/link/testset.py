@@ -42,6 +42,8 @@ def testset_path(cfg: RunConfig, folder: Path) -> Path:
 class TestSet:
     """A read-only view of a test set file; build one with :meth:`build` or :meth:`ensure`."""
 
+    __test__ = False  # not a pytest class
+
     def __init__(self, path: Path, cfg: RunConfig) -> None:
         if not path.exists():
             raise InputError(f"test set not found: {path}")

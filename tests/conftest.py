@@ -1,0 +1,29 @@
+"""Shared fixtures: tiny configurations that keep the whole suite within minutes on 2 cores."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from deeprx.config import EvalConfig, LinkConfig, RunConfig, TrainConfig
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture
+def tiny_cfg() -> RunConfig:
+    """2 PRB, 16-QAM, the smallest preset, a handful of steps and a 3-point test set."""
+    return RunConfig(
+        profile="quick",
+        model="deeprx_eighth",
+        link=LinkConfig(n_prb=2, modulation="16qam"),
+        train=TrainConfig(steps=12, batch_size=8, lr=3e-3, checkpoint_every=6),
+        eval=EvalConfig(
+            sinr_start_db=0.0,
+            sinr_stop_db=30.0,
+            sinr_step_db=15.0,
+            slots_per_point=16,
+            batch_size=8,
+            target_bit_errors=100_000,
+        ),
+    )

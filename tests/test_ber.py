@@ -1,0 +1,43 @@
+"""BER formulas against values computed by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from deeprx.evaluate.ber import BerCurve, geometric_mean_ber, sinr_at_ber, sinr_gain_db
+
+
+def test_geometric_mean_ber_is_mean_log10() -> None:
+    # BERs 0.1, 0.001 and a zero-error point over 1000 bits (counts as 0.5/1000 = 5e-4)
+    # log10: -1, -3, -3.30103 -> mean -2.43368
+    assert geometric_mean_ber([10, 1, 0], [100, 1000, 1000]) == pytest.approx(-2.433677, abs=1e-6)
+
+
+def test_geometric_mean_matches_paper_scale() -> None:
+    # the paper's Table III values (-0.445 .. -1.997) are log10 means: BER 1e-2 everywhere gives -2
+    assert geometric_mean_ber([10, 10], [1000, 1000]) == pytest.approx(-2.0)
+
+
+def test_sinr_at_ber_interpolates_log_ber_linearly() -> None:
+    assert sinr_at_ber([0, 10, 20], [1e-1, 1e-3, 1e-5], 1e-2) == pytest.approx(5.0)
+    # log10(0.03) = -1.52288: 52.288 % of the way from -1 to -2
+    assert sinr_at_ber([0, 10], [1e-1, 1e-2], 3e-2) == pytest.approx(5.2288, abs=1e-4)
+    assert sinr_at_ber([0, 10], [1e-1, 5e-2], 1e-2) is None  # floor above target
+    assert sinr_at_ber([0, 10], [1e-3, 1e-4], 1e-2) == 0.0  # already below at the first point
+
+
+def test_gain_between_two_receivers() -> None:
+    better = BerCurve("a", [0, 10], [1e-1, 1e-3], [100, 1], [1000, 1000])  # 1e-2 at 5 dB
+    worse = BerCurve("b", [0, 10], [1e-1, 1e-2], [100, 10], [1000, 1000])  # 1e-2 at 10 dB
+    assert sinr_gain_db(better, worse, 1e-2) == pytest.approx(5.0)
+    floor = BerCurve("c", [0, 10], [1e-1, 5e-2], [100, 50], [1000, 1000])
+    assert sinr_gain_db(better, floor, 1e-2) is None
+
+
+def test_zero_error_point_uses_half_an_error() -> None:
+    curve = BerCurve("z", [0, 10], [1e-1, 0.0], [100, 0], [1000, 1000])
+    # second point counts as 5e-4, so 1e-3 is crossed at 10 * log(1e-1/1e-3)/log(1e-1/5e-4) dB
+    expected = 10 * math.log10(1e2) / math.log10(2e2)
+    assert curve.sinr_at_ber(1e-3) == pytest.approx(expected)

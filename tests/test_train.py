@@ -1,0 +1,93 @@
+"""Training end to end: the loss falls, checkpoints resume exactly, bad checkpoints fail clearly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from deeprx.config import RunConfig
+from deeprx.io import InputError, sha256_file
+from deeprx.link.simulator import Slot
+from deeprx.models.deeprx import DeepRx
+from deeprx.train import checkpoint
+from deeprx.train.trainer import bce_loss, learning_rate, train
+
+
+def test_loss_falls_over_a_few_steps(tiny_cfg: RunConfig, tmp_path: Path) -> None:
+    cfg = tiny_cfg.with_overrides({"train.steps": 40, "train.checkpoint_every": 40, "train.batch_size": 16})
+    log = [row for row in train(cfg, tmp_path, show_progress=False).log if "loss" in row]
+    first, last = log[0]["loss"], log[-1]["loss"]
+    assert last < first - 0.02, (first, last)
+
+
+def test_resume_continues_from_the_saved_step_and_matches_an_uninterrupted_run(
+    tiny_cfg: RunConfig, tmp_path: Path
+) -> None:
+    full = train(tiny_cfg, tmp_path / "full", show_progress=False)
+    assert full.step == 12
+    calls = 0
+
+    def interrupted_loss(model: DeepRx, slot: Slot) -> torch.Tensor:
+        nonlocal calls
+        calls += 1
+        if calls > 8:  # killed during step 9, after the checkpoint of step 6
+            raise KeyboardInterrupt
+        return bce_loss(model, slot)
+
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_cfg, tmp_path / "split", show_progress=False, loss_fn=interrupted_loss)
+    assert checkpoint.load(tmp_path / "split").step == 6
+    resumed = train(tiny_cfg, tmp_path / "split", resume=True, show_progress=False)
+    assert resumed.step == 12
+    a = checkpoint.load(tmp_path / "full").model_state
+    b = checkpoint.load(tmp_path / "split").model_state
+    for key in a:
+        assert torch.allclose(a[key].float(), b[key].float(), atol=1e-5), key
+
+
+def test_existing_checkpoint_is_never_overwritten_without_resume(tiny_cfg: RunConfig, tmp_path: Path) -> None:
+    cfg = tiny_cfg.with_overrides({"train.steps": 2})
+    train(cfg, tmp_path, show_progress=False)
+    before = sha256_file(tmp_path / checkpoint.TENSORS)
+    with pytest.raises(InputError, match="--resume"):
+        train(cfg, tmp_path, show_progress=False)
+    assert sha256_file(tmp_path / checkpoint.TENSORS) == before
+
+
+def test_resume_with_a_different_config_is_refused(tiny_cfg: RunConfig, tmp_path: Path) -> None:
+    train(tiny_cfg.with_overrides({"train.steps": 2}), tmp_path, show_progress=False)
+    other = tiny_cfg.with_overrides({"train.steps": 4, "model": "deeprx_quarter_c32"})
+    with pytest.raises(InputError, match="model: checkpoint has 'deeprx_eighth'"):
+        train(other, tmp_path, resume=True, show_progress=False)
+
+
+def test_corrupt_or_missing_checkpoint_is_reported(tiny_cfg: RunConfig, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="not found"):
+        checkpoint.load(tmp_path / "nothing")
+    train(tiny_cfg.with_overrides({"train.steps": 2}), tmp_path, show_progress=False)
+    tensors = tmp_path / checkpoint.TENSORS
+    tensors.write_bytes(tensors.read_bytes()[:-10])
+    with pytest.raises(InputError, match="corrupt"):
+        checkpoint.load(tmp_path)
+    (tmp_path / checkpoint.META).write_text("{not json")
+    with pytest.raises(InputError, match="corrupt"):
+        checkpoint.load(tmp_path)
+
+
+def test_checkpoint_json_holds_the_resolved_config(tiny_cfg: RunConfig, tmp_path: Path) -> None:
+    train(tiny_cfg.with_overrides({"train.steps": 2}), tmp_path, show_progress=False)
+    meta = json.loads((tmp_path / checkpoint.META).read_text())
+    assert meta["config"]["model"] == "deeprx_eighth" and meta["step"] == 2
+    assert RunConfig.from_dict(meta["config"]) == tiny_cfg.with_overrides({"train.steps": 2})
+
+
+def test_learning_rate_schedule_by_hand(tiny_cfg: RunConfig) -> None:
+    t = tiny_cfg.with_overrides({"train.steps": 100, "train.lr": 1e-3, "train.warmup_fraction": 0.1}).train
+    assert learning_rate(t, 9) == pytest.approx(1e-3)  # end of warm-up (10 steps)
+    assert learning_rate(t, 0) == pytest.approx(4e-5 + (1e-3 - 4e-5) / 10)  # from lr/25, one tenth in
+    assert learning_rate(t, 55) == pytest.approx(1e-7 + (1e-3 - 1e-7) * 0.5)  # cosine half way
+    cos = tiny_cfg.with_overrides({"train.steps": 100, "train.lr": 1e-3, "train.schedule": "cosine"}).train
+    assert learning_rate(cos, 100) == pytest.approx(0.0)
