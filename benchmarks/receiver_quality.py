@@ -49,31 +49,46 @@ def main(
         summary = {r["receiver"]: r for r in results["summary"]}
         deeprx = next(name for name in summary if name.startswith("DeepRx"))
         ls = summary["LS-LMMSE"]
-        rows.append({
-            "dmrs_symbols": dmrs,
-            "target_ber": cfg.eval.target_ber,
-            "receivers": results["summary"],
-            "deeprx_gain_over_ls_db": summary[deeprx]["gain_over_ls_db"],
-            "ber_ratio_deeprx_over_ls_at_max_sinr": summary[deeprx]["ber_at_max_sinr"] / max(ls["ber_at_max_sinr"], 1e-12),
-            "geo_mean_difference_deeprx_minus_ls": summary[deeprx]["geometric_mean_ber"] - ls["geometric_mean_ber"],
-            "crossing_step": crossing_step(results["training_log"]),
-            "trained_steps": results["model"]["trained_steps"],
-            "train_seconds": results["model"]["train_seconds"],
-            "flops_per_slot": results["model"]["flops_per_slot"],
-        })  # fmt: skip
+        rows.append(
+            {
+                "dmrs_symbols": dmrs,
+                "target_ber": cfg.eval.target_ber,
+                "receivers": results["summary"],
+                "deeprx_gain_over_ls_db": summary[deeprx]["gain_over_ls_db"],
+                "ber_ratio_deeprx_over_ls_at_max_sinr": summary[deeprx]["ber_at_max_sinr"]
+                / max(ls["ber_at_max_sinr"], 1e-12),
+                "geo_mean_difference_deeprx_minus_ls": summary[deeprx]["geometric_mean_ber"] - ls["geometric_mean_ber"],
+                "crossing_step": crossing_step(results["training_log"]),
+                "trained_steps": results["model"]["trained_steps"],
+                "train_seconds": results["model"]["train_seconds"],
+                "flops_per_slot": results["model"]["flops_per_slot"],
+            }
+        )
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
     table = Table(title=f"Receiver quality, profile {profile} (test UE speed {base.eval.speed_mps} m/s)")
-    for col in ("DMRS", "receiver", f"SINR @ BER {base.eval.target_ber:g}", "BER @ max SINR", "geo-mean BER",
-                "gain vs LS"):  # fmt: skip
+    for col in (
+        "DMRS",
+        "receiver",
+        f"SINR @ BER {base.eval.target_ber:g}",
+        "BER @ max SINR",
+        "geo-mean BER",
+        "gain vs LS",
+    ):
         table.add_column(col)
     for row in rows:
         for r in row["receivers"]:
             sinr = "not reached" if r["sinr_at_target_db"] is None else f"{r['sinr_at_target_db']:.2f} dB"
             gain = "-" if r["gain_over_ls_db"] is None else f"{r['gain_over_ls_db']:+.2f} dB"
-            table.add_row(str(row["dmrs_symbols"]), r["receiver"], sinr, f"{r['ber_at_max_sinr']:.2e}",
-                          f"{r['geometric_mean_ber']:.3f}", gain)  # fmt: skip
+            table.add_row(
+                str(row["dmrs_symbols"]),
+                r["receiver"],
+                sinr,
+                f"{r['ber_at_max_sinr']:.2e}",
+                f"{r['geometric_mean_ber']:.3f}",
+                gain,
+            )
     console.print(table)
     for row in rows:
         step = row["crossing_step"]
