@@ -230,6 +230,226 @@ def _print_summary(rows: list[dict[str, Any]], target_ber: float) -> None:
     console.print(table)
 
 
+# --- energy ---------------------------------------------------------------------------------------------
+
+energy_app = typer.Typer(no_args_is_help=True, help="Energy: FLOPs per layer, estimates per processor, meters.")
+app.add_typer(energy_app, name="energy")
+
+CheckpointOpt = Annotated[Path | None, typer.Option("--checkpoint", help="run folder of a trained model")]
+NprbOpt = Annotated[int, typer.Option("--n-prb", help="PRBs of the grid (26 = the paper's 312 subcarriers)")]
+NrxOpt = Annotated[int, typer.Option("--n-rx", help="receive antennas")]
+ModOpt = Annotated[str, typer.Option("--modulation", help="qpsk | 16qam | 64qam | 256qam")]
+CatalogueOpt = Annotated[Path | None, typer.Option("--catalogue", help="extra processors YAML (same schema)")]
+ProcOpt = Annotated[str, typer.Option("--processor", help="catalogue key for the block breakdown")]
+MeterOpt = Annotated[str, typer.Option("--meter", help="auto | rapl | nvml | codecarbon | modeled")]
+
+
+def _subject(model: str, n_prb: int, n_rx: int, modulation: str, checkpoint: Path | None):  # -> Subject
+    from deeprx.config import LinkConfig
+    from deeprx.energy.assess import Subject
+    from deeprx.models.deeprx import create_model
+
+    if checkpoint is not None:
+        from deeprx.train.checkpoint import load_model
+
+        net, ckpt = load_model(checkpoint)
+        return Subject(net, ckpt.config.model, ckpt.config.link.n_subcarriers)
+    link = LinkConfig(n_prb=n_prb, n_rx=n_rx, modulation=modulation)
+    return Subject(create_model(model, link.n_rx, link.bits_per_symbol).eval(), model, link.n_subcarriers)
+
+
+def _check_processor(catalogue: dict[str, Any], key: str) -> None:
+    if key not in catalogue:
+        raise InputError(f"unknown processor {key!r}: choose one of {list(catalogue)} or add it with --catalogue")
+
+
+def _print_estimates(est: dict[str, Any], processor: str, method: str, show_layers: bool) -> None:
+    t = est["totals"]
+    console.print(
+        f"[bold]{est['model']}[/bold] on a {est['grid'][0]} x {est['grid'][1]} grid: {t['params']:,} parameters, "
+        f"{t['conv_flops'] / 1e9:.3f} GFLOP per slot in convolutions ({t['macs'] / 1e9:.3f} GMAC) + "
+        f"{t['other_flops'] / 1e6:.1f} MFLOP other (bias, BatchNorm, ReLU, add); "
+        f"weights {t['weight_bytes'] / 2**20:.2f} MiB, "
+        f"activations {(t['act_read_bytes'] + t['act_write_bytes']) / 2**20:.0f} MiB moved"
+    )
+    table = Table(title="Estimated energy per inference (one slot), mJ — estimates, not measurements")
+    for col in ("processor", "peak TFLOP/s", "GFLOP/s per W", "metric0", "metric1", "metric2", "memory-aware"):
+        table.add_column(col, justify="left" if col == "processor" else "right")
+    for key, p in est["processors"].items():
+        j = p["joules_per_slot"]
+        table.add_row(key, f"{p['peak_flops'] / 1e12:.3g}", f"{p['flops_per_watt'] / 1e9:.3g}",
+                      *(f"{j[m] * 1e3:.3g}" for m in ("metric0", "metric1", "metric2", "memory-aware")))  # fmt: skip
+    console.print(table)
+    proc = est["processors"][processor]
+    blocks = proc["blocks_joules"][method]
+    total = sum(blocks.values())
+    table = Table(title=f"Per block on {proc['name']} ({method})")
+    for col in ("block", "params", "GFLOP", "µJ per slot", "share"):
+        table.add_column(col, justify="left" if col == "block" else "right")
+    for block, joules in blocks.items():
+        b = est["blocks"][block]
+        table.add_row(
+            block, f"{b['params']:,}", f"{b['flops'] / 1e9:.3f}", f"{joules * 1e6:.1f}", f"{joules / total:.1%}"
+        )
+    console.print(table)
+    if show_layers:
+        table = Table(title=f"Per layer on {proc['name']} ({method})")
+        for col in ("layer", "kind", "params", "MFLOP conv", "MFLOP other", "weights KiB", "act. KiB", "µJ"):
+            table.add_column(col, justify="left" if col in ("layer", "kind") else "right")
+        for layer in est["layers"]:
+            joules = proc["layers_joules"][layer["name"]][method]
+            acts = (layer["act_read_bytes"] + layer["act_write_bytes"]) / 1024
+            table.add_row(layer["name"], layer["kind"], f"{layer['params']:,}", f"{layer['conv_flops'] / 1e6:.2f}",
+                          f"{layer['other_flops'] / 1e6:.2f}", f"{layer['weight_bytes'] / 1024:.1f}", f"{acts:.0f}",
+                          f"{joules * 1e6:.2f}")  # fmt: skip
+        console.print(table)
+
+
+@energy_app.command("processors")
+def energy_processors(catalogue: CatalogueOpt = None, as_json: JsonOpt = False) -> None:
+    """The processor catalogue with sources and assumptions (the host is detected at run time)."""
+    import dataclasses
+
+    from deeprx.energy.processors import load_catalogue
+
+    with _guard():
+        procs = load_catalogue(catalogue)
+        rows = [{**dataclasses.asdict(p), "peak_flops": p.peak_flops, "flops_per_watt": p.flops_per_watt}
+                for p in procs.values()]  # fmt: skip
+        if _emit(rows, as_json):
+            return
+        table = Table(title="Processor catalogue")
+        for col in ("key", "name", "cores", "GHz", "FLOP/cycle/core", "peak TFLOP/s", "TDP W", "source / assumptions"):
+            table.add_column(col)
+        for r in rows:
+            notes = r["source"] + "".join(f"\n  assumption: {a}" for a in r["assumptions"])
+            table.add_row(r["key"], r["name"], str(r["cores"]), f"{r['base_ghz']:g}/{r['turbo_ghz']:g}",
+                          f"{r['flops_per_cycle_per_core']:g}", f"{r['peak_flops'] / 1e12:.3g}", f"{r['tdp_watts']:g}",
+                          notes)  # fmt: skip
+        console.print(table)
+
+
+@energy_app.command("estimate")
+def energy_estimate(
+    model: Annotated[str, typer.Option("--model", "-m")] = "deeprx_full",
+    n_prb: NprbOpt = 26,
+    n_rx: NrxOpt = 2,
+    modulation: ModOpt = "256qam",
+    checkpoint: CheckpointOpt = None,
+    processor: ProcOpt = "coral-edge-tpu",
+    method: Annotated[str, typer.Option(help="metric0 | metric1 | metric2 | memory-aware")] = "metric0",
+    catalogue: CatalogueOpt = None,
+    layers: Annotated[bool, typer.Option("--layers", help="also print the per-layer table")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """FLOPs per slot and estimated energy per inference on every processor, with the block breakdown."""
+    from deeprx.energy.assess import estimates
+    from deeprx.energy.estimate import METHODS
+    from deeprx.energy.processors import load_catalogue, load_memory_energy
+
+    with _guard():
+        if method not in METHODS:
+            raise InputError(f"unknown method {method!r}: choose one of {list(METHODS)}")
+        procs = load_catalogue(catalogue)
+        _check_processor(procs, processor)
+        est = estimates(_subject(model, n_prb, n_rx, modulation, checkpoint), procs, load_memory_energy(catalogue))
+        if not _emit(est, as_json):
+            _print_estimates(est, processor, method, layers)
+
+
+def _print_measurement(name: str, r: Any) -> None:
+    kind = "measured" if r.is_measurement else "MODELED, not measured"
+    console.print(
+        f"{name}: {r.joules_per_item * 1e3:.3g} mJ per {r.unit} (± {r.joules_per_item_spread * 1e3:.2g} over "
+        f"{len(r.joules_per_item_repeats)} repeats) [{r.method}, {kind}]; base {r.base_watts:.2f} W (median of "
+        f"{r.base_samples} idle samples), absolute {r.absolute_watts:.2f} W, relative {r.relative_watts:.2f} W, "
+        f"{r.items} items in {r.seconds:.1f} s"
+    )
+
+
+@energy_app.command("measure")
+def energy_measure(
+    model: Annotated[str, typer.Option("--model", "-m")] = "deeprx_full",
+    n_prb: NprbOpt = 26,
+    n_rx: NrxOpt = 2,
+    modulation: ModOpt = "256qam",
+    checkpoint: CheckpointOpt = None,
+    meter: MeterOpt = "auto",
+    batch: Annotated[int, typer.Option(help="slots per forward pass")] = 8,
+    train_batch: Annotated[int, typer.Option(help="slots per training step")] = 8,
+    repeats: Annotated[int, typer.Option(help="working windows")] = 3,
+    window: Annotated[float, typer.Option(help="shortest working window, s")] = 3.0,
+    idle: Annotated[float, typer.Option(help="idle window for the base power, s")] = 3.0,
+    training_steps: Annotated[int, typer.Option(help="steps of the whole training, for the life cycle")] = 250_000,
+    rate: Annotated[float, typer.Option(help="inferences (slots) per second in deployment")] = 400.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Energy per inference and per training step with a meter, under the paper's base-power protocol."""
+    from deeprx.energy.assess import lifecycle_table, measurements
+    from deeprx.energy.meters import open_meter
+    from deeprx.runtime import use_all_cores
+
+    with _guard():
+        if min(batch, train_batch, repeats, training_steps) < 1 or min(window, idle, rate) <= 0:
+            raise InputError(
+                "--batch, --train-batch, --repeats, --training-steps must be >= 1; --window, --idle, --rate > 0"
+            )
+        use_all_cores()
+        subject = _subject(model, n_prb, n_rx, modulation, checkpoint)
+        energy_meter, why = open_meter(meter)
+        try:
+            res = measurements(subject, energy_meter, batch=batch, train_batch=train_batch, repeats=repeats,
+                               window_s=window, idle_s=idle)  # fmt: skip
+        finally:
+            energy_meter.close()
+        inf, step = res["inference"], res["training_step"]
+        cycle = lifecycle_table(step.joules_per_item, training_steps, inf.joules_per_item, inf.method, rate)
+        data = {"model": subject.name, "meter_choice": why, "inference": inf.as_dict(),
+                "training_step": step.as_dict(), "life_cycle": cycle}  # fmt: skip
+        if _emit(data, as_json):
+            return
+        console.print(f"meter: {energy_meter.description} — {why}")
+        _print_measurement("inference", inf)
+        _print_measurement("training step", step)
+        console.print(
+            f"life cycle: training {training_steps:,} steps = {cycle['training_joules']:.3g} J; break-even after "
+            f"{cycle['break_even_inferences']:.3g} inferences = {cycle['break_even_seconds']:.3g} s at {rate:g} slots/s"
+        )
+
+
+@energy_app.command("report")
+def energy_report(
+    out: OutOpt = Path("out/energy"),
+    model: Annotated[str, typer.Option("--model", "-m")] = "deeprx_full",
+    n_prb: NprbOpt = 26,
+    n_rx: NrxOpt = 2,
+    modulation: ModOpt = "256qam",
+    checkpoint: CheckpointOpt = None,
+    processor: ProcOpt = "coral-edge-tpu",
+    catalogue: CatalogueOpt = None,
+    meter: MeterOpt = "auto",
+    batch: Annotated[int, typer.Option(help="slots per forward pass")] = 8,
+    repeats: Annotated[int, typer.Option(help="working windows")] = 3,
+    window: Annotated[float, typer.Option(help="shortest working window, s")] = 3.0,
+    idle: Annotated[float, typer.Option(help="idle window for the base power, s")] = 3.0,
+    training_steps: Annotated[int, typer.Option(help="steps of the whole training, for the life cycle")] = 250_000,
+    rate: Annotated[float, typer.Option(help="inferences (slots) per second in deployment")] = 400.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Everything: counts, estimates, metered energy, life cycle, figures and energy.md/energy.json in OUT."""
+    from deeprx.energy.report import energy_report as build
+
+    with _guard():
+        data = build(
+            _subject(model, n_prb, n_rx, modulation, checkpoint), out, catalogue=catalogue, processor=processor,
+            meter=meter, batch=batch, repeats=repeats, window_s=window, training_steps=training_steps, rate=rate,
+            idle_s=idle,
+        )  # fmt: skip
+        if not _emit(data, as_json):
+            _print_estimates(data["estimates"], processor, "metric0", show_layers=False)
+            console.print(f"report: {out / 'energy.md'}  figures: {', '.join(data['figures'])}")
+
+
 def main() -> None:
     app()
 

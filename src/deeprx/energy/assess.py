@@ -1,0 +1,125 @@
+"""The energy assessment of one DeepRx model on one grid: counts, estimates per processor, measurements
+under the base-power protocol, and the training-vs-inference life cycle (paper Sec. III-A, IV-A).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from deeprx.energy.estimate import METHODS, by_block, estimate_layers, totals
+from deeprx.energy.flops import block_totals, count_layers, model_totals
+from deeprx.energy.meters import EnergyMeter
+from deeprx.energy.processors import MemoryEnergy, Processor
+from deeprx.energy.protocol import ProtocolResult, life_cycle, measure
+from deeprx.models.deeprx import DeepRx
+from deeprx.train.losses import masked_bce
+
+PAPER_RATE_PER_S = 400.0  # slots per second of the paper's uplink
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What is assessed: a model, its name and the grid of one slot (``14 x n_subcarriers``)."""
+
+    model: DeepRx
+    name: str
+    n_subcarriers: int
+    n_symbols: int = 14
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (self.model.config.in_channels, self.n_symbols, self.n_subcarriers)
+
+
+def estimates(subject: Subject, catalogue: dict[str, Processor], memory: MemoryEnergy) -> dict[str, Any]:
+    """Counts per layer and block, and every estimate method per processor (J per slot)."""
+    layers = count_layers(subject.model, subject.n_subcarriers, subject.n_symbols)
+    per_processor = {}
+    for key, proc in catalogue.items():
+        layer_energy = estimate_layers(layers, proc, memory)
+        per_processor[key] = {
+            "name": proc.name,
+            "peak_flops": proc.peak_flops,
+            "flops_per_watt": proc.flops_per_watt,
+            "joules_per_slot": totals(layer_energy),
+            "blocks_joules": {m: by_block(layer_energy, m) for m in METHODS},
+            "layers_joules": {e.name: {m: e.joules(m) for m in METHODS} for e in layer_energy},
+            "source": proc.source,
+            "assumptions": list(proc.assumptions),
+        }
+    return {
+        "model": subject.name,
+        "grid": [subject.n_symbols, subject.n_subcarriers],
+        "totals": model_totals(layers),
+        "blocks": block_totals(layers),
+        "layers": [layer.as_dict() for layer in layers],
+        "processors": per_processor,
+        "memory_energy_source": memory.source,
+    }
+
+
+def inference_work(subject: Subject, batch: int) -> Callable[[], int]:
+    """One forward pass on ``batch`` slots of random input of the real shape (run time does not depend on values)."""
+    model = subject.model.eval()
+    z = torch.randn(batch, *subject.input_shape)
+
+    def work() -> int:
+        with torch.inference_mode():
+            model(z)
+        return batch
+
+    return work
+
+
+def training_work(subject: Subject, batch: int) -> Callable[[], int]:
+    """One AdamW step (forward, masked BCE, backward, update) on a fixed random batch of the real shape.
+
+    Data simulation is not included: it is a property of the simulator, not of the model.
+    """
+    model = subject.model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    z = torch.randn(batch, *subject.input_shape)
+    bits = torch.randint(0, 2, (batch, subject.n_symbols * subject.n_subcarriers, model.config.bits_per_symbol))
+
+    def work() -> int:
+        logits = model(z).flatten(2).transpose(1, 2)
+        loss = masked_bce(logits, bits.float())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return 1
+
+    return work
+
+
+def measurements(
+    subject: Subject,
+    meter: EnergyMeter,
+    *,
+    batch: int,
+    train_batch: int,
+    repeats: int,
+    window_s: float,
+    idle_s: float,
+) -> dict[str, ProtocolResult]:
+    """Energy per inference (one slot) and per training step under the base-power protocol."""
+    state = {k: v.clone() for k, v in subject.model.state_dict().items()}
+    inference = measure(meter, inference_work(subject, batch), "inference (slot)",
+                        idle_seconds=idle_s, min_window_s=window_s, repeats=repeats)  # fmt: skip
+    training = measure(meter, training_work(subject, train_batch), f"training step ({train_batch} slots)",
+                       idle_seconds=idle_s, min_window_s=window_s, repeats=repeats)  # fmt: skip
+    subject.model.load_state_dict(state)  # the training windows must not change the assessed model
+    subject.model.eval()
+    return {"inference": inference, "training_step": training}
+
+
+def lifecycle_table(
+    joules_per_step: float, steps: int, joules_per_inference: float, method: str, rate_per_s: float = PAPER_RATE_PER_S
+) -> dict[str, Any]:
+    """Break-even and amortised training energy for a deployment at ``rate_per_s`` slots per second."""
+    cycle = life_cycle(joules_per_step, steps, joules_per_inference, rate_per_s, method)
+    return {**cycle.as_dict(), "training_steps": steps, "joules_per_training_step": joules_per_step}
