@@ -154,6 +154,36 @@ def train_cmd(
             console.print(f"trained to step {result.step} in {result.seconds:.0f} s; checkpoint in {out}")
 
 
+@app.command("distill")
+def distill_cmd(
+    teacher: Annotated[Path, typer.Option("--teacher", "-t", help="run folder of the teacher checkpoint")],
+    profile: ProfileOpt = "quick",
+    out: OutOpt = Path("out/distill"),
+    model: ModelOpt = None,
+    alpha: Annotated[float | None, typer.Option(help="weight of the label loss (paper eq. 2)")] = None,
+    temperature: Annotated[float | None, typer.Option("--temperature", "-T", help="softening temperature")] = None,
+    scaling: Annotated[str | None, typer.Option(help="paper (KL summed per slot) | mean (per bit, x T^2)")] = None,
+    steps: StepsOpt = None,
+    seed: SeedOpt = None,
+    device: DeviceOpt = None,
+    sets: SetOpt = None,
+    resume: Annotated[bool, typer.Option("--resume", help="continue the checkpoint in OUT")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Distil a frozen teacher into a student (MODEL): L = alpha * BCE + KL(teacher || student) at temperature T."""
+    from deeprx.train.trainer import train
+
+    with _guard():
+        direct = {"kd.teacher": str(teacher), "kd.alpha": alpha, "kd.temperature": temperature,
+                  "kd.scaling": scaling, "train.steps": steps}  # fmt: skip
+        cfg = _config(profile, sets, model=model, seed=seed, device=device, **direct)
+        result = train(cfg, out, resume=resume, show_progress=not as_json, description=f"distill {cfg.model}")
+        last = result.log[-1] if result.log else {}
+        data = {"run_dir": str(out), "step": result.step, "seconds": result.seconds, "last": last}
+        if not _emit(data, as_json):
+            console.print(f"distilled to step {result.step} in {result.seconds:.0f} s; checkpoint in {out}")
+
+
 @app.command("evaluate")
 def evaluate_cmd(
     checkpoint_dir: Annotated[Path, typer.Option("--checkpoint", "-c", help="run folder of a checkpoint")],

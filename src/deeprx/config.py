@@ -169,6 +169,29 @@ class EvalConfig:
         return [round(self.sinr_start_db + i * self.sinr_step_db, 6) for i in range(n)]
 
 
+KD_SCALINGS: tuple[str, ...] = ("paper", "mean")
+
+
+@dataclass(frozen=True)
+class KdConfig:
+    """Knowledge distillation (paper eq. 2): ``L = alpha * L_student + L_KD``; off when ``teacher`` is empty.
+
+    ``scaling`` says how the terms are reduced (see :func:`deeprx.train.losses.kd_loss`): ``paper`` sums
+    the Bernoulli KL over every data bit of a slot (so the paper's alpha of 1e5-1e6 balances a per-bit
+    mean BCE); ``mean`` averages it per bit and multiplies it by Hinton's ``T^2`` (alpha of order 1).
+    """
+
+    teacher: str = ""
+    alpha: float = 1.0
+    temperature: float = 3.0
+    scaling: str = "mean"
+
+    def __post_init__(self) -> None:
+        _check(0 <= self.alpha <= 1e9, "kd.alpha", self.alpha, "in [0, 1e9]")
+        _check(0 < self.temperature <= 100, "kd.temperature", self.temperature, "in (0, 100]")
+        _check(self.scaling in KD_SCALINGS, "kd.scaling", self.scaling, f"one of {KD_SCALINGS}")
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything one run needs: link, model preset, training, evaluation, seed and device."""
@@ -180,6 +203,7 @@ class RunConfig:
     link: LinkConfig = field(default_factory=LinkConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    kd: KdConfig = field(default_factory=KdConfig)
 
     def __post_init__(self) -> None:
         from deeprx.models.deeprx import PRESETS  # local: models import config
@@ -202,6 +226,7 @@ class RunConfig:
                 link=_from_dict(LinkConfig, d["link"]),
                 train=_from_dict(TrainConfig, d["train"]),
                 eval=_from_dict(EvalConfig, d["eval"]),
+                kd=_from_dict(KdConfig, d.get("kd", {})),
             )
         except (KeyError, TypeError) as e:
             raise ConfigError(f"config is missing or has an unknown field: {e}") from e

@@ -107,7 +107,7 @@ def train(
     run_dir: Path,
     resume: bool = False,
     show_progress: bool = True,
-    loss_fn: LossFn = bce_loss,
+    loss_fn: LossFn | None = None,
     extra: dict[str, Any] | None = None,
     description: str = "train",
 ) -> TrainResult:
@@ -119,7 +119,8 @@ def train(
         resume: continue from the checkpoint in ``run_dir`` (the config must match it, except that
             ``train.steps`` may grow). Without it an existing checkpoint is an error, never overwritten.
         show_progress: draw a rich progress bar with loss and slots/s.
-        loss_fn: the step's loss; masked BCE by default (distillation passes its own).
+        loss_fn: the step's loss; by default masked BCE, or the distillation loss of paper eq. (2) when
+            ``cfg.kd.teacher`` names a teacher checkpoint.
         extra: JSON-serialisable facts stored in the checkpoint (e.g. the teacher of a KD run).
         description: label of the progress bar.
     """
@@ -129,6 +130,13 @@ def train(
     model = create_model(cfg.model, cfg.link.n_rx, cfg.link.bits_per_symbol).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     start, log, seconds_before = 0, [], 0.0
+    extra = dict(extra or {})
+    if loss_fn is None and cfg.kd.teacher:
+        from deeprx.train.distill import distillation_loss
+
+        loss_fn, teacher_facts = distillation_loss(cfg, device)
+        extra.update(teacher_facts)
+    loss_fn = loss_fn or bce_loss
     if checkpoint.exists(run_dir):
         if not resume:
             raise InputError(
@@ -141,6 +149,8 @@ def train(
         model.load_state_dict(ckpt.model_state)
         if ckpt.optim_state is not None:
             optimizer.load_state_dict(ckpt.optim_state)
+        if ckpt.extra.get("teacher_sha256") != extra.get("teacher_sha256"):
+            raise InputError(f"{run_dir} was distilled from another teacher checkpoint; use another --out")
         start, log = ckpt.step, ckpt.log
         seconds_before = float(ckpt.extra.get("train_seconds", 0.0))
     simulator = UplinkSimulator(cfg.link)
@@ -159,7 +169,7 @@ def train(
             "bf16": use_bf16,
             "device": str(device),
             "train_seconds": seconds_before + time.perf_counter() - t0,
-            **(extra or {}),
+            **extra,
         }
         checkpoint.save(
             run_dir, checkpoint.Checkpoint(cfg, step, model.state_dict(), optimizer.state_dict(), log, facts)

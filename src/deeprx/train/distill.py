@@ -1,0 +1,57 @@
+"""Knowledge distillation: the student's training loss given a frozen teacher checkpoint (paper Sec. III-B)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from deeprx.config import RunConfig
+from deeprx.io import InputError, sha256_file
+from deeprx.link.simulator import Slot
+from deeprx.models.deeprx import DeepRx, data_re_logits, make_input
+from deeprx.train import checkpoint
+from deeprx.train.losses import kd_loss
+
+TEACHER_MUST_MATCH = ("link.n_rx", "link.modulation", "link.n_prb", "link.dmrs_symbols")
+
+
+def load_teacher(cfg: RunConfig, device: torch.device) -> tuple[DeepRx, dict[str, Any]]:
+    """The frozen teacher (eval mode, no gradients) named by ``cfg.kd.teacher``, and facts to record."""
+    teacher_dir = Path(cfg.kd.teacher)
+    if not checkpoint.exists(teacher_dir):
+        raise InputError(f"no teacher checkpoint in {teacher_dir}; train the teacher first (deeprx train)")
+    teacher, ckpt = checkpoint.load_model(teacher_dir)
+    checkpoint.check_compatible(ckpt.config, cfg, TEACHER_MUST_MATCH)
+    teacher.to(device).eval().requires_grad_(False)
+    facts = {
+        "teacher_model": ckpt.config.model,
+        "teacher_step": ckpt.step,
+        "teacher_sha256": sha256_file(teacher_dir / checkpoint.TENSORS),
+    }
+    return teacher, facts
+
+
+def distillation_loss(cfg: RunConfig, device: torch.device) -> tuple[Any, dict[str, Any]]:
+    """The step loss ``(student, slot) -> L / c`` of paper eq. (2) and the teacher's facts.
+
+    ``c = alpha + w`` (``w`` = bits per slot for ``paper`` scaling, ``T^2`` for ``mean``) is a constant:
+    AdamW is invariant to it, but it keeps gradient clipping acting as it does for training from scratch.
+    """
+    teacher, facts = load_teacher(cfg, device)
+    kd = cfg.kd
+    n_bits = None
+
+    def loss_fn(student: DeepRx, slot: Slot) -> torch.Tensor:
+        nonlocal n_bits
+        z = make_input(slot)
+        with torch.no_grad():
+            teacher_logits = data_re_logits(teacher(z), slot.data_mask)
+        student_logits = data_re_logits(student(z), slot.data_mask)
+        loss, _ = kd_loss(student_logits, teacher_logits, slot.bits, kd.alpha, kd.temperature, kd.scaling)
+        n_bits = n_bits or slot.bits[0].numel()
+        weight = n_bits if kd.scaling == "paper" else kd.temperature**2
+        return loss / (kd.alpha + weight)
+
+    return loss_fn, facts

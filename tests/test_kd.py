@@ -1,0 +1,96 @@
+"""Knowledge distillation: the Bernoulli KL by hand, T and alpha, the two scalings, and a short distillation."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from deeprx.config import ConfigError, RunConfig
+from deeprx.io import InputError
+from deeprx.link.simulator import UplinkSimulator
+from deeprx.models.deeprx import data_re_logits, make_input
+from deeprx.train import checkpoint
+from deeprx.train.losses import bernoulli_kl, kd_loss, masked_bce
+from deeprx.train.trainer import train
+
+
+def _kl_by_hand(zt: float, zs: float, t: float) -> float:
+    p, q = 1 / (1 + math.exp(-zt / t)), 1 / (1 + math.exp(-zs / t))
+    return p * math.log(p / q) + (1 - p) * math.log((1 - p) / (1 - q))
+
+
+def test_bernoulli_kl_matches_hand_computation() -> None:
+    zt = torch.tensor([1.0, -2.0, 4.0, 0.0])
+    zs = torch.tensor([0.0, 1.0, 4.0, -3.0])
+    got = bernoulli_kl(zt, zs, temperature=1.0)
+    want = [_kl_by_hand(a, b, 1.0) for a, b in zip(zt.tolist(), zs.tolist(), strict=True)]
+    assert got.tolist() == pytest.approx(want, rel=1e-5)
+    assert got[0].item() == pytest.approx(0.110944, abs=2e-6)  # sigmoid(1) vs 0.5, worked out on paper
+    assert got[2].item() == 0.0 and bool((got[[0, 1, 3]] > 0).all())
+    # torch's kl_div on probabilities drops the (1-p) term: it is not this KL
+    p, q = torch.sigmoid(zt[:1]), torch.sigmoid(zs[:1])
+    assert F.kl_div(q.log(), p, reduction="none").item() != pytest.approx(got[0].item(), rel=1e-2)
+
+
+def test_temperature_softens_both_sides() -> None:
+    zt, zs = torch.tensor([2.0]), torch.tensor([0.0])
+    assert bernoulli_kl(zt, zs, 2.0).item() == pytest.approx(_kl_by_hand(1.0, 0.0, 1.0), rel=1e-6)
+    assert bernoulli_kl(zt, zs, 8.0).item() < bernoulli_kl(zt, zs, 1.0).item()
+    with pytest.raises(ConfigError, match=r"kd\.temperature"):
+        RunConfig().with_overrides({"kd.temperature": 0})
+
+
+def test_scalings_and_alpha() -> None:
+    torch.manual_seed(0)
+    zs, zt = torch.randn(3, 10, 4), torch.randn(3, 10, 4)
+    bits = torch.randint(0, 2, (3, 10, 4)).float()
+    kl = bernoulli_kl(zt, zs, 3.0)
+    bce = masked_bce(zs, bits)
+    paper, parts = kd_loss(zs, zt, bits, alpha=5e5, temperature=3.0, scaling="paper")
+    assert paper.item() == pytest.approx(
+        5e5 * bce.item() + kl.sum().item() / 3, rel=1e-6
+    )  # sum per slot, mean over slots
+    assert parts["kl_per_bit"] == pytest.approx(kl.mean().item(), rel=1e-6)
+    mean, parts = kd_loss(zs, zt, bits, alpha=1.0, temperature=3.0, scaling="mean")
+    assert mean.item() == pytest.approx(bce.item() + 9 * kl.mean().item(), rel=1e-6)  # Hinton's T^2
+    only_kd, _ = kd_loss(zs, zt, bits, alpha=0.0, temperature=3.0, scaling="mean")
+    assert only_kd.item() == pytest.approx(parts["kd"], rel=1e-6)
+    with pytest.raises(ConfigError, match=r"kd\.scaling"):
+        RunConfig().with_overrides({"kd.scaling": "sum"})
+
+
+def _kl_on_fixed_batch(student, teacher, cfg: RunConfig) -> float:
+    slot = UplinkSimulator(cfg.link).sample(16, seed=999)
+    with torch.no_grad():
+        zs = data_re_logits(student(make_input(slot)), slot.data_mask)
+        zt = data_re_logits(teacher(make_input(slot)), slot.data_mask)
+    return bernoulli_kl(zt, zs, cfg.kd.temperature).mean().item()
+
+
+def test_distillation_lowers_the_kd_term(tiny_cfg: RunConfig, tmp_path: Path) -> None:
+    teacher_cfg = tiny_cfg.with_overrides({"model": "deeprx_quarter_c32", "train.steps": 20})
+    train(teacher_cfg, tmp_path / "teacher", show_progress=False)
+    teacher, _ = checkpoint.load_model(tmp_path / "teacher")
+    # alpha = 0: the student learns from the teacher alone
+    cfg = tiny_cfg.with_overrides(
+        {"kd.teacher": str(tmp_path / "teacher"), "kd.alpha": 0.0, "kd.temperature": 2.0, "train.steps": 24}
+    )
+    train(cfg.with_overrides({"train.steps": 1, "train.lr": 1e-9}), tmp_path / "start", show_progress=False)
+    start, _ = checkpoint.load_model(tmp_path / "start")
+    train(cfg, tmp_path / "student", show_progress=False)
+    student, ckpt = checkpoint.load_model(tmp_path / "student")
+    assert ckpt.extra["teacher_model"] == "deeprx_quarter_c32" and len(ckpt.extra["teacher_sha256"]) == 64
+    assert _kl_on_fixed_batch(student, teacher, cfg) < 0.8 * _kl_on_fixed_batch(start, teacher, cfg)
+
+
+def test_distill_rejects_missing_or_mismatched_teacher(tiny_cfg: RunConfig, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no teacher checkpoint"):
+        train(tiny_cfg.with_overrides({"kd.teacher": str(tmp_path / "none")}), tmp_path / "s", show_progress=False)
+    train(tiny_cfg.with_overrides({"train.steps": 1}), tmp_path / "t", show_progress=False)
+    other = tiny_cfg.with_overrides({"kd.teacher": str(tmp_path / "t"), "link.modulation": "qpsk"})
+    with pytest.raises(InputError, match="modulation"):
+        train(other, tmp_path / "s2", show_progress=False)
