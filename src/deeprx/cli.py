@@ -243,6 +243,31 @@ def run(
             console.print(f"report: {out / 'report.md'}  plot: {out / 'ber_vs_sinr.png'}")
 
 
+@app.command()
+def reproduce(
+    profile: ProfileOpt = "quick",
+    out: OutOpt = Path("out"),
+    as_json: JsonOpt = False,
+) -> None:
+    """The paper's whole chain (sizes, teachers, KD studies, curves, energy), resumable, with a report in OUT."""
+    from deeprx.config import PROFILES
+    from deeprx.studies.reproduce import reproduce as run_chain
+
+    with _guard():
+        if profile not in PROFILES:
+            raise InputError(f"unknown profile {profile!r}: choose one of {list(PROFILES)}")
+        results = run_chain(profile, out, show_progress=not as_json)
+        if _emit(results, as_json):
+            return
+        table = Table(title=f"Paper claims vs ours (profile {profile})")
+        for col in ("paper claim", "ours", "from"):
+            table.add_column(col)
+        for c in results["claims"]:
+            table.add_row(c["claim"], c["ours"], c["source"])
+        console.print(table)
+        console.print(f"report: {out / 'report.md'}")
+
+
 def _print_summary(rows: list[dict[str, Any]], target_ber: float) -> None:
     table = Table(title="BER vs SINR summary")
     for col in (

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
@@ -22,13 +22,22 @@ Receiver = Callable[[Slot], torch.Tensor]  # slot -> LLRs [batch, n_data_re, bit
 
 @dataclass
 class BerCurve:
-    """BER of one receiver on a test set. ``ber[i] = bit_errors[i] / bits[i]`` at ``sinr_db[i]`` (dB)."""
+    """BER of one receiver on a test set. ``ber[i] = bit_errors[i] / bits[i]`` at ``sinr_db[i]`` (dB).
+
+    ``slot_errors[i]`` lists the bit errors of every slot counted at point ``i`` (in test-set order), so
+    curves of different receivers on the same slots can be compared by a paired bootstrap.
+    """
 
     receiver: str
     sinr_db: list[float]
     ber: list[float]
     bit_errors: list[int]
     bits: list[int]
+    slot_errors: list[list[int]] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> BerCurve:
+        return cls(**d)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -87,6 +96,7 @@ def evaluate(
     from rich.progress import Progress
 
     names = list(receivers)
+    per_slot: dict[str, list[list[int]]] = {n: [[] for _ in testset.sinr_points_db] for n in names}
     errors = {n: [0] * len(testset.sinr_points_db) for n in names}
     counted = {n: [0] * len(testset.sinr_points_db) for n in names}
     with Progress(disable=not show_progress) as progress, torch.no_grad():
@@ -98,7 +108,9 @@ def evaluate(
                     break
                 for n in active:
                     llr = receivers[n](slot)
-                    errors[n][p] += int(((llr > 0).float() != slot.bits).sum())
+                    slot_errors = ((llr > 0).float() != slot.bits).sum(dim=(1, 2))
+                    per_slot[n][p] += slot_errors.tolist()
+                    errors[n][p] += int(slot_errors.sum())
                     counted[n][p] += slot.bits.numel()
             progress.advance(task)
     return [
@@ -108,6 +120,46 @@ def evaluate(
             [e / b for e, b in zip(errors[n], counted[n], strict=True)],
             errors[n],
             counted[n],
+            per_slot[n],
         )
         for n in names
     ]
+
+
+def bootstrap(curves: list[BerCurve], target_ber: float, n_boot: int = 1000, seed: int = 0) -> dict[str, np.ndarray]:
+    """Paired bootstrap over test slots: geometric-mean BER and SINR at ``target_ber`` of each curve.
+
+    Every resample draws the same slot indices (with replacement, within each SINR point) for all
+    curves, so differences between receivers keep their pairing. Curves must come from one test set,
+    evaluated on every slot (no early stop).
+
+    Returns:
+        ``{receiver: array [n_boot, 2]}`` with columns geometric-mean BER and SINR at the target (NaN
+        where a resample does not reach it).
+    """
+    rng = np.random.default_rng(seed)
+    n_points = len(curves[0].sinr_db)
+    counts = [len(curves[0].slot_errors[p]) for p in range(n_points)]
+    for c in curves:
+        if [len(e) for e in c.slot_errors] != counts:
+            raise ValueError(f"curve {c.receiver!r} was not evaluated on every slot of the same test set")
+    bits_per_slot = [curves[0].bits[p] / counts[p] for p in range(n_points)]
+    draws = [rng.integers(0, counts[p], size=(n_boot, counts[p])) for p in range(n_points)]
+    out = {}
+    for c in curves:
+        errors = np.stack([np.asarray(c.slot_errors[p])[draws[p]].sum(axis=1) for p in range(n_points)], axis=1)
+        bits = np.asarray([bits_per_slot[p] * counts[p] for p in range(n_points)])
+        ber = np.where(errors > 0, errors, 0.5) / bits
+        geo = np.log10(ber).mean(axis=1)
+        sinr = [sinr_at_ber(c.sinr_db, row.tolist(), target_ber) for row in ber]
+        out[c.receiver] = np.stack([geo, np.array([np.nan if s is None else s for s in sinr])], axis=1)
+    return out
+
+
+def interval(samples: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """Central percentile interval of bootstrap samples, ignoring NaN; (nan, nan) if none is finite."""
+    finite = samples[np.isfinite(samples)]
+    if finite.size == 0:
+        return (math.nan, math.nan)
+    lo, hi = np.percentile(finite, [50 * (1 - level), 50 * (1 + level)])
+    return (float(lo), float(hi))

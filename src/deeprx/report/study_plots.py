@@ -1,0 +1,92 @@
+"""Figures of the paper's studies (Figs. 3-6) and quality vs energy per inference. PNG and SVG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from deeprx.report.plots import plt, save_figure
+
+
+def _errorbar(ax: Any, xs: list[float], rows: list[dict[str, Any]], **kw: Any) -> None:
+    ys = [r["geo"] for r in rows]
+    lo = [r["geo"] - r["geo_ci"][0] for r in rows]
+    hi = [r["geo_ci"][1] - r["geo"] for r in rows]
+    ax.errorbar(xs, ys, yerr=[lo, hi], capsize=3, **kw)
+
+
+def _scratch_band(ax: Any, row: dict[str, Any] | None, label: str) -> None:
+    if row is None:
+        return
+    ax.axhline(row["geo"], color="gray", ls="--", label=label)
+    ax.axhspan(*row["geo_ci"], color="gray", alpha=0.15)
+
+
+def plot_size_study(scratch: list[dict[str, Any]], kd: list[dict[str, Any]], stem: Path, title: str) -> list[Path]:
+    """Fig. 3: geometric-mean BER vs FLOPs per slot (95 % bootstrap intervals)."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    _errorbar(ax, [r["flops"] for r in scratch], scratch, fmt="o-", label="from scratch")
+    if kd:
+        _errorbar(ax, [r["flops"] for r in kd], kd, fmt="s", label="KD student")
+    for r in scratch:
+        ax.annotate(r["model"].removeprefix("deeprx_"), (r["flops"], r["geo"]), fontsize=7, xytext=(3, 3),
+                    textcoords="offset points")  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_xlabel("FLOPs per slot")
+    ax.set_ylabel("geometric-mean BER (log10, lower is better)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return save_figure(fig, stem)
+
+
+def plot_teacher_study(
+    rows: list[dict[str, Any]], scratch: dict[str, Any] | None, stem: Path, title: str
+) -> list[Path]:
+    """Fig. 4: the student's geometric-mean BER vs its teacher's FLOPs."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    _errorbar(ax, [r["teacher_flops"] for r in rows], rows, fmt="o-", label="KD student")
+    _errorbar(ax, [r["teacher_flops"] for r in rows], [r["teacher_row"] for r in rows], fmt="^:", label="teacher")
+    _scratch_band(ax, scratch, "student from scratch")
+    ax.set_xscale("log")
+    ax.set_xlabel("teacher FLOPs per slot")
+    ax.set_ylabel("geometric-mean BER (log10)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return save_figure(fig, stem)
+
+
+def plot_temperature_study(
+    by_student: dict[str, list[dict[str, Any]]], scratch: dict[str, dict[str, Any]], stem: Path, title: str
+) -> list[Path]:
+    """Fig. 5: geometric-mean BER vs T, one line per student size, scratch levels dashed."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for i, (student, rows) in enumerate(by_student.items()):
+        color = f"C{i}"
+        _errorbar(ax, [r["temperature"] for r in rows], rows, fmt="o-", color=color, label=f"KD {student}")
+        if student in scratch:
+            ax.axhline(scratch[student]["geo"], color=color, ls="--", label=f"scratch {student}")
+    ax.set_xlabel("temperature T")
+    ax.set_ylabel("geometric-mean BER (log10)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return save_figure(fig, stem)
+
+
+def plot_quality_vs_energy(rows: list[dict[str, Any]], stem: Path, title: str, processor: str) -> list[Path]:
+    """Geometric-mean BER vs metric-0 energy per inference: the trade-off the paper is about."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    markers = {"scratch": "o", "kd": "s", "teacher": "^"}
+    for role, marker in markers.items():
+        sel = [r for r in rows if r["role"] == role]
+        if sel:
+            _errorbar(ax, [r["joules"] * 1e6 for r in sel], sel, fmt=marker, label=role)
+    ax.set_xscale("log")
+    ax.set_xlabel(f"energy per inference, metric0 on {processor} (µJ per slot)")
+    ax.set_ylabel("geometric-mean BER (log10)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return save_figure(fig, stem)

@@ -1,0 +1,91 @@
+"""What ``deeprx reproduce`` runs for each profile: sizes, teachers, students, alpha and T grids.
+
+Profiles scale sizes and steps, never the code path. Alphas are for the ``paper`` scaling (KL summed
+over the bits of a slot): a slot of 4 PRB, 16-QAM, 1 DMRS symbol carries 13 x 48 x 4 = 2,496 bits, the
+paper's 26 PRB, 256-QAM slot 32,448, so the paper's alpha = 5e5 weighs the labels ~15x per bit there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from deeprx.config import RunConfig, load_profile
+
+
+@dataclass(frozen=True)
+class StudyPlan:
+    """One profile's studies.
+
+    Attributes:
+        base: link, training and evaluation shared by every student (from the profile).
+        teacher: the teacher shared by the alpha, T and curve studies.
+        teacher_steps: training steps of every teacher (longer than the students').
+        teachers: teacher sizes for the teacher-size study (Fig. 4).
+        student: the student of the alpha, teacher and curve studies (<= 1/3 of the teacher's FLOPs).
+        students: student sizes for the T x size study (Fig. 5).
+        sizes: presets trained from scratch for the size study (Fig. 3).
+        alphas: alpha grid (Table III), ``paper`` scaling.
+        temperatures: T grid (Fig. 5).
+        alpha, temperature, scaling: the KD setting of the teacher-size and curve studies.
+        n_boot: bootstrap resamples over test slots for every uncertainty.
+    """
+
+    base: RunConfig
+    teacher: str
+    teacher_steps: int
+    teachers: tuple[str, ...]
+    student: str
+    students: tuple[str, ...]
+    sizes: tuple[str, ...]
+    alphas: tuple[float, ...]
+    temperatures: tuple[float, ...]
+    alpha: float
+    temperature: float
+    scaling: str = "paper"
+    n_boot: int = 1000
+
+
+def plan_for(profile: str) -> StudyPlan:
+    base = load_profile(profile)
+    if profile == "quick":
+        return StudyPlan(
+            base=base.with_overrides({"train.steps": 120, "train.batch_size": 16, "train.checkpoint_every": 60}),
+            teacher="deeprx_quarter",
+            teacher_steps=240,
+            teachers=("deeprx_quarter_c32", "deeprx_quarter"),
+            student="deeprx_eighth",
+            students=("deeprx_eighth",),
+            sizes=("deeprx_eighth", "deeprx_quarter_c32", "deeprx_quarter"),
+            alphas=(30.0, 300.0, 3e4),
+            temperatures=(1.0, 3.0),
+            alpha=300.0,
+            temperature=3.0,
+            n_boot=300,
+        )
+    if profile == "cpu":
+        return StudyPlan(
+            base=base.with_overrides({"train.steps": 600, "train.checkpoint_every": 150}),
+            teacher="deeprx_half",
+            teacher_steps=1200,
+            teachers=("deeprx_half_c64", "deeprx_half"),
+            student="deeprx_quarter",
+            students=("deeprx_quarter_c32", "deeprx_quarter"),
+            sizes=("deeprx_eighth", "deeprx_quarter_c32", "deeprx_quarter", "deeprx_half_c64"),
+            alphas=(30.0, 300.0, 3e3, 3e4),
+            temperatures=(1.0, 3.0, 6.0),
+            alpha=300.0,
+            temperature=3.0,
+        )
+    return StudyPlan(
+        base=base.with_overrides({"train.steps": 100_000}),
+        teacher="deeprx_large",
+        teacher_steps=250_000,
+        teachers=("deeprx_full_c128", "deeprx_full", "deeprx_large", "deeprx_xl"),
+        student="deeprx_half",
+        students=("deeprx_half_c64", "deeprx_half", "deeprx_full_c128"),
+        sizes=("deeprx_quarter", "deeprx_half_c64", "deeprx_half", "deeprx_full_c128", "deeprx_full", "deeprx_large"),
+        alphas=(0.1, 5e4, 5e5, 1e6),
+        temperatures=(1.0, 3.0, 6.0, 10.0),
+        alpha=5e5,
+        temperature=3.0,
+    )

@@ -1,0 +1,118 @@
+"""Trials: train (from scratch or by distillation), evaluate on the shared test set, attach FLOPs and energy.
+
+A trial's key is the hash of its resolved config (profile and device left out), so two studies that ask
+for the same run share it, and a re-run finds it done in the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from deeprx.config import RunConfig, config_hash
+from deeprx.energy.estimate import metric0_joules
+from deeprx.energy.flops import count_layers, model_totals
+from deeprx.energy.processors import Processor
+from deeprx.evaluate.ber import BerCurve, evaluate
+from deeprx.link.baselines import baseline_receivers
+from deeprx.link.simulator import UplinkSimulator
+from deeprx.link.testset import TestSet, testset_key
+from deeprx.models.deeprx import count_parameters
+from deeprx.studies.store import Store
+from deeprx.train import checkpoint
+from deeprx.train.trainer import train
+
+# Every slot of the test set is counted (no early stop), so curves can be bootstrapped in pairs.
+ALL_SLOTS = 10**15
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One training run and its evaluation. ``role``: ``scratch``, ``teacher`` or ``kd``."""
+
+    cfg: RunConfig
+    role: str
+
+    @property
+    def key(self) -> str:
+        d = {k: v for k, v in self.cfg.to_dict().items() if k not in ("profile", "device")}
+        return f"{self.cfg.model}-{config_hash(d)}"
+
+    def run_dir(self, out: Path) -> Path:
+        return out / "runs" / self.key
+
+
+def _energy(model: Any, n_subcarriers: int, processors: dict[str, Processor]) -> dict[str, Any]:
+    totals = model_totals(count_layers(model, n_subcarriers))
+    return {
+        "flops_per_slot": totals["conv_flops"],
+        "all_flops_per_slot": totals["flops"],
+        "metric0_joules_per_slot": {k: metric0_joules(totals["flops"], p) for k, p in processors.items()},
+    }
+
+
+def run_trial(
+    trial: Trial,
+    out: Path,
+    store: Store,
+    processors: dict[str, Processor],
+    show_progress: bool = True,
+    trainer: Callable[..., Any] = train,
+) -> dict[str, Any]:
+    """Train (resuming), evaluate and store one trial; a finished trial is read from the store instead."""
+    done = store.result(trial.key)
+    if done is not None:
+        return done
+    cfg = trial.cfg
+    store.start(trial.key, trial.role, cfg.to_dict())
+    run_dir = trial.run_dir(out)
+    finished = checkpoint.exists(run_dir) and checkpoint.load(run_dir).step >= cfg.train.steps
+    if not finished:
+        trainer(cfg, run_dir, resume=True, show_progress=show_progress, description=f"{trial.role} {cfg.model}")
+    model, ckpt = checkpoint.load_model(run_dir, expected=cfg)
+    testset = TestSet.ensure(cfg, out / "testsets", show_progress)
+    curve = evaluate({trial.key: model.receive}, testset, cfg.eval.batch_size, ALL_SLOTS, show_progress)[0]
+    result = {
+        "key": trial.key,
+        "role": trial.role,
+        "model": cfg.model,
+        "kd": cfg.kd.__dict__ if cfg.kd.teacher else None,
+        "dmrs_symbols": cfg.link.dmrs_symbols,
+        "parameters": count_parameters(model),
+        "trained_steps": ckpt.step,
+        "train_seconds": ckpt.extra.get("train_seconds"),
+        "testset": config_hash(testset_key(cfg)),
+        "curve": curve.to_dict(),
+        "geometric_mean_ber": curve.geometric_mean_ber(),
+        "sinr_at_target_db": curve.sinr_at_ber(cfg.eval.target_ber),
+        "ber_at_max_sinr": curve.ber[-1],
+        "validation_log": [r for r in ckpt.log if "val_ber" in r],
+        **_energy(model, cfg.link.n_subcarriers, processors),
+    }
+    store.finish(trial.key, result)
+    return result
+
+
+def run_baselines(cfg: RunConfig, out: Path, store: Store, show_progress: bool = True) -> dict[str, Any]:
+    """LS-LMMSE and perfect-CSI LMMSE on the test set of ``cfg`` (stored like a trial)."""
+    key = f"baselines-{config_hash(testset_key(cfg))}"
+    done = store.result(key)
+    if done is not None:
+        return done
+    store.start(key, "baselines", testset_key(cfg))
+    testset = TestSet.ensure(cfg, out / "testsets", show_progress)
+    receivers = baseline_receivers(UplinkSimulator(cfg.link))
+    curves = evaluate(receivers, testset, cfg.eval.batch_size, ALL_SLOTS, show_progress)
+    result = {"key": key, "curves": {c.receiver: c.to_dict() for c in curves}}
+    store.finish(key, result)
+    return result
+
+
+def curve_of(result: dict[str, Any], name: str | None = None) -> BerCurve:
+    """The stored curve of a trial result, renamed for plots and tables."""
+    curve = BerCurve.from_dict(result["curve"])
+    if name is not None:
+        curve.receiver = name
+    return curve

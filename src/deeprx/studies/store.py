@@ -1,0 +1,88 @@
+"""SQLite store of trials: one row per trial keyed by its resolved config, studies as named memberships.
+
+A trial that finished is never run again; one that was killed mid-way is still ``running`` in the store
+and resumes from its checkpoint. Each write is one transaction, so a kill never leaves half a result.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from deeprx.io import InputError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS trials (
+    key TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    config TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('running', 'done')),
+    result TEXT,
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS members (
+    study TEXT NOT NULL,
+    key TEXT NOT NULL REFERENCES trials(key),
+    label TEXT NOT NULL,
+    PRIMARY KEY (study, key)
+);
+"""
+
+
+class Store:
+    """The results of one output folder (``studies.sqlite``)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = sqlite3.connect(path)
+            with self.db:
+                self.db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as err:
+            raise InputError(
+                f"{path} is not a deeprx study store ({err}); move it away or choose another --out"
+            ) from None
+
+    def result(self, key: str) -> dict[str, Any] | None:
+        """The finished result of a trial, or ``None`` if it has not finished."""
+        row = self.db.execute("SELECT result FROM trials WHERE key = ? AND status = 'done'", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def start(self, key: str, role: str, config: dict[str, Any]) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT INTO trials (key, role, config, status, updated) VALUES (?, ?, ?, 'running', ?) "
+                "ON CONFLICT(key) DO UPDATE SET updated = excluded.updated",
+                (key, role, json.dumps(config, sort_keys=True), time.time()),
+            )
+
+    def finish(self, key: str, result: dict[str, Any]) -> None:
+        with self.db:
+            self.db.execute(
+                "UPDATE trials SET status = 'done', result = ?, updated = ? WHERE key = ?",
+                (json.dumps(result, default=str), time.time(), key),
+            )
+
+    def add_member(self, study: str, key: str, label: dict[str, Any]) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT OR REPLACE INTO members (study, key, label) VALUES (?, ?, ?)",
+                (study, key, json.dumps(label, sort_keys=True)),
+            )
+
+    def members(self, study: str) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+        """``(label, result or None)`` for every trial of a study, in insertion order."""
+        rows = self.db.execute(
+            "SELECT m.label, t.result FROM members m JOIN trials t ON t.key = m.key WHERE m.study = ? ORDER BY m.rowid",
+            (study,),
+        ).fetchall()
+        return [(json.loads(label), None if result is None else json.loads(result)) for label, result in rows]
+
+    def status_counts(self) -> dict[str, int]:
+        return dict(self.db.execute("SELECT status, COUNT(*) FROM trials GROUP BY status").fetchall())
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,101 @@
+"""Studies: the SQLite store, the paired bootstrap, and a tiny reproduce chain that is killed and resumed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deeprx.config import RunConfig
+from deeprx.evaluate.ber import BerCurve, bootstrap, interval
+from deeprx.studies.plan import StudyPlan
+from deeprx.studies.reproduce import reproduce
+from deeprx.studies.store import Store
+from deeprx.train.trainer import train
+
+
+def test_store_keeps_finished_results_and_memberships(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.sqlite")
+    store.start("k1", "scratch", {"a": 1})
+    assert store.result("k1") is None  # running, not finished
+    store.add_member("size", "k1", {"model": "m"})
+    store.finish("k1", {"geo": -1.5})
+    store.close()
+    again = Store(tmp_path / "s.sqlite")
+    assert again.result("k1") == {"geo": -1.5}
+    assert again.members("size") == [({"model": "m"}, {"geo": -1.5})]
+    (tmp_path / "bad.sqlite").write_text("not a database" * 100)
+    with pytest.raises(Exception, match="not a deeprx study store"):
+        Store(tmp_path / "bad.sqlite")
+
+
+def test_bootstrap_is_paired_and_centred() -> None:
+    rng = np.random.default_rng(1)
+    errors = [rng.poisson(20, 50).tolist(), rng.poisson(2, 50).tolist()]
+    a = BerCurve("a", [0.0, 10.0], [0, 0], [sum(e) for e in errors], [5000, 5000], errors)
+    a.ber = [e / n for e, n in zip(a.bit_errors, a.bits, strict=True)]
+    b = BerCurve("b", a.sinr_db, a.ber, a.bit_errors, a.bits, errors)
+    boot = bootstrap([a, b], target_ber=1e-3, n_boot=200)
+    assert np.array_equal(boot["a"], boot["b"], equal_nan=True)  # same slots drawn for both: a zero difference exactly
+    lo, hi = interval(boot["a"][:, 0])
+    assert lo < a.geometric_mean_ber() < hi and hi - lo < 0.2
+    short = BerCurve("c", a.sinr_db, a.ber, a.bit_errors, a.bits, [errors[0][:10], errors[1]])
+    with pytest.raises(ValueError, match="every slot"):
+        bootstrap([a, short], 1e-3)
+
+
+def _tiny_plan(cfg: RunConfig) -> StudyPlan:
+    return StudyPlan(
+        base=cfg.with_overrides({"train.steps": 3, "train.checkpoint_every": 3, "eval.slots_per_point": 8}),
+        teacher="deeprx_quarter_c32",
+        teacher_steps=4,
+        teachers=("deeprx_quarter_c32",),
+        student="deeprx_eighth",
+        students=("deeprx_eighth",),
+        sizes=("deeprx_eighth",),
+        alphas=(300.0,),
+        temperatures=(3.0,),
+        alpha=300.0,
+        temperature=3.0,
+        n_boot=50,
+    )
+
+
+class Killed(Exception):
+    pass
+
+
+def test_reproduce_killed_midway_resumes_without_repeating_trials(tiny_cfg: RunConfig, tmp_path: Path) -> None:
+    plan = _tiny_plan(tiny_cfg)
+    calls: list[str] = []
+
+    def dies_on_third(cfg: RunConfig, run_dir: Path, **kw) -> None:
+        calls.append(str(run_dir))
+        if len(calls) == 3:
+            raise Killed
+        train(cfg, run_dir, **kw)
+
+    with pytest.raises(Killed):
+        reproduce("quick", tmp_path, show_progress=False, trainer=dies_on_third, plan=plan)
+    finished_before = set(calls[:2])
+    resumed: list[str] = []
+
+    def counting(cfg: RunConfig, run_dir: Path, **kw) -> None:
+        resumed.append(str(run_dir))
+        train(cfg, run_dir, **kw)
+
+    results = reproduce("quick", tmp_path, show_progress=False, trainer=counting, plan=plan)
+    assert not finished_before & set(resumed), "a finished trial was trained again"
+    assert calls[2] in resumed  # the killed trial is the first to resume
+    # distinct trials: teacher, scratch student, KD student for dmrs 1 and 2 (the other studies share them)
+    assert len(set(calls[:2]) | set(resumed)) == 6
+    assert results["store"] == {"done": 8}  # 6 trials + baselines for 2 test sets
+    text = (tmp_path / "report.md").read_text()
+    assert "Paper claims beside our measurements" in text and "KD beats scratch" in text
+    for stem in ("fig3_size", "fig4_teacher", "fig5_temperature", "fig6_ber_dmrs1", "fig6_ber_dmrs2",
+                 "quality_vs_energy"):  # fmt: skip
+        assert (tmp_path / f"{stem}.png").exists(), stem
+    again: list[str] = []
+    reproduce("quick", tmp_path, show_progress=False, trainer=lambda *a, **k: again.append("x"), plan=plan)
+    assert again == []  # everything done: nothing trains
