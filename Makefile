@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/deeprx run --profile quick --out out
+	$(BIN)/deeprx reproduce --profile quick --out out
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -26,6 +26,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/receiver_quality.py --profile cpu
+	$(BIN)/python benchmarks/meter_overhead.py
 
 clean:
 	rm -rf out .pytest_cache
