@@ -268,6 +268,110 @@ def reproduce(
         console.print(f"report: {out / 'report.md'}")
 
 
+# --- inference ------------------------------------------------------------------------------------------
+
+
+def _inference_subject(checkpoint_dir: Path | None, model: str, n_prb: int | None, sinr_db: float, n: int):
+    """(model, link, inputs [n, C, 14, n_sc]) from a checkpoint or an untrained preset, slots at ``sinr_db``."""
+    from deeprx.config import LinkConfig
+    from deeprx.link.simulator import UplinkSimulator
+    from deeprx.models.deeprx import create_model, make_input
+
+    if checkpoint_dir is not None:
+        from deeprx.train.checkpoint import load_model
+
+        net, ckpt = load_model(checkpoint_dir)
+        link = ckpt.config.link
+    else:
+        link = LinkConfig(n_prb=26, modulation="256qam")
+        net = create_model(model, link.n_rx, link.bits_per_symbol).eval()
+    if n_prb is not None:
+        link = LinkConfig(**{**link.__dict__, "n_prb": n_prb})
+    slot = UplinkSimulator(link).sample(n, seed=12345, sinr_db=sinr_db)
+    return net, link, make_input(slot)
+
+
+@app.command("export")
+def export_cmd(
+    checkpoint_dir: Annotated[Path, typer.Option("--checkpoint", "-c", help="run folder of a checkpoint")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="ONNX file to write")] = Path("out/deeprx.onnx"),
+    tolerance: Annotated[float, typer.Option(help="max |logit difference| allowed vs PyTorch")] = 1e-3,
+    as_json: JsonOpt = False,
+) -> None:
+    """Export a checkpoint to ONNX (BatchNorm folded) and check ONNX Runtime against PyTorch on a test batch."""
+    import tempfile
+
+    import onnxruntime as ort
+    import torch
+
+    from deeprx.infer.engine import agreement, export_onnx, fold_batchnorm
+    from deeprx.io import atomic_write
+
+    with _guard():
+        net, link, z = _inference_subject(checkpoint_dir, "", None, 30.0, 8)
+        with tempfile.TemporaryDirectory() as tmp:
+            export_onnx(fold_batchnorm(net), Path(tmp) / "m.onnx", link.n_subcarriers)
+            data = (Path(tmp) / "m.onnx").read_bytes()
+        atomic_write(out, lambda p: p.write_bytes(data))
+        session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+        with torch.inference_mode():
+            reference = net(z)
+        check = agreement(reference, torch.from_numpy(session.run(None, {"z": z.numpy()})[0]))
+        ok = check["max_abs_logit_diff"] <= tolerance and check["hard_decision_agreement"] == 1.0
+        result = {"onnx": str(out), "tolerance": tolerance, "passed": ok, "test_batch": list(z.shape), **check}
+        if not _emit(result, as_json):
+            console.print(
+                f"wrote {out}; ONNX Runtime vs PyTorch on {z.shape[0]} slots at 30 dB: max |logit diff| "
+                f"{check['max_abs_logit_diff']:.2e} (tolerance {tolerance:g}), identical hard decisions "
+                f"{check['hard_decision_agreement']:.4%}: {'PASS' if ok else 'FAIL'}"
+            )
+        if not ok:
+            raise typer.Exit(1)
+
+
+@app.command("serve-bench")
+def serve_bench(
+    checkpoint_dir: Annotated[
+        Path | None, typer.Option("--checkpoint", "-c", help="run folder of a checkpoint")
+    ] = None,
+    model: Annotated[str, typer.Option("--model", "-m", help="untrained preset when no checkpoint")] = "deeprx_full",
+    n_prb: Annotated[int | None, typer.Option("--n-prb", help="grid (default: the checkpoint's, else 26)")] = None,
+    path: Annotated[str, typer.Option(help="auto | eager | folded | bf16 | int8 | onnx | onnx-int8")] = "auto",
+    rate: Annotated[float, typer.Option(help="offered slots per second")] = 400.0,
+    duration: Annotated[float, typer.Option(help="seconds of offered traffic")] = 10.0,
+    deadline_ms: Annotated[float, typer.Option(help="a result later than this after arrival is late")] = 50.0,
+    max_batch: Annotated[int, typer.Option(help="largest batch the receiver forms from its queue")] = 32,
+    as_json: JsonOpt = False,
+) -> None:
+    """Feed simulated slots at RATE for DURATION and report whether the receiver kept up."""
+    from deeprx.infer.engine import PATHS, auto_select, build_engine
+    from deeprx.infer.serve import serve
+    from deeprx.runtime import use_all_cores
+
+    with _guard():
+        if path != "auto" and path not in PATHS:
+            raise InputError(f"unknown path {path!r}: choose auto or one of {list(PATHS)}")
+        if min(rate, duration, deadline_ms) <= 0 or max_batch < 1:
+            raise InputError("--rate, --duration and --deadline-ms must be > 0 and --max-batch >= 1")
+        use_all_cores()
+        net, link, pool = _inference_subject(checkpoint_dir, model, n_prb, 30.0, 64)
+        if path == "auto":
+            engine, _ = auto_select(net, pool[:32], pool[32:48])
+        else:
+            engine = build_engine(net, path, pool[:32])
+        report = serve(engine, pool, rate, duration, deadline_ms / 1e3, max_batch)
+        if _emit(report.as_dict(), as_json):
+            return
+        r = report
+        console.print(
+            f"{engine.description}: offered {r.offered} slots at {r.rate_per_s:g}/s for {r.duration_s:g} s on a "
+            f"14 x {link.n_subcarriers} grid; processed {r.processed} ({r.achieved_per_s:.1f}/s), dropped {r.dropped}, "
+            f"late (> {r.deadline_ms:g} ms) {r.late}; latency p50 {r.latency_ms_p50:.1f} / p95 {r.latency_ms_p95:.1f} "
+            f"/ p99 {r.latency_ms_p99:.1f} ms; mean batch {r.mean_batch:.1f} -> "
+            + ("[green]kept up[/green]" if r.kept_up else "[red]did not keep up[/red]")
+        )
+
+
 def _print_summary(rows: list[dict[str, Any]], target_ber: float) -> None:
     table = Table(title="BER vs SINR summary")
     for col in (

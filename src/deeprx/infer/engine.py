@@ -1,0 +1,200 @@
+"""Inference paths for a trained DeepRx, built side by side so they can be compared in one run.
+
+Every path maps ``z: [batch, 4*n_rx+2, 14, n_sc] float32`` to logits ``[batch, bits, 14, n_sc] float32``:
+
+* ``eager``: the model as trained, fp32, contiguous (the reference).
+* ``folded``: BatchNorm folded into the convolution before it, channels-last memory layout.
+* ``bf16``: ``folded`` with bf16 weights and activations (pays off on AVX-512-bf16 / AMX CPUs).
+* ``int8``: ``folded`` statically quantized with PyTorch FX (x86 backend), calibrated on real slots.
+* ``onnx``: ``folded`` exported to ONNX and run by ONNX Runtime (fp32).
+* ``onnx-int8``: that ONNX model statically quantized by ONNX Runtime (QDQ, per-channel int8 weights).
+
+In a pre-activation ResNet only the BatchNorm right after a convolution can be folded (``bn2`` of every
+block, after ``conv1``'s pointwise convolution); ``bn1`` and the head's BatchNorm act on the residual
+stream, which the skip connections also read, so they stay as per-channel affine maps.
+"""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from deeprx.models.deeprx import DeepRx
+
+PATHS: tuple[str, ...] = ("eager", "folded", "bf16", "int8", "onnx", "onnx-int8")
+Runner = Callable[[torch.Tensor], torch.Tensor]
+
+
+def fold_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
+    """A convolution equal to ``bn(conv(x))`` in eval mode: ``W' = W * g``, ``b' = (b - mean) * g + beta``,
+    ``g = gamma / sqrt(var + eps)``."""
+    g = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+                      conv.dilation, conv.groups, bias=True)  # fmt: skip
+    bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+    with torch.no_grad():
+        fused.weight.copy_(conv.weight * g.reshape(-1, 1, 1, 1))
+        fused.bias.copy_((bias - bn.running_mean) * g + bn.bias)
+    return fused
+
+
+def fold_batchnorm(model: DeepRx) -> DeepRx:
+    """A copy of ``model`` (eval mode) with every foldable BatchNorm folded into the convolution before it."""
+    folded = copy.deepcopy(model).eval()
+    for block in folded.blocks:
+        block.conv1[1] = fold_conv_bn(block.conv1[1], block.bn2)
+        block.bn2 = nn.Identity()
+    return folded
+
+
+@dataclass
+class Engine:
+    """One inference path. ``run``: ``[batch, C, 14, n_sc]`` float32 -> ``[batch, bits, 14, n_sc]`` float32."""
+
+    path: str
+    run: Runner
+    description: str
+
+
+def _torch_runner(model: nn.Module, dtype: torch.dtype, channels_last: bool) -> Runner:
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+
+    def run(z: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return model(z.to(dtype=dtype, memory_format=fmt)).float()
+
+    return run
+
+
+def _int8_fx(folded: DeepRx, calibration: torch.Tensor) -> nn.Module:
+    from torch.ao.quantization import get_default_qconfig_mapping
+    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+
+    torch.backends.quantized.engine = "x86"
+    prepared = prepare_fx(folded, get_default_qconfig_mapping("x86"), (calibration[:1],))
+    with torch.inference_mode():
+        for chunk in calibration.split(8):
+            prepared(chunk)
+    return convert_fx(prepared)
+
+
+def export_onnx(model: DeepRx, path: Path, n_subcarriers: int, opset: int = 17) -> None:
+    """Write ``model`` as ONNX with a dynamic batch axis (input ``z``, output ``logits``)."""
+    z = torch.zeros(1, model.config.in_channels, 14, n_subcarriers)
+    torch.onnx.export(model.eval(), (z,), str(path), input_names=["z"], output_names=["logits"],
+                      dynamic_axes={"z": {0: "batch"}, "logits": {0: "batch"}}, opset_version=opset,
+                      dynamo=False)  # fmt: skip
+
+
+def _ort_runner(onnx_path: Path, threads: int) -> Runner:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+
+    def run(z: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(session.run(None, {"z": z.numpy()})[0])
+
+    return run
+
+
+def _ort_int8(fp32_path: Path, int8_path: Path, calibration: torch.Tensor) -> None:
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = iter([{"z": c.numpy()} for c in calibration.split(8)])
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self.batches, None)
+
+    quantize_static(str(fp32_path), str(int8_path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)  # fmt: skip
+
+
+def build_engine(model: DeepRx, path: str, calibration: torch.Tensor, workdir: Path | None = None) -> Engine:
+    """Build one path for ``model``. ``calibration``: real inputs ``[N, C, 14, n_sc]`` for int8 ranges."""
+    if path not in PATHS:
+        raise ValueError(f"unknown inference path {path!r}: one of {PATHS}")
+    model = model.eval()
+    if path == "eager":
+        return Engine(path, _torch_runner(model, torch.float32, False), "PyTorch eager fp32 (reference)")
+    folded = fold_batchnorm(model)
+    if path == "folded":
+        cl = folded.to(memory_format=torch.channels_last)
+        return Engine(path, _torch_runner(cl, torch.float32, True), "BatchNorm folded, channels-last, fp32")
+    if path == "bf16":
+        bf = folded.to(dtype=torch.bfloat16, memory_format=torch.channels_last)
+        return Engine(path, _torch_runner(bf, torch.bfloat16, True), "folded, channels-last, bf16")
+    if path == "int8":
+        return Engine(path, _torch_runner(_int8_fx(folded, calibration), torch.float32, False),
+                      "folded, static int8 (PyTorch FX, x86 backend)")  # fmt: skip
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="deeprx-onnx-"))
+    fp32 = workdir / "model.onnx"
+    if not fp32.exists():
+        export_onnx(folded, fp32, calibration.shape[-1])
+    threads = torch.get_num_threads()
+    if path == "onnx":
+        return Engine(path, _ort_runner(fp32, threads), "folded, ONNX Runtime fp32")
+    int8 = workdir / "model.int8.onnx"
+    if not int8.exists():
+        _ort_int8(fp32, int8, calibration)
+    return Engine(path, _ort_runner(int8, threads), "folded, ONNX Runtime static int8 (QDQ, per-channel)")
+
+
+def throughput(engine: Engine, z: torch.Tensor, min_seconds: float = 1.0, warmup: int = 2) -> dict[str, float]:
+    """Slots per second and per-call latency percentiles (ms) of ``engine`` on batch ``z``."""
+    for _ in range(warmup):
+        engine.run(z)
+    latencies = []
+    start = time.perf_counter()
+    while time.perf_counter() - start < min_seconds or len(latencies) < 3:
+        t = time.perf_counter()
+        engine.run(z)
+        latencies.append(time.perf_counter() - t)
+    lat = np.asarray(latencies) * 1e3
+    return {
+        "slots_per_s": z.shape[0] * len(latencies) / (time.perf_counter() - start),
+        "latency_ms_p50": float(np.percentile(lat, 50)),
+        "latency_ms_p90": float(np.percentile(lat, 90)),
+        "latency_ms_p99": float(np.percentile(lat, 99)),
+        "calls": len(latencies),
+    }
+
+
+def agreement(reference: torch.Tensor, logits: torch.Tensor) -> dict[str, float]:
+    """Max absolute logit difference and the fraction of identical hard decisions."""
+    return {
+        "max_abs_logit_diff": float((reference - logits).abs().max()),
+        "hard_decision_agreement": float(((reference > 0) == (logits > 0)).float().mean()),
+    }
+
+
+def auto_select(
+    model: DeepRx, calibration: torch.Tensor, probe: torch.Tensor, min_agreement: float = 0.999
+) -> tuple[Engine, list[dict[str, object]]]:
+    """The fastest path whose hard decisions agree with eager fp32 on ``probe`` at least ``min_agreement``."""
+    reference = build_engine(model, "eager", calibration).run(probe)
+    rows, best = [], None
+    for path in PATHS:
+        try:
+            engine = build_engine(model, path, calibration)
+        except Exception as err:  # a path the platform lacks (e.g. no quantized engine) is skipped, and said
+            rows.append({"path": path, "error": f"{type(err).__name__}: {err}"})
+            continue
+        row = {"path": path, **throughput(engine, probe, min_seconds=0.5), **agreement(reference, engine.run(probe))}
+        rows.append(row)
+        if row["hard_decision_agreement"] >= min_agreement and (best is None or row["slots_per_s"] > best[1]):
+            best = (engine, row["slots_per_s"])
+    assert best is not None  # eager always agrees with itself
+    return best[0], rows
