@@ -1,0 +1,153 @@
+"""Inference paths side by side: speed, latency, energy per slot and BER cost, measured in one run.
+
+For each model (a trained checkpoint, or an untrained preset for speed alone) and each path (eager fp32,
+folded + channels-last, bf16, int8, ONNX Runtime fp32 and int8):
+
+* slots per second at batch 1 and at the best batch, on the paper's grid (14 x 312, 2 RX) by default;
+* latency percentiles at batch 1;
+* energy per slot with the best available meter (on a VM without RAPL: ``modeled``, and labelled so);
+* for checkpoints: BER on the checkpoint's own test set, as the SINR loss at the target BER and the change
+  in geometric-mean BER against eager fp32 (a fully convolutional model runs on any grid width, so the
+  same weights are timed on the paper grid and scored on the grid they were trained for).
+
+Printed as ratios against eager fp32.
+
+    python benchmarks/inference.py --checkpoint out/cpu/runs/<teacher> --checkpoint out/cpu/runs/<student>
+    python benchmarks/inference.py --model deeprx_full          # speed only, untrained
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import torch
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from deeprx.config import LinkConfig
+from deeprx.energy.meters import open_meter
+from deeprx.energy.protocol import measure
+from deeprx.evaluate.ber import evaluate
+from deeprx.infer.engine import PATHS, agreement, build_engine, throughput
+from deeprx.link.simulator import UplinkSimulator
+from deeprx.link.testset import TestSet
+from deeprx.models.deeprx import create_model, data_re_logits, make_input
+from deeprx.runtime import use_all_cores
+from deeprx.train import checkpoint
+
+console = Console(width=200)
+
+
+def _receiver(engine):
+    def receive(slot):
+        return data_re_logits(engine.run(make_input(slot)), slot.data_mask).float()
+
+    return receive
+
+
+def bench_model(
+    name: str, net: Any, ckpt: Any, n_prb: int, batches: list[int], seconds: float, paths: list[str], cache: Path
+) -> list[dict[str, Any]]:
+    bits = net.config.bits_per_symbol
+    modulation = {2: "qpsk", 4: "16qam", 6: "64qam", 8: "256qam"}[bits]
+    speed_link = LinkConfig(n_prb=n_prb, n_rx=net.config.n_rx, modulation=modulation)
+    sim = UplinkSimulator(speed_link)
+    z = make_input(sim.sample(max(batches), seed=7, sinr_db=25.0))
+    calibration = make_input(sim.sample(32, seed=8, sinr_db=20.0))
+    testset = TestSet.ensure(ckpt.config, cache, show_progress=False) if ckpt is not None else None
+    eval_cal = make_input(UplinkSimulator(ckpt.config.link).sample(32, seed=8, sinr_db=20.0)) if ckpt else None
+    rows = []
+    reference = None
+    meter, why = open_meter("auto")
+    for path in paths:
+        try:
+            engine = build_engine(net, path, calibration)
+        except Exception as err:
+            rows.append({"model": name, "path": path, "error": f"{type(err).__name__}: {err}"})
+            continue
+        speeds = {b: throughput(engine, z[:b], min_seconds=seconds) for b in batches}
+        best = max(speeds, key=lambda b: speeds[b]["slots_per_s"])
+        energy = measure(meter, lambda e=engine, b=best: (e.run(z[:b]), b)[1], "slot",
+                         idle_seconds=1.0, min_window_s=seconds, repeats=2)  # fmt: skip
+        row = {"model": name, "path": path, "description": engine.description, "batch1": speeds[batches[0]],
+               "best_batch": best, "best": speeds[best], "energy_joules_per_slot": energy.joules_per_item,
+               "energy_method": energy.method, "energy_is_measurement": energy.is_measurement}  # fmt: skip
+        if testset is not None:
+            eval_engine = build_engine(net, path, eval_cal)
+            curve = evaluate({path: _receiver(eval_engine)}, testset, 32, 10**15, show_progress=False)[0]
+            row["geo_mean_ber"] = curve.geometric_mean_ber()
+            row["sinr_at_target_db"] = curve.sinr_at_ber(ckpt.config.eval.target_ber)
+            row["target_ber"] = ckpt.config.eval.target_ber
+            probe = make_input(UplinkSimulator(ckpt.config.link).sample(16, seed=9, sinr_db=30.0))
+            out = eval_engine.run(probe)
+            reference = out if path == "eager" else reference
+            row.update(agreement(reference, out) if reference is not None else {})
+        rows.append(row)
+    meter.close()
+    eager = next((r for r in rows if r["path"] == "eager" and "error" not in r), None)
+    for r in rows:
+        if eager is None or "error" in r:
+            continue
+        r["speedup_best_vs_eager_best"] = r["best"]["slots_per_s"] / eager["best"]["slots_per_s"]
+        r["speedup_batch1"] = r["batch1"]["slots_per_s"] / eager["batch1"]["slots_per_s"]
+        r["energy_ratio"] = r["energy_joules_per_slot"] / eager["energy_joules_per_slot"]
+        if "geo_mean_ber" in r:
+            r["geo_mean_change"] = r["geo_mean_ber"] - eager["geo_mean_ber"]
+            a, b = r["sinr_at_target_db"], eager["sinr_at_target_db"]
+            r["sinr_loss_db"] = None if a is None or b is None else a - b
+    console.print(f"[dim]{name}: meter {meter.description} ({why})[/dim]")
+    return rows
+
+
+def main(
+    checkpoints: Annotated[list[Path] | None, typer.Option("--checkpoint", help="trained run folders")] = None,
+    model: Annotated[list[str] | None, typer.Option("--model", help="untrained presets (speed only)")] = None,
+    n_prb: Annotated[int, typer.Option(help="PRBs of the timing grid (26 = 312 subcarriers)")] = 26,
+    batches: Annotated[str, typer.Option(help="batch sizes to time, comma-separated")] = "1,4,16,32",
+    seconds: Annotated[float, typer.Option(help="seconds per timing")] = 2.0,
+    paths: Annotated[str, typer.Option(help="comma-separated paths")] = ",".join(PATHS),
+    cache: Annotated[Path, typer.Option(help="folder for test sets")] = Path("out/bench/testsets"),
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    use_all_cores()
+    batch_sizes = sorted(int(b) for b in batches.split(","))
+    subjects = []
+    for run_dir in checkpoints or []:
+        net, ckpt = checkpoint.load_model(run_dir)
+        subjects.append((f"{ckpt.config.model} ({run_dir.name})", net, ckpt))
+    for preset in model or ([] if checkpoints else ["deeprx_full"]):
+        subjects.append((f"{preset} (untrained)", create_model(preset, 2, 8).eval(), None))
+    rows = []
+    for name, net, ckpt in subjects:
+        rows += bench_model(name, net, ckpt, n_prb, batch_sizes, seconds, paths.split(","), cache)
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
+        return
+    grid = LinkConfig(n_prb=n_prb).n_subcarriers
+    table = Table(title=f"Inference paths, timing grid 14 x {grid}, {torch.get_num_threads()} threads")
+    for col in ("model", "path", "slots/s b=1", "x eager", "p50/p99 ms b=1", "best b", "slots/s", "x eager",
+                "mJ/slot", "ΔSINR@target dB", "Δgeo-mean", "same decisions"):  # fmt: skip
+        table.add_column(col)
+    for r in rows:
+        if "error" in r:
+            table.add_row(r["model"], r["path"], f"[red]{r['error'][:60]}[/red]", *[""] * 9)
+            continue
+        loss = r.get("sinr_loss_db")
+        table.add_row(
+            r["model"], r["path"], f"{r['batch1']['slots_per_s']:.1f}", f"{r.get('speedup_batch1', 1):.2f}",
+            f"{r['batch1']['latency_ms_p50']:.0f}/{r['batch1']['latency_ms_p99']:.0f}", str(r["best_batch"]),
+            f"{r['best']['slots_per_s']:.1f}", f"{r.get('speedup_best_vs_eager_best', 1):.2f}",
+            f"{r['energy_joules_per_slot'] * 1e3:.2f} ({r['energy_method']})",
+            "-" if "geo_mean_ber" not in r else ("not reached" if loss is None else f"{loss:+.2f}"),
+            "-" if "geo_mean_change" not in r else f"{r['geo_mean_change']:+.3f}",
+            "-" if "hard_decision_agreement" not in r else f"{r['hard_decision_agreement']:.4f}",
+        )  # fmt: skip
+    console.print(table)
+
+
+if __name__ == "__main__":
+    typer.run(main)
