@@ -220,6 +220,7 @@ def reproduce(
 
     results["size"] = [rows[r["key"]] for r in size_results] + [rows[teacher_result["key"]]]
     results["alpha"] = [{**vs_scratch(r["key"]), "alpha": a} for r, a in zip(alpha_results, plan.alphas, strict=True)]
+    results["temperature_scratch"] = {s: rows[r["key"]] for s, r in student_scratch.items()}
     results["temperature"] = {
         s: [
             {**vs_scratch(r["key"], student_scratch[s]["key"]), "temperature": t}
@@ -352,10 +353,9 @@ def _figures(results: dict[str, Any], curves: dict[int, Any], plan: StudyPlan, o
     figs += plot_size_study(results["size"][:-1], kd_rows, out / "fig3_size", f"Size study from scratch ({grid})")
     scratch = next(r for r in results["quality_vs_energy"] if r["key"] == curves[1]["scratch"]["key"])
     figs += plot_teacher_study(results["teacher"], scratch, out / "fig4_teacher", f"Student {plan.student}")
-    scratch_by_student = {
-        s: rows[0] | {"geo": rows[0]["geo"] - rows[0]["diff_vs_scratch"]} for s, rows in results["temperature"].items()
-    }
-    figs += plot_temperature_study(results["temperature"], scratch_by_student, out / "fig5_temperature", "T x size")
+    figs += plot_temperature_study(
+        results["temperature"], results["temperature_scratch"], out / "fig5_temperature", "T x student size"
+    )
     for dmrs, c in curves.items():
         named = [
             curve_of(c["teacher"], f"teacher ({c['teacher']['model']})"),
