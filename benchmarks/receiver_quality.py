@@ -55,8 +55,10 @@ def main(
                 "target_ber": cfg.eval.target_ber,
                 "receivers": results["summary"],
                 "deeprx_gain_over_ls_db": summary[deeprx]["gain_over_ls_db"],
-                "ber_ratio_deeprx_over_ls_at_max_sinr": summary[deeprx]["ber_at_max_sinr"]
-                / max(ls["ber_at_max_sinr"], 1e-12),
+                # None when LS-LMMSE made no error at the highest SINR (a ratio would be meaningless)
+                "ber_ratio_deeprx_over_ls_at_max_sinr": summary[deeprx]["ber_at_max_sinr"] / ls["ber_at_max_sinr"]
+                if ls["ber_at_max_sinr"] > 0
+                else None,
                 "geo_mean_difference_deeprx_minus_ls": summary[deeprx]["geometric_mean_ber"] - ls["geometric_mean_ber"],
                 "crossing_step": crossing_step(results["training_log"]),
                 "trained_steps": results["model"]["trained_steps"],
@@ -92,9 +94,10 @@ def main(
     console.print(table)
     for row in rows:
         step = row["crossing_step"]
+        ratio = row["ber_ratio_deeprx_over_ls_at_max_sinr"]
         console.print(
             f"DMRS {row['dmrs_symbols']}: BER(DeepRx)/BER(LS) at max SINR = "
-            f"{row['ber_ratio_deeprx_over_ls_at_max_sinr']:.2f}; geo-mean difference "
+            f"{'n/a (LS-LMMSE made no error)' if ratio is None else f'{ratio:.2f}'}; geo-mean difference "
             f"{row['geo_mean_difference_deeprx_minus_ls']:+.3f}; validation BER passed LS-LMMSE at step "
             f"{step if step is not None else 'never'} of {row['trained_steps']} "
             f"({row['train_seconds']:.0f} s of training)"
