@@ -82,7 +82,7 @@ def main(
         speeds = (f"{r['slots_per_s_bare']:.2f}", f"{r['slots_per_s_metered']:.2f}")
         table.add_row(r["meter"], *speeds, f"{r['overhead_percent']:+.2f} %", f"{r['bare_spread_percent']:.2f} %",
                       r["description"])  # fmt: skip
-    Console().print(table)
+    Console(width=160).print(table)
 
 
 if __name__ == "__main__":
