@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -97,5 +98,7 @@ def test_reproduce_killed_midway_resumes_without_repeating_trials(tiny_cfg: RunC
                  "quality_vs_energy"):  # fmt: skip
         assert (tmp_path / f"{stem}.png").exists(), stem
     again: list[str] = []
-    reproduce("quick", tmp_path, show_progress=False, trainer=lambda *a, **k: again.append("x"), plan=plan)
+    moved = tmp_path.parent / f"{tmp_path.name}-moved"
+    shutil.move(tmp_path, moved)  # trial keys do not depend on where the folder is
+    reproduce("quick", moved, show_progress=False, trainer=lambda *a, **k: again.append("x"), plan=plan)
     assert again == []  # everything done: nothing trains

@@ -37,7 +37,11 @@ class Trial:
 
     @property
     def key(self) -> str:
+        """Hash of the resolved config; a teacher counts by its own trial key, not by where its folder is,
+        so an output folder can be moved (or shipped) and its trials still resume."""
         d = {k: v for k, v in self.cfg.to_dict().items() if k not in ("profile", "device")}
+        if d["kd"]["teacher"]:
+            d["kd"]["teacher"] = Path(d["kd"]["teacher"]).name
         return f"{self.cfg.model}-{config_hash(d)}"
 
     def run_dir(self, out: Path) -> Path:

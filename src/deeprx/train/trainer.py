@@ -143,7 +143,8 @@ def train(
                 f"{run_dir} already holds a checkpoint; pass --resume to continue it or choose another --out"
             )
         ckpt = checkpoint.load(run_dir)
-        allowed = {"train.steps", "train.checkpoint_every", "profile", "device"}
+        # The teacher may have moved with its output folder: it is checked by its tensor hash below.
+        allowed = {"train.steps", "train.checkpoint_every", "profile", "device", "kd.teacher"}
         keys = tuple(k for k in _dotted_keys(cfg.to_dict()) if k not in allowed)
         checkpoint.check_compatible(ckpt.config, cfg, keys)
         model.load_state_dict(ckpt.model_state)
