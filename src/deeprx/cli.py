@@ -401,6 +401,12 @@ ModOpt = Annotated[str, typer.Option("--modulation", help="qpsk | 16qam | 64qam 
 CatalogueOpt = Annotated[Path | None, typer.Option("--catalogue", help="extra processors YAML (same schema)")]
 ProcOpt = Annotated[str, typer.Option("--processor", help="catalogue key for the block breakdown")]
 MeterOpt = Annotated[str, typer.Option("--meter", help="auto | rapl | nvml | codecarbon | modeled")]
+BatchOpt = Annotated[int, typer.Option(help="slots per forward pass")]
+RepeatsOpt = Annotated[int, typer.Option(help="working windows")]
+WindowOpt = Annotated[float, typer.Option(help="shortest working window, s")]
+IdleOpt = Annotated[float, typer.Option(help="idle window for the base power, s")]
+LifeStepsOpt = Annotated[int, typer.Option(help="steps of the whole training, for the life cycle")]
+RateOpt = Annotated[float, typer.Option(help="inferences (slots) per second in deployment")]
 
 
 def _subject(model: str, n_prb: int, n_rx: int, modulation: str, checkpoint: Path | None):  # -> Subject
@@ -415,11 +421,6 @@ def _subject(model: str, n_prb: int, n_rx: int, modulation: str, checkpoint: Pat
         return Subject(net, ckpt.config.model, ckpt.config.link.n_subcarriers)
     link = LinkConfig(n_prb=n_prb, n_rx=n_rx, modulation=modulation)
     return Subject(create_model(model, link.n_rx, link.bits_per_symbol).eval(), model, link.n_subcarriers)
-
-
-def _check_processor(catalogue: dict[str, Any], key: str) -> None:
-    if key not in catalogue:
-        raise InputError(f"unknown processor {key!r}: choose one of {list(catalogue)} or add it with --catalogue")
 
 
 def _print_estimates(est: dict[str, Any], processor: str, method: str, show_layers: bool) -> None:
@@ -502,7 +503,7 @@ def energy_estimate(
     as_json: JsonOpt = False,
 ) -> None:
     """FLOPs per slot and estimated energy per inference on every processor, with the block breakdown."""
-    from deeprx.energy.assess import estimates
+    from deeprx.energy.assess import check_processor, estimates
     from deeprx.energy.estimate import METHODS
     from deeprx.energy.processors import load_catalogue, load_memory_energy
 
@@ -510,7 +511,7 @@ def energy_estimate(
         if method not in METHODS:
             raise InputError(f"unknown method {method!r}: choose one of {list(METHODS)}")
         procs = load_catalogue(catalogue)
-        _check_processor(procs, processor)
+        check_processor(procs, processor)
         est = estimates(_subject(model, n_prb, n_rx, modulation, checkpoint), procs, load_memory_energy(catalogue))
         if not _emit(est, as_json):
             _print_estimates(est, processor, method, layers)
@@ -534,25 +535,22 @@ def energy_measure(
     modulation: ModOpt = "256qam",
     checkpoint: CheckpointOpt = None,
     meter: MeterOpt = "auto",
-    batch: Annotated[int, typer.Option(help="slots per forward pass")] = 8,
+    batch: BatchOpt = 8,
     train_batch: Annotated[int, typer.Option(help="slots per training step")] = 8,
-    repeats: Annotated[int, typer.Option(help="working windows")] = 3,
-    window: Annotated[float, typer.Option(help="shortest working window, s")] = 3.0,
-    idle: Annotated[float, typer.Option(help="idle window for the base power, s")] = 3.0,
-    training_steps: Annotated[int, typer.Option(help="steps of the whole training, for the life cycle")] = 250_000,
-    rate: Annotated[float, typer.Option(help="inferences (slots) per second in deployment")] = 400.0,
+    repeats: RepeatsOpt = 3,
+    window: WindowOpt = 3.0,
+    idle: IdleOpt = 3.0,
+    training_steps: LifeStepsOpt = 250_000,
+    rate: RateOpt = 400.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Energy per inference and per training step with a meter, under the paper's base-power protocol."""
-    from deeprx.energy.assess import lifecycle_table, measurements
+    from deeprx.energy.assess import check_protocol_args, lifecycle_table, measurements
     from deeprx.energy.meters import open_meter
     from deeprx.runtime import use_all_cores
 
     with _guard():
-        if min(batch, train_batch, repeats, training_steps) < 1 or min(window, idle, rate) <= 0:
-            raise InputError(
-                "--batch, --train-batch, --repeats, --training-steps must be >= 1; --window, --idle, --rate > 0"
-            )
+        check_protocol_args(min(batch, train_batch), repeats, training_steps, window, idle, rate)
         use_all_cores()
         subject = _subject(model, n_prb, n_rx, modulation, checkpoint)
         energy_meter, why = open_meter(meter)
@@ -587,12 +585,12 @@ def energy_report(
     processor: ProcOpt = "coral-edge-tpu",
     catalogue: CatalogueOpt = None,
     meter: MeterOpt = "auto",
-    batch: Annotated[int, typer.Option(help="slots per forward pass")] = 8,
-    repeats: Annotated[int, typer.Option(help="working windows")] = 3,
-    window: Annotated[float, typer.Option(help="shortest working window, s")] = 3.0,
-    idle: Annotated[float, typer.Option(help="idle window for the base power, s")] = 3.0,
-    training_steps: Annotated[int, typer.Option(help="steps of the whole training, for the life cycle")] = 250_000,
-    rate: Annotated[float, typer.Option(help="inferences (slots) per second in deployment")] = 400.0,
+    batch: BatchOpt = 8,
+    repeats: RepeatsOpt = 3,
+    window: WindowOpt = 3.0,
+    idle: IdleOpt = 3.0,
+    training_steps: LifeStepsOpt = 250_000,
+    rate: RateOpt = 400.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Everything: counts, estimates, metered energy, life cycle, figures and energy.md/energy.json in OUT."""

@@ -117,6 +117,25 @@ def measurements(
     return {"inference": inference, "training_step": training}
 
 
+def check_protocol_args(
+    batch: int, repeats: int, training_steps: int, window_s: float, idle_s: float, rate: float
+) -> None:
+    """Reject protocol settings that cannot give a measurement, naming the options to fix."""
+    from deeprx.io import InputError
+
+    if min(batch, repeats, training_steps) < 1 or min(window_s, idle_s, rate) <= 0:
+        raise InputError(
+            "--batch, --train-batch, --repeats, --training-steps must be >= 1; --window, --idle, --rate > 0"
+        )
+
+
+def check_processor(catalogue: dict[str, Processor], key: str) -> None:
+    from deeprx.io import InputError
+
+    if key not in catalogue:
+        raise InputError(f"unknown processor {key!r}: choose one of {list(catalogue)} or add it with --catalogue")
+
+
 def lifecycle_table(
     joules_per_step: float, steps: int, joules_per_inference: float, method: str, rate_per_s: float = PAPER_RATE_PER_S
 ) -> dict[str, Any]:

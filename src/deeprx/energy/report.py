@@ -5,11 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from deeprx.energy.assess import Subject, estimates, lifecycle_table, measurements
+from deeprx.energy.assess import (
+    Subject,
+    check_processor,
+    check_protocol_args,
+    estimates,
+    lifecycle_table,
+    measurements,
+)
 from deeprx.energy.estimate import metric0_joules
 from deeprx.energy.meters import open_meter
 from deeprx.energy.processors import load_catalogue, load_memory_energy
-from deeprx.io import InputError, atomic_write, write_json
+from deeprx.io import atomic_write, write_json
 from deeprx.report.energy_plots import plot_breakdown, plot_lifecycle, plot_processors
 from deeprx.runtime import use_all_cores
 
@@ -33,10 +40,8 @@ def energy_report(
     idle_s: float = 3.0,
 ) -> dict[str, Any]:
     procs = load_catalogue(catalogue)
-    if processor not in procs:
-        raise InputError(f"unknown processor {processor!r}: choose one of {list(procs)} or add it with --catalogue")
-    if min(batch, repeats, training_steps) < 1 or min(window_s, rate) <= 0:
-        raise InputError("--batch, --repeats, --training-steps must be >= 1; --window and --rate > 0")
+    check_processor(procs, processor)
+    check_protocol_args(min(batch, train_batch), repeats, training_steps, window_s, idle_s, rate)
     use_all_cores()
     est = estimates(subject, procs, load_memory_energy(catalogue))
     energy_meter, why = open_meter(meter, procs["host"])
