@@ -33,6 +33,7 @@ from deeprx.energy.meters import open_meter
 from deeprx.energy.protocol import measure
 from deeprx.evaluate.ber import evaluate
 from deeprx.infer.engine import PATHS, agreement, build_engine, throughput
+from deeprx.io import write_json
 from deeprx.link.simulator import UplinkSimulator
 from deeprx.link.testset import TestSet
 from deeprx.models.deeprx import create_model, data_re_logits, make_input
@@ -112,6 +113,7 @@ def main(
     paths: Annotated[str, typer.Option(help="comma-separated paths")] = ",".join(PATHS),
     cache: Annotated[Path, typer.Option(help="folder for test sets")] = Path("out/bench/testsets"),
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    save: Annotated[Path | None, typer.Option(help="also write the rows as JSON to this file")] = None,
 ) -> None:
     use_all_cores()
     batch_sizes = sorted(int(b) for b in batches.split(","))
@@ -124,6 +126,8 @@ def main(
     rows = []
     for name, net, ckpt in subjects:
         rows += bench_model(name, net, ckpt, n_prb, batch_sizes, seconds, paths.split(","), cache)
+    if save is not None:
+        write_json(save, rows)
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
         return

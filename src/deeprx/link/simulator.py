@@ -87,8 +87,9 @@ def make_pusch_config(link: LinkConfig, n_cell_id: int = 1) -> PUSCHConfig:
     pc.num_layers = 1
     pc.precoding = "non-codebook"
     pc.dmrs.additional_position = link.dmrs_symbols - 1
-    # MCS only fixes the modulation order here: the labels are uncoded bits.
-    mcs_table, mcs_index = {2: (1, 0), 4: (1, 10), 6: (1, 17), 8: (2, 20)}[link.bits_per_symbol]
+    # MCS only fixes the modulation order here: the labels are uncoded bits. The code rates (0.37-0.67) are
+    # ones Sionna's LDPC encoder accepts at every grid size (it rejects r < 1/5, and r < 1/3 once K needs BG1).
+    mcs_table, mcs_index = {2: (1, 5), 4: (1, 13), 6: (1, 17), 8: (2, 20)}[link.bits_per_symbol]
     pc.tb.mcs_table = mcs_table
     pc.tb.mcs_index = mcs_index
     return pc

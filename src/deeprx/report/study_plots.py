@@ -22,6 +22,18 @@ def _scratch_band(ax: Any, row: dict[str, Any] | None, label: str) -> None:
     ax.axhspan(*row["geo_ci"], color="gray", alpha=0.15)
 
 
+def _finish(fig: Any, ax: Any, stem: Path, xlabel: str, title: str, log_x: bool = True) -> list[Path]:
+    """The axes every study figure shares: geometric-mean BER on y, optional log x, grid and legend."""
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("geometric-mean BER (log10, lower is better)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both" if log_x else "major")
+    ax.legend(fontsize=8)
+    return save_figure(fig, stem)
+
+
 def plot_size_study(scratch: list[dict[str, Any]], kd: list[dict[str, Any]], stem: Path, title: str) -> list[Path]:
     """Fig. 3: geometric-mean BER vs FLOPs per slot (95 % bootstrap intervals)."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
@@ -31,13 +43,7 @@ def plot_size_study(scratch: list[dict[str, Any]], kd: list[dict[str, Any]], ste
     for r in scratch:
         ax.annotate(r["model"].removeprefix("deeprx_"), (r["flops"], r["geo"]), fontsize=7, xytext=(3, 3),
                     textcoords="offset points")  # fmt: skip
-    ax.set_xscale("log")
-    ax.set_xlabel("FLOPs per slot")
-    ax.set_ylabel("geometric-mean BER (log10, lower is better)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    return save_figure(fig, stem)
+    return _finish(fig, ax, stem, "FLOPs per slot", title)
 
 
 def plot_teacher_study(
@@ -48,13 +54,7 @@ def plot_teacher_study(
     _errorbar(ax, [r["teacher_flops"] for r in rows], rows, fmt="o-", label="KD student")
     _errorbar(ax, [r["teacher_flops"] for r in rows], [r["teacher_row"] for r in rows], fmt="^:", label="teacher")
     _scratch_band(ax, scratch, "student from scratch")
-    ax.set_xscale("log")
-    ax.set_xlabel("teacher FLOPs per slot")
-    ax.set_ylabel("geometric-mean BER (log10)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    return save_figure(fig, stem)
+    return _finish(fig, ax, stem, "teacher FLOPs per slot", title)
 
 
 def plot_temperature_study(
@@ -67,12 +67,7 @@ def plot_temperature_study(
         _errorbar(ax, [r["temperature"] for r in rows], rows, fmt="o-", color=color, label=f"KD {student}")
         if student in scratch:
             ax.axhline(scratch[student]["geo"], color=color, ls="--", label=f"scratch {student}")
-    ax.set_xlabel("temperature T")
-    ax.set_ylabel("geometric-mean BER (log10)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return save_figure(fig, stem)
+    return _finish(fig, ax, stem, "temperature T", title, log_x=False)
 
 
 def plot_quality_vs_energy(rows: list[dict[str, Any]], stem: Path, title: str, processor: str) -> list[Path]:
@@ -83,10 +78,4 @@ def plot_quality_vs_energy(rows: list[dict[str, Any]], stem: Path, title: str, p
         sel = [r for r in rows if r["role"] == role]
         if sel:
             _errorbar(ax, [r["joules"] * 1e6 for r in sel], sel, fmt=marker, label=role)
-    ax.set_xscale("log")
-    ax.set_xlabel(f"energy per inference, metric0 on {processor} (µJ per slot)")
-    ax.set_ylabel("geometric-mean BER (log10)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    return save_figure(fig, stem)
+    return _finish(fig, ax, stem, f"energy per inference, metric0 on {processor} (µJ per slot)", title)

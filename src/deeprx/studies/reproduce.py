@@ -256,13 +256,18 @@ def _plan_dict(plan: StudyPlan) -> dict[str, Any]:
     return {**d, "base": plan.base.to_dict()}
 
 
-def _curves_summary(c: dict[str, Any], target: float) -> dict[str, Any]:
-    named = [
+def _named_curves(c: dict[str, Any]) -> list[BerCurve]:
+    """Fig. 6's curves for one DMRS setting: teacher, KD student, scratch student, then the baselines."""
+    return [
         curve_of(c["teacher"], f"teacher ({c['teacher']['model']})"),
         curve_of(c["kd"], f"KD student ({c['kd']['model']})"),
         curve_of(c["scratch"], f"scratch student ({c['scratch']['model']})"),
         *(BerCurve.from_dict(v) for v in c["baselines"].values()),
     ]
+
+
+def _curves_summary(c: dict[str, Any], target: float) -> dict[str, Any]:
+    named = _named_curves(c)
     return {
         "receivers": [
             {
@@ -357,14 +362,8 @@ def _figures(results: dict[str, Any], curves: dict[int, Any], plan: StudyPlan, o
         results["temperature"], results["temperature_scratch"], out / "fig5_temperature", "T x student size"
     )
     for dmrs, c in curves.items():
-        named = [
-            curve_of(c["teacher"], f"teacher ({c['teacher']['model']})"),
-            curve_of(c["kd"], f"KD student ({c['kd']['model']})"),
-            curve_of(c["scratch"], f"scratch student ({c['scratch']['model']})"),
-            *(BerCurve.from_dict(v) for v in c["baselines"].values()),
-        ]
         title = f"{grid}, {dmrs} DMRS symbol(s), {plan.base.eval.speed_mps[0]:g}-{plan.base.eval.speed_mps[1]:g} m/s"
-        figs += plot_ber(named, out / f"fig6_ber_dmrs{dmrs}", title, plan.base.eval.target_ber)
+        figs += plot_ber(_named_curves(c), out / f"fig6_ber_dmrs{dmrs}", title, plan.base.eval.target_ber)
     figs += plot_quality_vs_energy(results["quality_vs_energy"], out / "quality_vs_energy", grid, ENERGY_PROCESSOR)
     return [str(p) for p in figs]
 
