@@ -59,6 +59,7 @@ def _tiny_plan(cfg: RunConfig) -> StudyPlan:
         temperatures=(3.0,),
         alpha=300.0,
         temperature=3.0,
+        mean_scaling_alpha=1.0,
         n_boot=50,
     )
 
@@ -89,9 +90,11 @@ def test_reproduce_killed_midway_resumes_without_repeating_trials(tiny_cfg: RunC
     results = reproduce("quick", tmp_path, show_progress=False, trainer=counting, plan=plan)
     assert not finished_before & set(resumed), "a finished trial was trained again"
     assert calls[2] in resumed  # the killed trial is the first to resume
-    # distinct trials: teacher, scratch student, KD student for dmrs 1 and 2 (the other studies share them)
-    assert len(set(calls[:2]) | set(resumed)) == 6
-    assert results["store"] == {"done": 8}  # 6 trials + baselines for 2 test sets
+    # distinct trials: teacher, scratch student, KD student for dmrs 1 and 2, the mean-scaling KD student
+    # (the other studies share them)
+    assert len(set(calls[:2]) | set(resumed)) == 7
+    assert results["store"] == {"done": 9}  # 7 trials + baselines for 2 test sets
+    assert results["alpha_mean_scaling"]["scaling"] == "mean" and "kd_headroom" in results
     text = (tmp_path / "report.md").read_text()
     assert "Paper claims beside our measurements" in text and "KD beats scratch" in text
     for stem in ("fig3_size", "fig4_teacher", "fig5_temperature", "fig6_ber_dmrs1", "fig6_ber_dmrs2",

@@ -10,10 +10,10 @@ import torch
 
 from deeprx.config import RunConfig
 from deeprx.io import InputError, sha256_file
-from deeprx.link.simulator import Slot
+from deeprx.link.simulator import Slot, UplinkSimulator
 from deeprx.models.deeprx import DeepRx
 from deeprx.train import checkpoint
-from deeprx.train.trainer import bce_loss, learning_rate, train
+from deeprx.train.trainer import BatchCache, bce_loss, learning_rate, train
 
 
 def test_loss_falls_over_a_few_steps(tiny_cfg: RunConfig, tmp_path: Path) -> None:
@@ -91,3 +91,24 @@ def test_learning_rate_schedule_by_hand(tiny_cfg: RunConfig) -> None:
     assert learning_rate(t, 55) == pytest.approx(1e-7 + (1e-3 - 1e-7) * 0.5)  # cosine half way
     cos = tiny_cfg.with_overrides({"train.steps": 100, "train.lr": 1e-3, "train.schedule": "cosine"}).train
     assert learning_rate(cos, 100) == pytest.approx(0.0)
+
+
+def test_batch_cache_replays_the_same_batches_and_the_same_training(tiny_cfg: RunConfig, tmp_path: Path) -> None:
+    plain = train(tiny_cfg, tmp_path / "plain", show_progress=False)
+    cache = BatchCache(max_bytes=2**30)
+    first = train(tiny_cfg, tmp_path / "first", show_progress=False, batch_cache=cache)
+    assert (cache.hits, cache.misses) == (0, tiny_cfg.train.steps)
+    second = train(tiny_cfg, tmp_path / "second", show_progress=False, batch_cache=cache)
+    assert (cache.hits, cache.misses) == (tiny_cfg.train.steps, tiny_cfg.train.steps)
+    states = [checkpoint.load(r.run_dir).model_state for r in (plain, first, second)]
+    for key in states[0]:
+        for other in states[1:]:
+            assert torch.allclose(states[0][key].float(), other[key].float(), atol=1e-5), key
+
+
+def test_batch_cache_stops_growing_at_its_budget(tiny_cfg: RunConfig) -> None:
+    simulator = UplinkSimulator(tiny_cfg.link)
+    cache = BatchCache(max_bytes=1)
+    a = cache.sample(simulator, 4, seed=1)
+    b = cache.sample(simulator, 4, seed=1)
+    assert cache.bytes == 0 and cache.misses == 2 and torch.equal(a.y, b.y)

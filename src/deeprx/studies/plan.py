@@ -27,6 +27,8 @@ class StudyPlan:
         alphas: alpha grid (Table III), ``paper`` scaling.
         temperatures: T grid (Fig. 5).
         alpha, temperature, scaling: the KD setting of the teacher-size and curve studies.
+        mean_scaling_alpha: alpha of one more trial of the alpha study with the per-bit-mean scaling (Hinton's
+            ``T^2``), the other reduction of the KD term; ``None`` leaves it out.
         n_boot: bootstrap resamples over test slots for every uncertainty.
     """
 
@@ -42,6 +44,7 @@ class StudyPlan:
     alpha: float
     temperature: float
     scaling: str = "paper"
+    mean_scaling_alpha: float | None = None
     n_boot: int = 1000
 
 
@@ -60,6 +63,7 @@ def plan_for(profile: str) -> StudyPlan:
             temperatures=(1.0, 3.0),
             alpha=300.0,
             temperature=3.0,
+            mean_scaling_alpha=1.0,
             n_boot=300,
         )
     if profile == "cpu":
@@ -77,6 +81,7 @@ def plan_for(profile: str) -> StudyPlan:
             temperatures=(1.0, 3.0),
             alpha=300.0,
             temperature=3.0,
+            mean_scaling_alpha=1.0,
         )
     return StudyPlan(
         base=base.with_overrides({"train.steps": 100_000}),
@@ -90,4 +95,5 @@ def plan_for(profile: str) -> StudyPlan:
         temperatures=(1.0, 3.0, 6.0, 10.0),
         alpha=5e5,
         temperature=3.0,
+        mean_scaling_alpha=1.0,
     )

@@ -81,6 +81,11 @@ class Store:
         ).fetchall()
         return [(json.loads(label), None if result is None else json.loads(result)) for label, result in rows]
 
+    def results(self) -> list[dict[str, Any]]:
+        """Every finished result in the store (trials and baselines)."""
+        rows = self.db.execute("SELECT result FROM trials WHERE status = 'done' ORDER BY updated").fetchall()
+        return [json.loads(r[0]) for r in rows]
+
     def status_counts(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT status, COUNT(*) FROM trials GROUP BY status").fetchall())
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from deeprx.config import RunConfig, TrainConfig, derive_seed
+from deeprx.config import RunConfig, TrainConfig, config_hash, derive_seed
 from deeprx.io import InputError
 from deeprx.link.baselines import LmmseReceiver
 from deeprx.link.simulator import Slot, UplinkSimulator
@@ -92,6 +92,35 @@ def bit_error_rate(llr: torch.Tensor, bits: torch.Tensor) -> float:
     return float(((llr > 0).float() != bits).float().mean())
 
 
+class BatchCache:
+    """Training batches kept in memory for the later runs of this process that draw them again.
+
+    Runs with the same link, batch size and seed draw the same batch at a given step
+    (``derive_seed(seed, "train", step)``), so the trials of a study need each batch simulated once; on a
+    CPU the simulation is a large share of a small student's step. Holds at most ``max_bytes``; past that,
+    batches are simulated as usual. Cached slots are shared, so a loss must not modify them in place.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes, self.bytes = max_bytes, 0
+        self.hits = self.misses = 0
+        self._slots: dict[tuple[str, int, int], Slot] = {}
+
+    def sample(self, simulator: UplinkSimulator, batch_size: int, seed: int) -> Slot:
+        key = (config_hash(simulator.link), batch_size, seed)
+        slot = self._slots.get(key)
+        if slot is not None:
+            self.hits += 1
+            return slot
+        self.misses += 1
+        slot = simulator.sample(batch_size, seed)
+        size = sum(t.numel() * t.element_size() for t in slot.__dict__.values())
+        if self.bytes + size <= self.max_bytes:
+            self._slots[key] = slot
+            self.bytes += size
+        return slot
+
+
 @dataclass
 class TrainResult:
     """Outcome of :func:`train`: final step, seconds spent in this call, and the run's full log."""
@@ -110,6 +139,7 @@ def train(
     loss_fn: LossFn | None = None,
     extra: dict[str, Any] | None = None,
     description: str = "train",
+    batch_cache: BatchCache | None = None,
 ) -> TrainResult:
     """Train ``cfg.model`` on simulated slots, writing checkpoints to ``run_dir``.
 
@@ -123,6 +153,7 @@ def train(
             ``cfg.kd.teacher`` names a teacher checkpoint.
         extra: JSON-serialisable facts stored in the checkpoint (e.g. the teacher of a KD run).
         description: label of the progress bar.
+        batch_cache: training batches shared with other runs of this process (a study's trials).
     """
     use_all_cores()
     device = resolve_device(cfg.device)
@@ -176,6 +207,7 @@ def train(
             run_dir, checkpoint.Checkpoint(cfg, step, model.state_dict(), optimizer.state_dict(), log, facts)
         )
 
+    draw = UplinkSimulator.sample if batch_cache is None else batch_cache.sample
     t0 = time.perf_counter()
     model.train()
     with _progress(show_progress) as progress:
@@ -184,7 +216,7 @@ def train(
         for step in range(start, cfg.train.steps):
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(cfg.train, step)
-            slot = simulator.sample(cfg.train.batch_size, derive_seed(cfg.seed, "train", step)).to(device)
+            slot = draw(simulator, cfg.train.batch_size, derive_seed(cfg.seed, "train", step)).to(device)
             with autocast(device, use_bf16):
                 loss = loss_fn(model, slot)
             optimizer.zero_grad(set_to_none=True)
