@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from deeprx.cli import app
 from deeprx.config import RunConfig
-from deeprx.infer.engine import agreement, auto_select, build_engine, fold_batchnorm
+from deeprx.infer.engine import agreement, auto_select, build_engine, fold_batchnorm, split_depthwise
 from deeprx.infer.serve import serve
 from deeprx.link.simulator import UplinkSimulator
 from deeprx.models.deeprx import make_input
@@ -45,6 +45,21 @@ def test_folding_gives_the_same_logits(trained) -> None:
     # fp32 re-association only: 1e-4 of the logit scale
     assert torch.allclose(folded, ref, atol=1e-4 * float(ref.abs().max()), rtol=0)
     assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in fold_batchnorm(model).modules()) == 12  # bn1 x 11 + head
+
+
+def test_splitting_depthwise_convs_gives_the_same_logits(trained) -> None:
+    run_dir, cfg = trained
+    model, _ = checkpoint.load_model(run_dir)
+    _confident(model, _inputs(cfg, 16, 20.0, 2))
+    z = _inputs(cfg, 4, 20.0, 1)
+    split = split_depthwise(fold_batchnorm(model))
+    with torch.no_grad():
+        ref, out = model(z), split(z)
+    assert torch.allclose(out, ref, atol=1e-4 * float(ref.abs().max()), rtol=0)
+    # every depthwise conv now has one output per group (what ONNX Runtime's blocked kernels take)
+    depthwise = [m for m in split.modules() if isinstance(m, torch.nn.Conv2d) and m.groups > 1]
+    assert depthwise and all(m.out_channels == m.groups for m in depthwise)
+    assert len(depthwise) == 2 * 2 * len(model.blocks)  # 2 separable convs per block, multiplier 2
 
 
 def _confident(model: torch.nn.Module, calibration: torch.Tensor) -> torch.nn.Module:

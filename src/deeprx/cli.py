@@ -298,19 +298,19 @@ def export_cmd(
     tolerance: Annotated[float, typer.Option(help="max |logit difference| allowed vs PyTorch")] = 1e-3,
     as_json: JsonOpt = False,
 ) -> None:
-    """Export a checkpoint to ONNX (BatchNorm folded) and check ONNX Runtime against PyTorch on a test batch."""
+    """Export a checkpoint to ONNX (BatchNorm folded, depthwise convs split); check ONNX Runtime against PyTorch."""
     import tempfile
 
     import onnxruntime as ort
     import torch
 
-    from deeprx.infer.engine import agreement, export_onnx, fold_batchnorm
+    from deeprx.infer.engine import agreement, export_onnx
     from deeprx.io import atomic_write
 
     with _guard():
         net, link, z = _inference_subject(checkpoint_dir, "", None, 30.0, 8)
         with tempfile.TemporaryDirectory() as tmp:
-            export_onnx(fold_batchnorm(net), Path(tmp) / "m.onnx", link.n_subcarriers)
+            export_onnx(net, Path(tmp) / "m.onnx", link.n_subcarriers)
             data = (Path(tmp) / "m.onnx").read_bytes()
         atomic_write(out, lambda p: p.write_bytes(data))
         session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
