@@ -50,14 +50,10 @@ def _receiver(engine):
     return receive
 
 
-def _steal_fraction(since: tuple[int, int] | None = None) -> Any:
-    """CPU time the hypervisor gave to other guests (``/proc/stat`` steal), as a fraction since ``since``;
-    without ``since``, the counters to pass back later."""
+def _cpu_ticks() -> tuple[int, int]:
+    """``(steal, total)`` CPU ticks from ``/proc/stat``: steal is time the hypervisor gave other guests."""
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    now = (fields[7], sum(fields))
-    if since is None:
-        return now
-    return (now[0] - since[0]) / max(1, now[1] - since[1])
+    return fields[7], sum(fields)
 
 
 def _median(runs: list[dict[str, float]]) -> dict[str, float]:
@@ -93,12 +89,13 @@ def bench_model(
     # Rounds interleave the paths, so a slow spell of the (virtual) machine hits every path alike; the
     # median round is reported, and the hypervisor's steal time over the timings is printed beside it.
     timings: dict[tuple[str, int], list[dict[str, float]]] = {}
-    steal_before = _steal_fraction()
+    steal_before, total_before = _cpu_ticks()
     for _ in range(rounds):
         for path, engine in engines.items():
             for b in batches:
                 timings.setdefault((path, b), []).append(throughput(engine, z[:b], min_seconds=seconds))
-    steal = _steal_fraction(steal_before)
+    steal_after, total_after = _cpu_ticks()
+    steal = (steal_after - steal_before) / max(1, total_after - total_before)
     reference = None
     meter, why = open_meter("auto")
     for path, engine in engines.items():

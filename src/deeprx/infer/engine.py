@@ -168,6 +168,17 @@ def _ort_int8(fp32_path: Path, int8_path: Path, calibration: torch.Tensor) -> No
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)  # fmt: skip
 
 
+def _folded_engine(folded: DeepRx, path: str, calibration: torch.Tensor) -> Engine:
+    if path == "folded":
+        cl = folded.to(memory_format=torch.channels_last)
+        return Engine(path, _torch_runner(cl, torch.float32, True), "BatchNorm folded, channels-last, fp32")
+    if path == "bf16":
+        bf = folded.to(dtype=torch.bfloat16, memory_format=torch.channels_last)
+        return Engine(path, _torch_runner(bf, torch.bfloat16, True), "folded, channels-last, bf16")
+    return Engine(path, _torch_runner(_int8_fx(folded, calibration), torch.float32, False),
+                  "folded, static int8 (PyTorch FX, x86 backend)")  # fmt: skip
+
+
 def build_engine(model: DeepRx, path: str, calibration: torch.Tensor, workdir: Path | None = None) -> Engine:
     """Build one path for ``model``. ``calibration``: real inputs ``[N, C, 14, n_sc]`` for int8 ranges."""
     if path not in PATHS:
@@ -175,16 +186,8 @@ def build_engine(model: DeepRx, path: str, calibration: torch.Tensor, workdir: P
     model = model.eval()
     if path == "eager":
         return Engine(path, _torch_runner(model, torch.float32, False), "PyTorch eager fp32 (reference)")
-    folded = fold_batchnorm(model)
-    if path == "folded":
-        cl = folded.to(memory_format=torch.channels_last)
-        return Engine(path, _torch_runner(cl, torch.float32, True), "BatchNorm folded, channels-last, fp32")
-    if path == "bf16":
-        bf = folded.to(dtype=torch.bfloat16, memory_format=torch.channels_last)
-        return Engine(path, _torch_runner(bf, torch.bfloat16, True), "folded, channels-last, bf16")
-    if path == "int8":
-        return Engine(path, _torch_runner(_int8_fx(folded, calibration), torch.float32, False),
-                      "folded, static int8 (PyTorch FX, x86 backend)")  # fmt: skip
+    if path in ("folded", "bf16", "int8"):
+        return _folded_engine(fold_batchnorm(model), path, calibration)
     workdir = workdir or Path(tempfile.mkdtemp(prefix="deeprx-onnx-"))
     fp32 = workdir / "model.onnx"
     if not fp32.exists():
@@ -195,7 +198,8 @@ def build_engine(model: DeepRx, path: str, calibration: torch.Tensor, workdir: P
     int8 = workdir / "model.int8.onnx"
     if not int8.exists():
         _ort_int8(fp32, int8, calibration)
-    return Engine(path, _ort_runner(int8, threads), "folded, ONNX Runtime static int8 (QDQ, per-channel)")
+    description = "folded, depthwise split, ONNX Runtime static int8 (QDQ, per-channel)"
+    return Engine(path, _ort_runner(int8, threads), description)
 
 
 def throughput(engine: Engine, z: torch.Tensor, min_seconds: float = 1.0, warmup: int = 2) -> dict[str, float]:

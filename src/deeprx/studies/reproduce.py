@@ -178,17 +178,10 @@ def reproduce(
     alpha_results = [
         chain.run("alpha", chain.kd(plan.student, teacher, a, plan.temperature), alpha=a) for a in plan.alphas
     ]
-    mean_alpha = plan.mean_scaling_alpha
-    mean_result = (
-        None
-        if mean_alpha is None
-        else chain.run(
-            "alpha",
-            chain.kd(plan.student, teacher, mean_alpha, plan.temperature, scaling="mean"),
-            alpha=mean_alpha,
-            scaling="mean",
-        )
-    )
+    mean_alpha, mean_result = plan.mean_scaling_alpha, None
+    if mean_alpha is not None:
+        mean_trial = chain.kd(plan.student, teacher, mean_alpha, plan.temperature, scaling="mean")
+        mean_result = chain.run("alpha", mean_trial, alpha=mean_alpha, scaling="mean")
     # Fig. 5: T x student size.
     temp_results = {
         s: [
@@ -269,7 +262,7 @@ def reproduce(
     results["figures"] = _figures(results, curves, plan, out)
     results["claims"] = _claims(results, plan)
     results["seconds_this_run"] = time.perf_counter() - t0
-    results["train_seconds_all_trials"] = sum(r.get("train_seconds") or 0.0 for r in chain.store.results())
+    results["train_seconds_all_trials"] = chain.store.train_seconds()
     results["store"] = chain.store.status_counts()
     write_json(out / "reproduce.json", results)
     text = render_report(results)

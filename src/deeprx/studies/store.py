@@ -81,10 +81,10 @@ class Store:
         ).fetchall()
         return [(json.loads(label), None if result is None else json.loads(result)) for label, result in rows]
 
-    def results(self) -> list[dict[str, Any]]:
-        """Every finished result in the store (trials and baselines)."""
-        rows = self.db.execute("SELECT result FROM trials WHERE status = 'done' ORDER BY updated").fetchall()
-        return [json.loads(r[0]) for r in rows]
+    def train_seconds(self) -> float:
+        """Training time summed over every finished trial in the store, in seconds."""
+        query = "SELECT SUM(json_extract(result, '$.train_seconds')) FROM trials WHERE status = 'done'"
+        return float(self.db.execute(query).fetchone()[0] or 0.0)
 
     def status_counts(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT status, COUNT(*) FROM trials GROUP BY status").fetchall())

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from deeprx.config import RunConfig, TrainConfig, config_hash, derive_seed
+from deeprx.config import LinkConfig, RunConfig, TrainConfig, derive_seed
 from deeprx.io import InputError
 from deeprx.link.baselines import LmmseReceiver
 from deeprx.link.simulator import Slot, UplinkSimulator
@@ -104,10 +104,10 @@ class BatchCache:
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes, self.bytes = max_bytes, 0
         self.hits = self.misses = 0
-        self._slots: dict[tuple[str, int, int], Slot] = {}
+        self._slots: dict[tuple[LinkConfig, int, int], Slot] = {}
 
     def sample(self, simulator: UplinkSimulator, batch_size: int, seed: int) -> Slot:
-        key = (config_hash(simulator.link), batch_size, seed)
+        key = (simulator.link, batch_size, seed)
         slot = self._slots.get(key)
         if slot is not None:
             self.hits += 1
