@@ -5,6 +5,8 @@ folded + channels-last, bf16, int8, ONNX Runtime fp32 and int8):
 
 * slots per second at batch 1 and at the best batch, on the paper's grid (14 x 312, 2 RX) by default;
 * latency percentiles at batch 1;
+* with ``--workers N``, also slots per second of N copies of each path run in parallel, the cores split
+  among them (how a server would fill the cores on small grids), at the best batch;
 * energy per slot with the best available meter (on a VM without RAPL: ``modeled``, and labelled so);
 * for checkpoints: BER on the checkpoint's own test set, as the SINR loss at the target BER and the change
   in geometric-mean BER against eager fp32 (a fully convolutional model runs on any grid width, so the
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,7 +35,7 @@ from deeprx.config import LinkConfig
 from deeprx.energy.meters import open_meter
 from deeprx.energy.protocol import measure
 from deeprx.evaluate.ber import evaluate
-from deeprx.infer.engine import PATHS, agreement, build_engine, throughput
+from deeprx.infer.engine import PATHS, agreement, build_engine, parallel_throughput, throughput
 from deeprx.io import write_json
 from deeprx.link.simulator import UplinkSimulator
 from deeprx.link.testset import TestSet
@@ -61,6 +64,41 @@ def _median(runs: list[dict[str, float]]) -> dict[str, float]:
     return sorted(runs, key=lambda r: r["slots_per_s"])[len(runs) // 2]
 
 
+def _parallel_timings(
+    net: Any,
+    engines: dict[str, Any],
+    calibration: torch.Tensor,
+    z: torch.Tensor,
+    batches: list[int],
+    seconds: float,
+    rounds: int,
+    workers: int,
+) -> dict[str, dict[str, Any]]:
+    """Per path, the best batch of ``workers`` engine copies run concurrently (median of ``rounds``)."""
+    if workers < 2:
+        return {}
+    cores = torch.get_num_threads()
+    torch.set_num_threads(max(1, cores // workers))
+    try:
+        copies = {}
+        for path in engines:
+            workdir = Path(tempfile.mkdtemp(prefix="deeprx-bench-"))  # the copies share one export
+            copies[path] = [build_engine(net, path, calibration, workdir, threads=max(1, cores // workers))
+                            for _ in range(workers)]  # fmt: skip
+        timings: dict[tuple[str, int], list[dict[str, float]]] = {}
+        for _ in range(rounds):
+            for path, group in copies.items():
+                for b in batches:
+                    timings.setdefault((path, b), []).append(parallel_throughput(group, z[:b], seconds))
+    finally:
+        torch.set_num_threads(cores)
+    out = {}
+    for path in copies:
+        best = max(batches, key=lambda b: _median(timings[path, b])["slots_per_s"])
+        out[path] = {**_median(timings[path, best]), "batch": best}
+    return out
+
+
 def bench_model(
     name: str,
     net: Any,
@@ -71,6 +109,7 @@ def bench_model(
     paths: list[str],
     cache: Path,
     rounds: int,
+    workers: int,
 ) -> list[dict[str, Any]]:
     bits = net.config.bits_per_symbol
     modulation = {2: "qpsk", 4: "16qam", 6: "64qam", 8: "256qam"}[bits]
@@ -94,6 +133,7 @@ def bench_model(
         for path, engine in engines.items():
             for b in batches:
                 timings.setdefault((path, b), []).append(throughput(engine, z[:b], min_seconds=seconds))
+    parallel = _parallel_timings(net, engines, calibration, z, batches, seconds, rounds, workers)
     steal_after, total_after = _cpu_ticks()
     steal = (steal_after - steal_before) / max(1, total_after - total_before)
     reference = None
@@ -107,6 +147,8 @@ def bench_model(
                "best_batch": best, "best": speeds[best], "rounds": rounds, "steal_fraction": steal,
                "energy_joules_per_slot": energy.joules_per_item, "energy_method": energy.method,
                "energy_is_measurement": energy.is_measurement}  # fmt: skip
+        if path in parallel:
+            row["parallel"] = parallel[path]
         if testset is not None:
             # ONNX graphs have a fixed grid width: the scoring engine is built on the checkpoint's grid.
             eval_engine = build_engine(net, path, eval_cal)
@@ -126,6 +168,8 @@ def bench_model(
             continue
         r["speedup_best_vs_eager_best"] = r["best"]["slots_per_s"] / eager["best"]["slots_per_s"]
         r["speedup_batch1"] = r["batch1"]["slots_per_s"] / eager["batch1"]["slots_per_s"]
+        if "parallel" in r:
+            r["parallel"]["speedup_vs_eager_best"] = r["parallel"]["slots_per_s"] / eager["best"]["slots_per_s"]
         r["energy_ratio"] = r["energy_joules_per_slot"] / eager["energy_joules_per_slot"]
         if "geo_mean_ber" in r:
             r["geo_mean_change"] = r["geo_mean_ber"] - eager["geo_mean_ber"]
@@ -133,6 +177,12 @@ def bench_model(
             r["sinr_loss_db"] = None if a is None or b is None else a - b
     console.print(f"[dim]{name}: meter {meter.description} ({why}); hypervisor steal {steal:.1%} of CPU time[/dim]")
     return rows
+
+
+def _parallel_cell(parallel: dict[str, Any] | None) -> str:
+    if parallel is None:
+        return "-"
+    return f"{parallel['slots_per_s']:.1f} ({parallel['batch']}, {parallel.get('speedup_vs_eager_best', 1):.2f})"
 
 
 def main(
@@ -144,6 +194,7 @@ def main(
     rounds: Annotated[int, typer.Option(help="timing rounds over all paths; the median is reported")] = 3,
     paths: Annotated[str, typer.Option(help="comma-separated paths")] = ",".join(PATHS),
     cache: Annotated[Path, typer.Option(help="folder for test sets")] = Path("out/bench/testsets"),
+    workers: Annotated[int, typer.Option(help="also time this many parallel copies of each path (1: off)")] = 1,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     save: Annotated[Path | None, typer.Option(help="also write the rows as JSON to this file")] = None,
 ) -> None:
@@ -157,7 +208,7 @@ def main(
         subjects.append((f"{preset} (untrained)", create_model(preset, 2, 8).eval(), None))
     rows = []
     for name, net, ckpt in subjects:
-        rows += bench_model(name, net, ckpt, n_prb, batch_sizes, seconds, paths.split(","), cache, rounds)
+        rows += bench_model(name, net, ckpt, n_prb, batch_sizes, seconds, paths.split(","), cache, rounds, workers)
     if save is not None:
         write_json(save, rows)
     if as_json:
@@ -170,9 +221,11 @@ def main(
     for col in ("model", "path", "slots/s b=1", "x eager", "p50/p99 ms b=1", "best b", "slots/s", "x eager",
                 "mJ/slot", "ΔSINR@target dB", "Δgeo-mean", "same decisions"):  # fmt: skip
         table.add_column(col)
+    if workers > 1:
+        table.add_column(f"{workers} workers slots/s (b, x eager)")
     for r in rows:
         if "error" in r:
-            table.add_row(r["model"], r["path"], f"[red]{r['error'][:60]}[/red]", *[""] * 9)
+            table.add_row(r["model"], r["path"], f"[red]{r['error'][:60]}[/red]", *[""] * (9 + (workers > 1)))
             continue
         loss = r.get("sinr_loss_db")
         table.add_row(
@@ -183,6 +236,7 @@ def main(
             "-" if "geo_mean_ber" not in r else ("not reached" if loss is None else f"{loss:+.2f}"),
             "-" if "geo_mean_change" not in r else f"{r['geo_mean_change']:+.3f}",
             "-" if "hard_decision_agreement" not in r else f"{r['hard_decision_agreement']:.4f}",
+            *([] if workers < 2 else [_parallel_cell(r.get("parallel"))]),
         )  # fmt: skip
     console.print(table)
 

@@ -109,6 +109,7 @@ def test_serve_counts_every_offered_slot(trained) -> None:
     run_dir, cfg = trained
     model, _ = checkpoint.load_model(run_dir)
     pool = _inputs(cfg, 16, 20.0, 4)
-    report = serve(build_engine(model, "folded", pool), pool, rate_per_s=50, duration_s=1.0, deadline_s=1.0)
-    assert report.offered == 50 and report.processed + report.dropped == 50
+    engines = [build_engine(model, "folded", pool) for _ in range(2)]
+    report = serve(engines, pool, rate_per_s=50, duration_s=1.0, deadline_s=1.0)
+    assert report.offered == 50 and report.processed + report.dropped == 50 and report.workers == 2
     assert report.latency_ms_p50 <= report.latency_ms_p99 <= report.latency_ms_max

@@ -341,9 +341,14 @@ def serve_bench(
     duration: Annotated[float, typer.Option(help="seconds of offered traffic")] = 10.0,
     deadline_ms: Annotated[float, typer.Option(help="a result later than this after arrival is late")] = 50.0,
     max_batch: Annotated[int, typer.Option(help="largest batch the receiver forms from its queue")] = 32,
+    workers: Annotated[int, typer.Option(help="parallel receivers sharing the queue, the cores split among them")] = 1,
     as_json: JsonOpt = False,
 ) -> None:
     """Feed simulated slots at RATE for DURATION and report whether the receiver kept up."""
+    import tempfile
+
+    import torch
+
     from deeprx.infer.engine import PATHS, auto_select, build_engine
     from deeprx.infer.serve import serve
     from deeprx.runtime import use_all_cores
@@ -351,20 +356,23 @@ def serve_bench(
     with _guard():
         if path != "auto" and path not in PATHS:
             raise InputError(f"unknown path {path!r}: choose auto or one of {list(PATHS)}")
-        if min(rate, duration, deadline_ms) <= 0 or max_batch < 1:
-            raise InputError("--rate, --duration and --deadline-ms must be > 0 and --max-batch >= 1")
-        use_all_cores()
+        if min(rate, duration, deadline_ms) <= 0 or max_batch < 1 or workers < 1:
+            raise InputError("--rate, --duration and --deadline-ms must be > 0, --max-batch and --workers >= 1")
+        cores = use_all_cores()
         net, link, pool = _inference_subject(checkpoint_dir, model, n_prb, 30.0, 64)
         if path == "auto":
-            engine, _ = auto_select(net, pool[:32], pool[32:48])
-        else:
-            engine = build_engine(net, path, pool[:32])
-        report = serve(engine, pool, rate, duration, deadline_ms / 1e3, max_batch)
+            path = auto_select(net, pool[:32], pool[32:48])[0].path
+        torch.set_num_threads(max(1, cores // workers))
+        workdir = Path(tempfile.mkdtemp(prefix="deeprx-serve-"))  # the workers share one export
+        engines = [build_engine(net, path, pool[:32], workdir) for _ in range(workers)]
+        engine = engines[0]
+        report = serve(engines, pool, rate, duration, deadline_ms / 1e3, max_batch)
         if _emit(report.as_dict(), as_json):
             return
         r = report
         console.print(
-            f"{engine.description}: offered {r.offered} slots at {r.rate_per_s:g}/s for {r.duration_s:g} s on a "
+            f"{engine.description}, {r.workers} worker(s): offered {r.offered} slots at {r.rate_per_s:g}/s "
+            f"for {r.duration_s:g} s on a "
             f"14 x {link.n_subcarriers} grid; processed {r.processed} ({r.achieved_per_s:.1f}/s), dropped {r.dropped}, "
             f"late (> {r.deadline_ms:g} ms) {r.late}; latency p50 {r.latency_ms_p50:.1f} / p95 {r.latency_ms_p95:.1f} "
             f"/ p99 {r.latency_ms_p99:.1f} ms; mean batch {r.mean_batch:.1f} -> "

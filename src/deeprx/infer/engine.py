@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -179,8 +180,11 @@ def _folded_engine(folded: DeepRx, path: str, calibration: torch.Tensor) -> Engi
                   "folded, static int8 (PyTorch FX, x86 backend)")  # fmt: skip
 
 
-def build_engine(model: DeepRx, path: str, calibration: torch.Tensor, workdir: Path | None = None) -> Engine:
-    """Build one path for ``model``. ``calibration``: real inputs ``[N, C, 14, n_sc]`` for int8 ranges."""
+def build_engine(
+    model: DeepRx, path: str, calibration: torch.Tensor, workdir: Path | None = None, threads: int | None = None
+) -> Engine:
+    """Build one path for ``model``. ``calibration``: real inputs ``[N, C, 14, n_sc]`` for int8 ranges.
+    ``threads``: ONNX Runtime intra-op threads (default: torch's); the torch paths use torch's setting."""
     if path not in PATHS:
         raise ValueError(f"unknown inference path {path!r}: one of {PATHS}")
     model = model.eval()
@@ -192,7 +196,7 @@ def build_engine(model: DeepRx, path: str, calibration: torch.Tensor, workdir: P
     fp32 = workdir / "model.onnx"
     if not fp32.exists():
         export_onnx(model, fp32, calibration.shape[-1])
-    threads = torch.get_num_threads()
+    threads = threads or torch.get_num_threads()
     if path == "onnx":
         return Engine(path, _ort_runner(fp32, threads), "folded, depthwise split, ONNX Runtime fp32")
     int8 = workdir / "model.int8.onnx"
@@ -220,6 +224,26 @@ def throughput(engine: Engine, z: torch.Tensor, min_seconds: float = 1.0, warmup
         "latency_ms_p99": float(np.percentile(lat, 99)),
         "calls": len(latencies),
     }
+
+
+def parallel_throughput(engines: list[Engine], z: torch.Tensor, min_seconds: float = 1.0) -> dict[str, float]:
+    """Slots per second of ``engines`` run concurrently, one thread each, every call on batch ``z``."""
+    counts = [0] * len(engines)
+    for engine in engines:
+        engine.run(z)
+    start = time.perf_counter()
+
+    def work(i: int) -> None:
+        while time.perf_counter() - start < min_seconds or counts[i] < 3:
+            engines[i].run(z)
+            counts[i] += 1
+
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(len(engines))]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return {"slots_per_s": z.shape[0] * sum(counts) / (time.perf_counter() - start), "workers": len(engines)}
 
 
 def agreement(reference: torch.Tensor, logits: torch.Tensor) -> dict[str, float]:

@@ -4,6 +4,10 @@ Slots come from a pool simulated beforehand (a deployed receiver gets its sample
 simulation time is not the receiver's). A slot is *dropped* when it arrives to a full queue and *late*
 when its result comes more than ``deadline_s`` after its arrival. The receiver kept up when nothing was
 dropped and at most 1 % was late.
+
+Several workers (each with its own engine, e.g. a one-thread ONNX Runtime session per core) take batches
+from the one queue in parallel: on small grids this beats one engine spreading each batch over all cores,
+whose per-operator thread synchronisation costs more than the convolutions it splits.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import collections
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -25,6 +30,7 @@ class ServeReport:
     """Outcome of one streaming run. Rates in slots/s, times in ms."""
 
     path: str
+    workers: int
     rate_per_s: float
     duration_s: float
     offered: int
@@ -45,7 +51,7 @@ class ServeReport:
 
 
 def serve(
-    engine: Engine,
+    engines: Sequence[Engine],
     pool: torch.Tensor,
     rate_per_s: float,
     duration_s: float,
@@ -53,16 +59,18 @@ def serve(
     max_batch: int = 32,
     max_queue: int = 4096,
 ) -> ServeReport:
-    """Offer ``rate_per_s * duration_s`` slots from ``pool`` (``[N, C, 14, n_sc]``) and serve them."""
+    """Offer ``rate_per_s * duration_s`` slots from ``pool`` (``[N, C, 14, n_sc]``) and serve them with one
+    worker thread per engine in ``engines``."""
     queue: collections.deque[tuple[float, int]] = collections.deque()
     lock = threading.Lock()
     offered = int(rate_per_s * duration_s)
     dropped = 0
     done_producing = threading.Event()
+    latencies: list[float] = []
+    batches: list[int] = []
 
-    def produce() -> None:
+    def produce(start: float) -> None:
         nonlocal dropped
-        start = time.perf_counter()
         for i in range(offered):
             due = start + i / rate_per_s
             delay = due - time.perf_counter()
@@ -75,27 +83,38 @@ def serve(
                     queue.append((due, i % pool.shape[0]))
         done_producing.set()
 
-    engine.run(pool[:max_batch])  # warm-up outside the timed run
-    latencies, batches = [], []
-    producer = threading.Thread(target=produce, daemon=True)
+    def work(engine: Engine) -> None:
+        while True:
+            finished = done_producing.is_set()  # read before the pop: set only after the last slot is queued
+            with lock:
+                items = [queue.popleft() for _ in range(min(max_batch, len(queue)))]
+            if not items:
+                if finished:
+                    return
+                time.sleep(0.0002)
+                continue
+            engine.run(pool[[idx for _, idx in items]])
+            now = time.perf_counter()
+            with lock:
+                latencies.extend(now - arrival for arrival, _ in items)
+                batches.append(len(items))
+
+    for engine in engines:
+        engine.run(pool[:max_batch])  # warm-up outside the timed run
     t0 = time.perf_counter()
-    producer.start()
-    while not (done_producing.is_set() and not queue):
-        with lock:
-            items = [queue.popleft() for _ in range(min(max_batch, len(queue)))]
-        if not items:
-            time.sleep(0.0002)
-            continue
-        engine.run(pool[[idx for _, idx in items]])
-        now = time.perf_counter()
-        latencies += [now - arrival for arrival, _ in items]
-        batches.append(len(items))
+    threads = [threading.Thread(target=produce, args=(t0,), daemon=True)]
+    threads += [threading.Thread(target=work, args=(engine,), daemon=True) for engine in engines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     elapsed = time.perf_counter() - t0
     lat = np.asarray(latencies) * 1e3 if latencies else np.zeros(1)
     late = int((lat > deadline_s * 1e3).sum())
     achieved = len(latencies) / elapsed
     return ServeReport(
-        path=engine.path,
+        path=engines[0].path,
+        workers=len(engines),
         rate_per_s=rate_per_s,
         duration_s=duration_s,
         offered=offered,
