@@ -62,40 +62,42 @@ def serve(
     """Offer ``rate_per_s * duration_s`` slots from ``pool`` (``[N, C, 14, n_sc]``) and serve them with one
     worker thread per engine in ``engines``."""
     queue: collections.deque[tuple[float, int]] = collections.deque()
-    lock = threading.Lock()
+    # Idle workers block on the condition instead of polling: a polling thread takes CPU from the busy one.
+    ready = threading.Condition()
     offered = int(rate_per_s * duration_s)
     dropped = 0
-    done_producing = threading.Event()
+    finished = False
     latencies: list[float] = []
     batches: list[int] = []
 
     def produce(start: float) -> None:
-        nonlocal dropped
+        nonlocal dropped, finished
         for i in range(offered):
             due = start + i / rate_per_s
             delay = due - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-            with lock:
+            with ready:
                 if len(queue) >= max_queue:
                     dropped += 1
                 else:
                     queue.append((due, i % pool.shape[0]))
-        done_producing.set()
+                    ready.notify()
+        with ready:
+            finished = True
+            ready.notify_all()
 
     def work(engine: Engine) -> None:
         while True:
-            finished = done_producing.is_set()  # read before the pop: set only after the last slot is queued
-            with lock:
-                items = [queue.popleft() for _ in range(min(max_batch, len(queue)))]
-            if not items:
-                if finished:
+            with ready:
+                while not queue and not finished:
+                    ready.wait()
+                if not queue:
                     return
-                time.sleep(0.0002)
-                continue
+                items = [queue.popleft() for _ in range(min(max_batch, len(queue)))]
             engine.run(pool[[idx for _, idx in items]])
             now = time.perf_counter()
-            with lock:
+            with ready:
                 latencies.extend(now - arrival for arrival, _ in items)
                 batches.append(len(items))
 
