@@ -12,7 +12,8 @@ folded + channels-last, bf16, int8, ONNX Runtime fp32 and int8):
   in geometric-mean BER against eager fp32 (a fully convolutional model runs on any grid width, so the
   same weights are timed on the paper grid and scored on the grid they were trained for).
 
-Printed as ratios against eager fp32.
+Printed as ratios against eager fp32, and as the fraction of this machine's fp32 peak (a large GEMM,
+timed in the same run) that each path's best throughput reaches: the bound on any fp32 path.
 
     python benchmarks/inference.py --checkpoint out/cpu/runs/<teacher> --checkpoint out/cpu/runs/<student>
     python benchmarks/inference.py --model deeprx_full          # speed only, untrained
@@ -23,6 +24,7 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,6 +34,7 @@ from rich.console import Console
 from rich.table import Table
 
 from deeprx.config import LinkConfig
+from deeprx.energy.flops import count_layers, model_totals
 from deeprx.energy.meters import open_meter
 from deeprx.energy.protocol import measure
 from deeprx.evaluate.ber import evaluate
@@ -57,6 +60,17 @@ def _cpu_ticks() -> tuple[int, int]:
     """``(steal, total)`` CPU ticks from ``/proc/stat``: steal is time the hypervisor gave other guests."""
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     return fields[7], sum(fields)
+
+
+def gemm_peak_gflops(seconds: float = 2.0, n: int = 2048) -> float:
+    """fp32 GFLOP/s of an ``n x n`` matrix product on all threads: the practical compute peak."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    calls, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        calls += 1
+    return 2 * n**3 * calls / (time.perf_counter() - start) / 1e9
 
 
 def _median(runs: list[dict[str, float]]) -> dict[str, float]:
@@ -119,6 +133,7 @@ def bench_model(
     calibration = make_input(sim.sample(32, seed=8, sinr_db=20.0))
     testset = TestSet.ensure(ckpt.config, cache, show_progress=False) if ckpt is not None else None
     eval_cal = make_input(UplinkSimulator(ckpt.config.link).sample(32, seed=8, sinr_db=20.0)) if ckpt else None
+    flops_per_slot = model_totals(count_layers(net, z.shape[-1]))["flops"]
     engines, rows = {}, []
     for path in paths:
         try:
@@ -144,6 +159,7 @@ def bench_model(
         energy = measure(meter, lambda e=engine, b=best: (e.run(z[:b]), b)[1], "slot",
                          idle_seconds=1.0, min_window_s=seconds, repeats=2)  # fmt: skip
         row = {"model": name, "path": path, "description": engine.description, "batch1": speeds[batches[0]],
+               "flops_per_slot": flops_per_slot, "gflops_per_s": flops_per_slot * speeds[best]["slots_per_s"] / 1e9,
                "best_batch": best, "best": speeds[best], "rounds": rounds, "steal_fraction": steal,
                "energy_joules_per_slot": energy.joules_per_item, "energy_method": energy.method,
                "energy_is_measurement": energy.is_measurement}  # fmt: skip
@@ -199,6 +215,7 @@ def main(
     save: Annotated[Path | None, typer.Option(help="also write the rows as JSON to this file")] = None,
 ) -> None:
     use_all_cores()
+    peak = gemm_peak_gflops()
     batch_sizes = sorted(int(b) for b in batches.split(","))
     subjects = []
     for run_dir in checkpoints or []:
@@ -209,29 +226,33 @@ def main(
     rows = []
     for name, net, ckpt in subjects:
         rows += bench_model(name, net, ckpt, n_prb, batch_sizes, seconds, paths.split(","), cache, rounds, workers)
+    for r in rows:
+        if "error" not in r:
+            r["fraction_of_fp32_peak"] = r["gflops_per_s"] / peak
     if save is not None:
-        write_json(save, rows)
+        write_json(save, {"fp32_gemm_peak_gflops": peak, "rows": rows})
     if as_json:
-        sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
+        sys.stdout.write(json.dumps({"fp32_gemm_peak_gflops": peak, "rows": rows}, indent=2, default=str) + "\n")
         return
     grid = LinkConfig(n_prb=n_prb).n_subcarriers
     table = Table(
         title=f"Inference paths, timing grid 14 x {grid}, {torch.get_num_threads()} threads, median of {rounds} rounds"
     )
     for col in ("model", "path", "slots/s b=1", "x eager", "p50/p99 ms b=1", "best b", "slots/s", "x eager",
-                "mJ/slot", "ΔSINR@target dB", "Δgeo-mean", "same decisions"):  # fmt: skip
+                "% fp32 peak", "mJ/slot", "ΔSINR@target dB", "Δgeo-mean", "same decisions"):  # fmt: skip
         table.add_column(col)
     if workers > 1:
         table.add_column(f"{workers} workers slots/s (b, x eager)")
     for r in rows:
         if "error" in r:
-            table.add_row(r["model"], r["path"], f"[red]{r['error'][:60]}[/red]", *[""] * (9 + (workers > 1)))
+            table.add_row(r["model"], r["path"], f"[red]{r['error'][:60]}[/red]", *[""] * (10 + (workers > 1)))
             continue
         loss = r.get("sinr_loss_db")
         table.add_row(
             r["model"], r["path"], f"{r['batch1']['slots_per_s']:.1f}", f"{r.get('speedup_batch1', 1):.2f}",
             f"{r['batch1']['latency_ms_p50']:.0f}/{r['batch1']['latency_ms_p99']:.0f}", str(r["best_batch"]),
             f"{r['best']['slots_per_s']:.1f}", f"{r.get('speedup_best_vs_eager_best', 1):.2f}",
+            f"{r['fraction_of_fp32_peak']:.0%}",
             f"{r['energy_joules_per_slot'] * 1e3:.2f} ({r['energy_method']})",
             "-" if "geo_mean_ber" not in r else ("not reached" if loss is None else f"{loss:+.2f}"),
             "-" if "geo_mean_change" not in r else f"{r['geo_mean_change']:+.3f}",
@@ -239,6 +260,7 @@ def main(
             *([] if workers < 2 else [_parallel_cell(r.get("parallel"))]),
         )  # fmt: skip
     console.print(table)
+    console.print(f"fp32 peak (2048 x 2048 GEMM, {torch.get_num_threads()} threads): {peak:.0f} GFLOP/s")
 
 
 if __name__ == "__main__":
