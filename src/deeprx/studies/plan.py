@@ -75,7 +75,7 @@ def plan_for(profile: str) -> StudyPlan:
             teacher_steps=1000,
             teachers=("deeprx_half_c64", "deeprx_half"),
             student="deeprx_quarter",
-            students=("deeprx_quarter_c32", "deeprx_quarter"),
+            students=("deeprx_quarter", "deeprx_quarter_c32"),  # main student first (its T=3 trial is done)
             sizes=("deeprx_eighth", "deeprx_quarter_c32", "deeprx_quarter"),
             alphas=(30.0, 300.0, 3e4),
             temperatures=(1.0, 3.0),
