@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -38,7 +37,7 @@ from deeprx.energy.flops import count_layers, model_totals
 from deeprx.energy.meters import open_meter
 from deeprx.energy.protocol import measure
 from deeprx.evaluate.ber import evaluate
-from deeprx.infer.engine import PATHS, agreement, build_engine, parallel_throughput, throughput
+from deeprx.infer.engine import PATHS, agreement, build_copies, build_engine, parallel_throughput, throughput
 from deeprx.io import write_json
 from deeprx.link.simulator import UplinkSimulator
 from deeprx.link.testset import TestSet
@@ -92,13 +91,8 @@ def _parallel_timings(
     if workers < 2:
         return {}
     cores = torch.get_num_threads()
-    torch.set_num_threads(max(1, cores // workers))
     try:
-        copies = {}
-        for path in engines:
-            workdir = Path(tempfile.mkdtemp(prefix="deeprx-bench-"))  # the copies share one export
-            copies[path] = [build_engine(net, path, calibration, workdir, threads=max(1, cores // workers))
-                            for _ in range(workers)]  # fmt: skip
+        copies = {path: build_copies(net, path, calibration, workers, cores) for path in engines}
         timings: dict[tuple[str, int], list[dict[str, float]]] = {}
         for _ in range(rounds):
             for path, group in copies.items():

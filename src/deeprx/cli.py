@@ -345,11 +345,7 @@ def serve_bench(
     as_json: JsonOpt = False,
 ) -> None:
     """Feed simulated slots at RATE for DURATION and report whether the receiver kept up."""
-    import tempfile
-
-    import torch
-
-    from deeprx.infer.engine import PATHS, auto_select, build_engine
+    from deeprx.infer.engine import PATHS, auto_select, build_copies
     from deeprx.infer.serve import serve
     from deeprx.runtime import use_all_cores
 
@@ -362,9 +358,7 @@ def serve_bench(
         net, link, pool = _inference_subject(checkpoint_dir, model, n_prb, 30.0, 64)
         if path == "auto":
             path = auto_select(net, pool[:32], pool[32:48])[0].path
-        torch.set_num_threads(max(1, cores // workers))
-        workdir = Path(tempfile.mkdtemp(prefix="deeprx-serve-"))  # the workers share one export
-        engines = [build_engine(net, path, pool[:32], workdir) for _ in range(workers)]
+        engines = build_copies(net, path, pool[:32], workers, cores)
         engine = engines[0]
         report = serve(engines, pool, rate, duration, deadline_ms / 1e3, max_batch)
         if _emit(report.as_dict(), as_json):
