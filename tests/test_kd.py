@@ -11,9 +11,11 @@ import torch.nn.functional as F
 
 from deeprx.config import ConfigError, RunConfig
 from deeprx.io import InputError
+from deeprx.link.baselines import LmmseReceiver
 from deeprx.link.simulator import UplinkSimulator
-from deeprx.models.deeprx import data_re_logits, make_input
+from deeprx.models.deeprx import create_model, data_re_logits, make_input
 from deeprx.train import checkpoint
+from deeprx.train.distill import GENIE_TEACHER, distillation_loss, load_teacher
 from deeprx.train.losses import bernoulli_kl, kd_loss, masked_bce
 from deeprx.train.trainer import train
 
@@ -85,6 +87,33 @@ def test_distillation_lowers_the_kd_term(tiny_cfg: RunConfig, tmp_path: Path) ->
     student, ckpt = checkpoint.load_model(tmp_path / "student")
     assert ckpt.extra["teacher_model"] == "deeprx_quarter_c32" and len(ckpt.extra["teacher_sha256"]) == 64
     assert _kl_on_fixed_batch(student, teacher, cfg) < 0.8 * _kl_on_fixed_batch(start, teacher, cfg)
+
+
+def test_genie_teacher_is_perfect_csi_lmmse_and_can_be_distilled(tiny_cfg: RunConfig, tmp_path: Path) -> None:
+    cfg = tiny_cfg.with_overrides({"kd.teacher": GENIE_TEACHER, "kd.alpha": 0.0, "kd.temperature": 2.0})
+    genie, facts = load_teacher(cfg, torch.device("cpu"))
+    simulator = UplinkSimulator(cfg.link)
+    slot = simulator.sample(8, seed=5)
+    genie_llr = genie(slot, make_input(slot))
+    assert torch.equal(genie_llr, LmmseReceiver(simulator, perfect_csi=True)(slot))
+    assert facts["teacher_model"] == "perfect-CSI LMMSE"
+    # alpha = 0, mean scaling: the step loss is T^2 * KL / T^2, the KL to the genie's softened LLRs
+    loss_fn, _ = distillation_loss(cfg, torch.device("cpu"))
+    student = create_model(cfg.model, cfg.link.n_rx, cfg.link.bits_per_symbol)
+    zs = data_re_logits(student(make_input(slot)), slot.data_mask)
+    expected = bernoulli_kl(genie_llr, zs, 2.0).mean()
+    assert loss_fn(student, slot).item() == pytest.approx(expected.item(), rel=1e-5)
+    # the KL to the genie is learnable: a few steps on one batch lower it
+    optimizer = torch.optim.Adam(student.parameters(), lr=3e-3)
+    first = loss_fn(student, slot).item()
+    for _ in range(30):
+        optimizer.zero_grad()
+        loss_fn(student, slot).backward()
+        optimizer.step()
+    assert loss_fn(student, slot).item() < 0.8 * first
+    # and the trainer runs it end to end (bf16 autocast where the CPU has it), recording the teacher
+    train(cfg.with_overrides({"train.steps": 2}), tmp_path / "student", show_progress=False)
+    assert checkpoint.load(tmp_path / "student").extra["teacher_sha256"] == GENIE_TEACHER
 
 
 def test_distill_rejects_missing_or_mismatched_teacher(tiny_cfg: RunConfig, tmp_path: Path) -> None:

@@ -90,13 +90,16 @@ def test_reproduce_killed_midway_resumes_without_repeating_trials(tiny_cfg: RunC
     results = reproduce("quick", tmp_path, show_progress=False, trainer=counting, plan=plan)
     assert not finished_before & set(resumed), "a finished trial was trained again"
     assert calls[2] in resumed  # the killed trial is the first to resume
-    # distinct trials: teacher, scratch student, KD student for dmrs 1 and 2, the mean-scaling KD student
-    # (the other studies share them)
-    assert len(set(calls[:2]) | set(resumed)) == 7
-    assert results["store"] == {"done": 9}  # 7 trials + baselines for 2 test sets
+    # distinct trials: teacher, scratch student, KD student for dmrs 1 and 2, the mean-scaling KD student,
+    # the genie-taught student (the other studies share them)
+    assert len(set(calls[:2]) | set(resumed)) == 8
+    assert results["store"] == {"done": 10}  # 8 trials + baselines for 2 test sets
     assert results["alpha_mean_scaling"]["scaling"] == "mean" and "kd_headroom" in results
+    genie = results["genie_teacher"]
+    assert genie["teacher_geo"] < genie["network_teacher"]["geo"]  # the genie is the better teacher
     text = (tmp_path / "report.md").read_text()
     assert "Paper claims beside our measurements" in text and "KD beats scratch" in text
+    assert "Teacher quality probe" in text
     for stem in ("fig3_size", "fig4_teacher", "fig5_temperature", "fig6_ber_dmrs1", "fig6_ber_dmrs2",
                  "quality_vs_energy"):  # fmt: skip
         assert (tmp_path / f"{stem}.png").exists(), stem

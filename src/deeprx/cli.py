@@ -156,7 +156,12 @@ def train_cmd(
 
 @app.command("distill")
 def distill_cmd(
-    teacher: Annotated[Path, typer.Option("--teacher", "-t", help="run folder of the teacher checkpoint")],
+    teacher: Annotated[
+        Path,
+        typer.Option(
+            "--teacher", "-t", help="run folder of the teacher checkpoint, or genie-perfect-csi-lmmse (true-CSI LLRs)"
+        ),
+    ],
     profile: ProfileOpt = "quick",
     out: OutOpt = Path("out/distill"),
     model: ModelOpt = None,

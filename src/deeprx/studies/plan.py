@@ -29,6 +29,8 @@ class StudyPlan:
         alpha, temperature, scaling: the KD setting of the teacher-size and curve studies.
         mean_scaling_alpha: alpha of one more trial of the alpha study with the per-bit-mean scaling (Hinton's
             ``T^2``), the other reduction of the KD term; ``None`` leaves it out.
+        genie_teacher: also distil the student from perfect-CSI LMMSE LLRs (a genie that sees the true
+            channel), the probe of whether the DeepRx teacher is good enough to teach.
         n_boot: bootstrap resamples over test slots for every uncertainty.
     """
 
@@ -45,6 +47,7 @@ class StudyPlan:
     temperature: float
     scaling: str = "paper"
     mean_scaling_alpha: float | None = None
+    genie_teacher: bool = True
     n_boot: int = 1000
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +16,38 @@ from deeprx.train import checkpoint
 from deeprx.train.losses import kd_loss
 
 TEACHER_MUST_MATCH = ("link.n_rx", "link.modulation", "link.n_prb", "link.dmrs_symbols")
+# A teacher that is not a network: perfect-CSI LMMSE max-log LLRs. It sees the true channel, which the
+# student never does, so it is far better than any DeepRx teacher where channel estimation limits (1 DMRS
+# symbol, high speed): the probe of "is the teacher good enough" (privileged-information distillation).
+GENIE_TEACHER = "genie-perfect-csi-lmmse"
+
+TeacherLogits = Callable[[Slot, torch.Tensor], torch.Tensor]
 
 
-def load_teacher(cfg: RunConfig, device: torch.device) -> tuple[DeepRx, dict[str, Any]]:
-    """The frozen teacher (eval mode, no gradients) named by ``cfg.kd.teacher``, and facts to record."""
+def load_teacher(cfg: RunConfig, device: torch.device) -> tuple[TeacherLogits, dict[str, Any]]:
+    """The frozen teacher named by ``cfg.kd.teacher`` as ``(slot, z) -> logits`` and facts to record.
+
+    ``cfg.kd.teacher`` is a run folder (a DeepRx checkpoint, used in eval mode without gradients) or
+    :data:`GENIE_TEACHER`. Logits are ``[batch, n_data_re, bits_per_symbol]`` float32, > 0 means bit 1.
+    """
+    if cfg.kd.teacher == GENIE_TEACHER:
+        from deeprx.link.baselines import LmmseReceiver  # local: Sionna blocks only when asked for
+        from deeprx.link.simulator import UplinkSimulator
+
+        genie = LmmseReceiver(UplinkSimulator(cfg.link), perfect_csi=True)
+
+        def genie_logits(slot: Slot, z: torch.Tensor) -> torch.Tensor:
+            with torch.autocast(device.type, enabled=False):  # complex Sionna ops stay in full precision
+                return genie(slot.to("cpu")).to(device)
+
+        facts = {"teacher_model": "perfect-CSI LMMSE", "teacher_step": 0, "teacher_sha256": GENIE_TEACHER}
+        return genie_logits, facts
     teacher_dir = Path(cfg.kd.teacher)
     if not checkpoint.exists(teacher_dir):
-        raise InputError(f"no teacher checkpoint in {teacher_dir}; train the teacher first (deeprx train)")
+        raise InputError(
+            f"no teacher checkpoint in {teacher_dir}; train the teacher first (deeprx train) "
+            f"or use --teacher {GENIE_TEACHER}"
+        )
     teacher, ckpt = checkpoint.load_model(teacher_dir)
     checkpoint.check_compatible(ckpt.config, cfg, TEACHER_MUST_MATCH)
     teacher.to(device).eval().requires_grad_(False)
@@ -30,7 +56,12 @@ def load_teacher(cfg: RunConfig, device: torch.device) -> tuple[DeepRx, dict[str
         "teacher_step": ckpt.step,
         "teacher_sha256": sha256_file(teacher_dir / checkpoint.TENSORS),
     }
-    return teacher, facts
+
+    @torch.no_grad()
+    def network_logits(slot: Slot, z: torch.Tensor) -> torch.Tensor:
+        return data_re_logits(teacher(z), slot.data_mask)
+
+    return network_logits, facts
 
 
 def distillation_loss(cfg: RunConfig, device: torch.device) -> tuple[Any, dict[str, Any]]:
@@ -46,8 +77,7 @@ def distillation_loss(cfg: RunConfig, device: torch.device) -> tuple[Any, dict[s
     def loss_fn(student: DeepRx, slot: Slot) -> torch.Tensor:
         nonlocal n_bits
         z = make_input(slot)
-        with torch.no_grad():
-            teacher_logits = data_re_logits(teacher(z), slot.data_mask)
+        teacher_logits = teacher(slot, z)
         student_logits = data_re_logits(student(z), slot.data_mask)
         loss, _ = kd_loss(student_logits, teacher_logits, slot.bits, kd.alpha, kd.temperature, kd.scaling)
         n_bits = n_bits or slot.bits[0].numel()
