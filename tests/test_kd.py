@@ -15,7 +15,7 @@ from deeprx.link.baselines import LmmseReceiver
 from deeprx.link.simulator import UplinkSimulator
 from deeprx.models.deeprx import create_model, data_re_logits, make_input
 from deeprx.train import checkpoint
-from deeprx.train.distill import GENIE_TEACHER, distillation_loss, load_teacher
+from deeprx.train.distill import GENIE_TEACHER, LS_LMMSE_TEACHER, distillation_loss, load_teacher
 from deeprx.train.losses import bernoulli_kl, kd_loss, masked_bce
 from deeprx.train.trainer import train
 
@@ -89,14 +89,17 @@ def test_distillation_lowers_the_kd_term(tiny_cfg: RunConfig, tmp_path: Path) ->
     assert _kl_on_fixed_batch(student, teacher, cfg) < 0.8 * _kl_on_fixed_batch(start, teacher, cfg)
 
 
-def test_genie_teacher_is_perfect_csi_lmmse_and_can_be_distilled(tiny_cfg: RunConfig, tmp_path: Path) -> None:
+def test_classical_teachers_are_baseline_receivers_and_can_be_distilled(tiny_cfg: RunConfig, tmp_path: Path) -> None:
     cfg = tiny_cfg.with_overrides({"kd.teacher": GENIE_TEACHER, "kd.alpha": 0.0, "kd.temperature": 2.0})
     genie, facts = load_teacher(cfg, torch.device("cpu"))
     simulator = UplinkSimulator(cfg.link)
     slot = simulator.sample(8, seed=5)
     genie_llr = genie(slot, make_input(slot))
     assert torch.equal(genie_llr, LmmseReceiver(simulator, perfect_csi=True)(slot))
-    assert facts["teacher_model"] == "perfect-CSI LMMSE"
+    assert facts["teacher_model"] == "Perfect-CSI LMMSE"
+    ls, facts = load_teacher(cfg.with_overrides({"kd.teacher": LS_LMMSE_TEACHER}), torch.device("cpu"))
+    assert torch.equal(ls(slot, make_input(slot)), LmmseReceiver(simulator, perfect_csi=False)(slot))
+    assert facts["teacher_model"] == "LS-LMMSE"
     # alpha = 0, mean scaling: the step loss is T^2 * KL / T^2, the KL to the genie's softened LLRs
     loss_fn, _ = distillation_loss(cfg, torch.device("cpu"))
     student = create_model(cfg.model, cfg.link.n_rx, cfg.link.bits_per_symbol)

@@ -91,12 +91,13 @@ def test_reproduce_killed_midway_resumes_without_repeating_trials(tiny_cfg: RunC
     assert not finished_before & set(resumed), "a finished trial was trained again"
     assert calls[2] in resumed  # the killed trial is the first to resume
     # distinct trials: teacher, scratch student, KD student for dmrs 1 and 2, the mean-scaling KD student,
-    # the genie-taught student (the other studies share them)
-    assert len(set(calls[:2]) | set(resumed)) == 8
-    assert results["store"] == {"done": 10}  # 8 trials + baselines for 2 test sets
+    # the students of the two classical teachers (the other studies share them)
+    assert len(set(calls[:2]) | set(resumed)) == 9
+    assert results["store"] == {"done": 11}  # 9 trials + baselines for 2 test sets
     assert results["alpha_mean_scaling"]["scaling"] == "mean" and "kd_headroom" in results
-    genie = results["genie_teacher"]
-    assert genie["teacher_geo"] < genie["network_teacher"]["geo"]  # the genie is the better teacher
+    probes = results["teacher_quality"]
+    assert [(q["teacher"], q["dmrs"]) for q in probes] == [("Perfect-CSI LMMSE", 1), ("LS-LMMSE", 2)]
+    assert probes[0]["teacher_geo"] < probes[0]["network_teacher"]["teacher_geo"]  # the genie teaches better
     text = (tmp_path / "report.md").read_text()
     assert "Paper claims beside our measurements" in text and "KD beats scratch" in text
     assert "Teacher quality probe" in text

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from deeprx.config import RunConfig, load_profile
+from deeprx.train.distill import GENIE_TEACHER, LS_LMMSE_TEACHER
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,9 @@ class StudyPlan:
         alpha, temperature, scaling: the KD setting of the teacher-size and curve studies.
         mean_scaling_alpha: alpha of one more trial of the alpha study with the per-bit-mean scaling (Hinton's
             ``T^2``), the other reduction of the KD term; ``None`` leaves it out.
-        genie_teacher: also distil the student from perfect-CSI LMMSE LLRs (a genie that sees the true
-            channel), the probe of whether the DeepRx teacher is good enough to teach.
+        classical_teachers: ``(teacher, DMRS symbols)`` pairs: the student distilled from a classical
+            receiver's LLRs (see :data:`deeprx.train.distill.CLASSICAL_TEACHERS`), the probes of whether the
+            DeepRx teacher is good enough to teach.
         n_boot: bootstrap resamples over test slots for every uncertainty.
     """
 
@@ -47,7 +49,7 @@ class StudyPlan:
     temperature: float
     scaling: str = "paper"
     mean_scaling_alpha: float | None = None
-    genie_teacher: bool = True
+    classical_teachers: tuple[tuple[str, int], ...] = ((GENIE_TEACHER, 1), (LS_LMMSE_TEACHER, 2))
     n_boot: int = 1000
 
 
@@ -67,6 +69,7 @@ def plan_for(profile: str) -> StudyPlan:
             alpha=300.0,
             temperature=3.0,
             mean_scaling_alpha=1.0,
+            classical_teachers=((GENIE_TEACHER, 1),),  # keeps `make demo` within 20 minutes
             n_boot=300,
         )
     if profile == "cpu":

@@ -37,7 +37,7 @@ from deeprx.studies.plan import StudyPlan, plan_for
 from deeprx.studies.runner import Trial, curve_of, run_baselines, run_trial
 from deeprx.studies.store import Store
 from deeprx.train import checkpoint
-from deeprx.train.distill import GENIE_TEACHER
+from deeprx.train.distill import CLASSICAL_TEACHERS
 from deeprx.train.trainer import BatchCache, train
 
 BATCH_CACHE_BYTES = 6 * 2**30  # ~4,400 batches of 32 slots at 4 PRB; the paper grid's are ~6.5x larger
@@ -87,7 +87,7 @@ class Chain:
         dmrs: int = 1,
         scaling: str | None = None,
     ) -> Trial:
-        """A KD student of ``teacher``: a teacher trial, or a teacher that is not a network (``GENIE_TEACHER``)."""
+        """A KD student of ``teacher``: a teacher trial, or a classical receiver (``CLASSICAL_TEACHERS``)."""
         kd = {
             "kd.teacher": teacher if isinstance(teacher, str) else str(teacher.run_dir(self.out)),
             "kd.alpha": alpha,
@@ -206,11 +206,11 @@ def reproduce(
         res_t = chain.run("teacher", t, teacher=name, role="teacher")
         res_k = chain.run("teacher", chain.kd(plan.student, t, plan.alpha, plan.temperature), teacher=name)
         teacher_rows.append((res_t, res_k))
-    # (ours) Teacher quality: the same student distilled from a genie far better than any DeepRx teacher.
-    genie_result = None
-    if plan.genie_teacher:
-        genie_trial = chain.kd(plan.student, GENIE_TEACHER, plan.alpha, plan.temperature)
-        genie_result = chain.run("genie", genie_trial, teacher=GENIE_TEACHER)
+    # (ours) Teacher quality: the same student distilled from classical receivers far better than DeepRx.
+    classical = []
+    for name, dmrs in plan.classical_teachers:
+        trial = chain.kd(plan.student, name, plan.alpha, plan.temperature, dmrs)
+        classical.append((name, dmrs, chain.run("teacher-quality", trial, teacher=name, dmrs=dmrs)))
 
     # Uncertainty for every dmrs-1 result: all on one test set, so one joint bootstrap.
     scratch_student = curves[1]["scratch"]
@@ -225,7 +225,6 @@ def reproduce(
             *[r for rs in temp_results.values() for r in rs],
             *student_scratch.values(),
             *[x for pair in teacher_rows for x in pair],
-            *([genie_result] if genie_result else []),
             curves[1]["kd"],
         ]
     }
@@ -270,14 +269,9 @@ def reproduce(
         }
         for t, k in teacher_rows
     ]
-    if genie_result:
-        genie_curve = BerCurve.from_dict(curves[1]["baselines"]["Perfect-CSI LMMSE"])
-        results["genie_teacher"] = {
-            **vs_scratch(genie_result["key"]),
-            "teacher_geo": genie_curve.geometric_mean_ber(),
-            "teacher_floor": genie_curve.ber[-1],
-            "network_teacher": {**rows[teacher_result["key"]], "student": vs_scratch(curves[1]["kd"]["key"])},
-        }
+    results["teacher_quality"] = [
+        _teacher_quality(name, dmrs, result, curves[dmrs], target, n_boot) for name, dmrs, result in classical
+    ]
     results["curves"] = {d: _curves_summary(c, target) for d, c in curves.items()}
     results["energy"] = _energy_section(plan, chain, teacher_result, scratch_student, profile)
     results["quality_vs_energy"] = list(rows.values())
@@ -490,7 +484,7 @@ def _claims(results: dict[str, Any], plan: StudyPlan) -> list[dict[str, str]]:
             f" ({plan.teacher} vs {plan.student}, 1 DMRS)",
             "source": profile,
         },
-        *_genie_claim(results, plan),
+        *_teacher_quality_claim(results, plan),
         {
             "claim": "KD lowers the error floor (Fig. 6)",
             "ours": "BER at the highest SINR, KD vs scratch: "
@@ -506,17 +500,46 @@ def _claims(results: dict[str, Any], plan: StudyPlan) -> list[dict[str, str]]:
     ]
 
 
-def _genie_claim(results: dict[str, Any], plan: StudyPlan) -> list[dict[str, str]]:
-    if "genie_teacher" not in results:
+def _teacher_quality(
+    name: str, dmrs: int, result: dict[str, Any], c: dict[str, Any], target: float, n_boot: int
+) -> dict[str, Any]:
+    """A student distilled from a classical receiver beside the same student from scratch and from DeepRx."""
+    receiver = CLASSICAL_TEACHERS[name][0]
+    teacher_curve = BerCurve.from_dict(c["baselines"][receiver])
+    return {
+        "teacher": receiver,
+        "dmrs": dmrs,
+        "key": result["key"],
+        "teacher_geo": teacher_curve.geometric_mean_ber(),
+        "teacher_floor": teacher_curve.ber[-1],
+        "student_geo": result["geometric_mean_ber"],
+        "comparison": compare(result, c["scratch"], target, n_boot),
+        "network_teacher": {
+            "teacher": c["teacher"]["model"],
+            "teacher_geo": c["teacher"]["geometric_mean_ber"],
+            "teacher_floor": c["teacher"]["ber_at_max_sinr"],
+            "student_geo": c["kd"]["geometric_mean_ber"],
+            "comparison": c["comparison"],
+        },
+    }
+
+
+def _teacher_quality_claim(results: dict[str, Any], plan: StudyPlan) -> list[dict[str, str]]:
+    if not results.get("teacher_quality"):
         return []
-    g = results["genie_teacher"]
-    net = g["network_teacher"]
+    parts = []
+    for q in results["teacher_quality"]:
+        k, n = q["comparison"], q["network_teacher"]
+        parts.append(
+            f"{q['dmrs']} DMRS: from {q['teacher']} ({q['teacher_geo']:.3f}) "
+            f"{_fmt_ci(k['geo_diff'], k['geo_diff_ci'])}, from {n['teacher']} ({n['teacher_geo']:.3f}) "
+            f"{_fmt_ci(n['comparison']['geo_diff'], n['comparison']['geo_diff_ci'])}"
+        )
     return [
         {
-            "claim": "(ours) a far better teacher: the student distilled from perfect-CSI LMMSE (a genie)",
-            "ours": f"genie teacher geo-mean {g['teacher_geo']:.3f} vs {plan.teacher} {net['geo']:.3f}; student "
-            f"KD - scratch {_fmt_ci(g['diff_vs_scratch'], g['diff_ci'])} (from {plan.teacher}: "
-            f"{_fmt_ci(net['student']['diff_vs_scratch'], net['student']['diff_ci'])})",
+            "claim": "(ours) a far better teacher: the student distilled from classical receivers' LLRs, "
+            "KD - scratch geo-mean (teacher's geo-mean)",
+            "ours": "; ".join(parts),
             "source": results["profile"],
         }
     ]
@@ -620,35 +643,29 @@ def render_report(r: dict[str, Any]) -> str:
             f"| {x['teacher']} | {x['teacher_flops'] / 1e9:.3f} | {x['teacher_row']['geo']:.3f} | {x['geo']:.3f} | "
             f"{_fmt_ci(x['diff_vs_scratch'], x['diff_ci'])} |"
         )
-    if "genie_teacher" in r:
-        g = r["genie_teacher"]
+    if r.get("teacher_quality"):
         lines += [
             "",
-            "### Teacher quality probe: a genie teacher",
+            "### Teacher quality probe: classical teachers",
             "",
             f"The same student ({plan['student']}, alpha = {plan['alpha']:g}, T = {plan['temperature']:g}) distilled "
-            "from perfect-CSI LMMSE max-log LLRs: a teacher that sees the true channel, which the student never "
-            "does. If KD from the DeepRx teacher fails because that teacher is barely better than the student, "
-            "this one should help.",
+            "from a classical receiver's max-log LLRs, beside the student distilled from the DeepRx teacher. "
+            "Perfect-CSI LMMSE is a genie: it sees the true channel, which the student never does. LS-LMMSE sees "
+            "what the student sees. If KD from DeepRx fails because that teacher is barely better than the "
+            "student, a far better teacher should help.",
             "",
-            "| teacher | teacher geo-mean | teacher BER at max SINR | student geo-mean [95% CI] | "
-            "KD - scratch [95% CI] | P[better] |",
-            "|---|---|---|---|---|---|",
-            *(
-                f"| {name} | {teacher_geo:.3f} | {floor:.2e} | {x['geo']:.3f} [{x['geo_ci'][0]:.3f}, "
-                f"{x['geo_ci'][1]:.3f}] | {_fmt_ci(x['diff_vs_scratch'], x['diff_ci'])} | "
-                f"{x['p_better_than_scratch']:.2f} |"
-                for name, teacher_geo, floor, x in (
-                    ("perfect-CSI LMMSE (genie)", g["teacher_geo"], g["teacher_floor"], g),
-                    (
-                        plan["teacher"],
-                        g["network_teacher"]["geo"],
-                        g["network_teacher"]["ber_at_max_sinr"],
-                        g["network_teacher"]["student"],
-                    ),
-                )
-            ),
+            "| DMRS | teacher | teacher geo-mean | teacher BER at max SINR | student geo-mean | KD - scratch [95% CI] "
+            "| P[better] | SINR gain at target [95% CI] |",
+            "|---|---|---|---|---|---|---|---|",
         ]
+        for q in r["teacher_quality"]:
+            for t in (q, q["network_teacher"]):
+                k = t["comparison"]
+                lines.append(
+                    f"| {q['dmrs']} | {t['teacher']} | {t['teacher_geo']:.3f} | {t['teacher_floor']:.2e} | "
+                    f"{t['student_geo']:.3f} | {_fmt_ci(k['geo_diff'], k['geo_diff_ci'])} | {k['p_kd_better']:.2f} | "
+                    f"{_fmt_ci(k['gain_db'], k['gain_db_ci'], '+.2f')} dB |"
+                )
     e = r["energy"]
     m = e["measured"]
     kind = "measured" if m["inference"]["is_measurement"] else "modeled, not measured"

@@ -16,10 +16,16 @@ from deeprx.train import checkpoint
 from deeprx.train.losses import kd_loss
 
 TEACHER_MUST_MATCH = ("link.n_rx", "link.modulation", "link.n_prb", "link.dmrs_symbols")
-# A teacher that is not a network: perfect-CSI LMMSE max-log LLRs. It sees the true channel, which the
-# student never does, so it is far better than any DeepRx teacher where channel estimation limits (1 DMRS
-# symbol, high speed): the probe of "is the teacher good enough" (privileged-information distillation).
+# Teachers that are not networks: classical receivers' max-log LLRs, the probes of "is the teacher good
+# enough". The genie (perfect-CSI LMMSE) sees the true channel, which the student never does
+# (privileged-information distillation); LS-LMMSE sees what the student sees and, with 2 DMRS symbols,
+# beats a briefly trained DeepRx by far.
 GENIE_TEACHER = "genie-perfect-csi-lmmse"
+LS_LMMSE_TEACHER = "ls-lmmse"
+CLASSICAL_TEACHERS: dict[str, tuple[str, bool]] = {  # name -> (receiver as in baseline_receivers, perfect CSI)
+    GENIE_TEACHER: ("Perfect-CSI LMMSE", True),
+    LS_LMMSE_TEACHER: ("LS-LMMSE", False),
+}
 
 TeacherLogits = Callable[[Slot, torch.Tensor], torch.Tensor]
 
@@ -27,26 +33,28 @@ TeacherLogits = Callable[[Slot, torch.Tensor], torch.Tensor]
 def load_teacher(cfg: RunConfig, device: torch.device) -> tuple[TeacherLogits, dict[str, Any]]:
     """The frozen teacher named by ``cfg.kd.teacher`` as ``(slot, z) -> logits`` and facts to record.
 
-    ``cfg.kd.teacher`` is a run folder (a DeepRx checkpoint, used in eval mode without gradients) or
-    :data:`GENIE_TEACHER`. Logits are ``[batch, n_data_re, bits_per_symbol]`` float32, > 0 means bit 1.
+    ``cfg.kd.teacher`` is a run folder (a DeepRx checkpoint, used in eval mode without gradients) or a
+    name in :data:`CLASSICAL_TEACHERS`. Logits are ``[batch, n_data_re, bits_per_symbol]`` float32, > 0
+    means bit 1.
     """
-    if cfg.kd.teacher == GENIE_TEACHER:
+    if cfg.kd.teacher in CLASSICAL_TEACHERS:
         from deeprx.link.baselines import LmmseReceiver  # local: Sionna blocks only when asked for
         from deeprx.link.simulator import UplinkSimulator
 
-        genie = LmmseReceiver(UplinkSimulator(cfg.link), perfect_csi=True)
+        receiver_name, perfect_csi = CLASSICAL_TEACHERS[cfg.kd.teacher]
+        receiver = LmmseReceiver(UplinkSimulator(cfg.link), perfect_csi=perfect_csi)
 
-        def genie_logits(slot: Slot, z: torch.Tensor) -> torch.Tensor:
+        def classical_logits(slot: Slot, z: torch.Tensor) -> torch.Tensor:
             with torch.autocast(device.type, enabled=False):  # complex Sionna ops stay in full precision
-                return genie(slot.to("cpu")).to(device)
+                return receiver(slot.to("cpu")).to(device)
 
-        facts = {"teacher_model": "perfect-CSI LMMSE", "teacher_step": 0, "teacher_sha256": GENIE_TEACHER}
-        return genie_logits, facts
+        facts = {"teacher_model": receiver_name, "teacher_step": 0, "teacher_sha256": cfg.kd.teacher}
+        return classical_logits, facts
     teacher_dir = Path(cfg.kd.teacher)
     if not checkpoint.exists(teacher_dir):
         raise InputError(
             f"no teacher checkpoint in {teacher_dir}; train the teacher first (deeprx train) "
-            f"or use --teacher {GENIE_TEACHER}"
+            f"or name a classical teacher: {', '.join(CLASSICAL_TEACHERS)}"
         )
     teacher, ckpt = checkpoint.load_model(teacher_dir)
     checkpoint.check_compatible(ckpt.config, cfg, TEACHER_MUST_MATCH)
