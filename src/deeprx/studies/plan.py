@@ -57,9 +57,9 @@ def plan_for(profile: str) -> StudyPlan:
     base = load_profile(profile)
     if profile == "quick":
         return StudyPlan(
-            base=base.with_overrides({"train.steps": 120, "train.batch_size": 16, "train.checkpoint_every": 60}),
+            base=base.with_overrides({"train.steps": 100, "train.batch_size": 16, "train.checkpoint_every": 50}),
             teacher="deeprx_quarter",
-            teacher_steps=240,
+            teacher_steps=160,
             teachers=("deeprx_quarter_c32", "deeprx_quarter"),
             student="deeprx_eighth",
             students=("deeprx_eighth",),
