@@ -159,7 +159,7 @@ def distill_cmd(
     teacher: Annotated[
         Path,
         typer.Option(
-            "--teacher", "-t", help="run folder of the teacher checkpoint, or genie-perfect-csi-lmmse (true-CSI LLRs)"
+            "--teacher", "-t", help="run folder of the teacher checkpoint, or genie-perfect-csi-lmmse | ls-lmmse"
         ),
     ],
     profile: ProfileOpt = "quick",

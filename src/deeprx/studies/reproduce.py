@@ -484,7 +484,7 @@ def _claims(results: dict[str, Any], plan: StudyPlan) -> list[dict[str, str]]:
             f" ({plan.teacher} vs {plan.student}, 1 DMRS)",
             "source": profile,
         },
-        *_teacher_quality_claim(results, plan),
+        *_teacher_quality_claim(results),
         {
             "claim": "KD lowers the error floor (Fig. 6)",
             "ours": "BER at the highest SINR, KD vs scratch: "
@@ -504,7 +504,7 @@ def _teacher_quality(
     name: str, dmrs: int, result: dict[str, Any], c: dict[str, Any], target: float, n_boot: int
 ) -> dict[str, Any]:
     """A student distilled from a classical receiver beside the same student from scratch and from DeepRx."""
-    receiver = CLASSICAL_TEACHERS[name][0]
+    receiver = CLASSICAL_TEACHERS[name]
     teacher_curve = BerCurve.from_dict(c["baselines"][receiver])
     return {
         "teacher": receiver,
@@ -524,7 +524,7 @@ def _teacher_quality(
     }
 
 
-def _teacher_quality_claim(results: dict[str, Any], plan: StudyPlan) -> list[dict[str, str]]:
+def _teacher_quality_claim(results: dict[str, Any]) -> list[dict[str, str]]:
     if not results.get("teacher_quality"):
         return []
     parts = []

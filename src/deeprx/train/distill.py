@@ -22,9 +22,9 @@ TEACHER_MUST_MATCH = ("link.n_rx", "link.modulation", "link.n_prb", "link.dmrs_s
 # beats a briefly trained DeepRx by far.
 GENIE_TEACHER = "genie-perfect-csi-lmmse"
 LS_LMMSE_TEACHER = "ls-lmmse"
-CLASSICAL_TEACHERS: dict[str, tuple[str, bool]] = {  # name -> (receiver as in baseline_receivers, perfect CSI)
-    GENIE_TEACHER: ("Perfect-CSI LMMSE", True),
-    LS_LMMSE_TEACHER: ("LS-LMMSE", False),
+CLASSICAL_TEACHERS: dict[str, str] = {  # name -> receiver, as keyed in baseline_receivers
+    GENIE_TEACHER: "Perfect-CSI LMMSE",
+    LS_LMMSE_TEACHER: "LS-LMMSE",
 }
 
 TeacherLogits = Callable[[Slot, torch.Tensor], torch.Tensor]
@@ -38,11 +38,11 @@ def load_teacher(cfg: RunConfig, device: torch.device) -> tuple[TeacherLogits, d
     means bit 1.
     """
     if cfg.kd.teacher in CLASSICAL_TEACHERS:
-        from deeprx.link.baselines import LmmseReceiver  # local: Sionna blocks only when asked for
+        from deeprx.link.baselines import baseline_receivers  # local: Sionna blocks only when asked for
         from deeprx.link.simulator import UplinkSimulator
 
-        receiver_name, perfect_csi = CLASSICAL_TEACHERS[cfg.kd.teacher]
-        receiver = LmmseReceiver(UplinkSimulator(cfg.link), perfect_csi=perfect_csi)
+        receiver_name = CLASSICAL_TEACHERS[cfg.kd.teacher]
+        receiver = baseline_receivers(UplinkSimulator(cfg.link))[receiver_name]
 
         def classical_logits(slot: Slot, z: torch.Tensor) -> torch.Tensor:
             with torch.autocast(device.type, enabled=False):  # complex Sionna ops stay in full precision
