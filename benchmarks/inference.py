@@ -17,6 +17,11 @@ timed in the same run) that each path's best throughput reaches: the bound on an
 
     python benchmarks/inference.py --checkpoint out/cpu/runs/<teacher> --checkpoint out/cpu/runs/<student>
     python benchmarks/inference.py --model deeprx_full          # speed only, untrained
+    python benchmarks/inference.py --model deeprx_quarter --device cuda --batches 1,16,256  # GPU paths
+
+On a GPU (``--device cuda``) the paths are eager fp32, folded + channels-last fp32, bf16, ``compile`` and
+``cuda-graph`` (torch.compile), and ONNX Runtime on its CUDA/TensorRT provider when installed; the peak is
+a bf16 GEMM on that GPU, and energy comes from NVML.
 """
 
 from __future__ import annotations
@@ -37,20 +42,29 @@ from deeprx.energy.flops import count_layers, model_totals
 from deeprx.energy.meters import open_meter
 from deeprx.energy.protocol import measure
 from deeprx.evaluate.ber import evaluate
-from deeprx.infer.engine import PATHS, agreement, build_copies, build_engine, parallel_throughput, throughput
+from deeprx.infer.engine import (
+    agreement,
+    build_copies,
+    build_engine,
+    parallel_throughput,
+    paths_for,
+    throughput,
+)
 from deeprx.io import write_json
 from deeprx.link.simulator import UplinkSimulator
 from deeprx.link.testset import TestSet
-from deeprx.models.deeprx import create_model, data_re_logits, make_input
-from deeprx.runtime import use_all_cores
+from deeprx.models.deeprx import create_model
+from deeprx.receivers import FrontEnd, data_re_logits
+from deeprx.runtime import resolve_device, use_all_cores
 from deeprx.train import checkpoint
 
 console = Console(width=200)
+CPU = torch.device("cpu")
 
 
-def _receiver(engine):
+def _receiver(engine, front_end: FrontEnd):
     def receive(slot):
-        return data_re_logits(engine.run(make_input(slot)), slot.data_mask).float()
+        return data_re_logits(engine.run(front_end(slot)), slot.data_mask.to(slot.device)).float()
 
     return receive
 
@@ -61,14 +75,19 @@ def _cpu_ticks() -> tuple[int, int]:
     return fields[7], sum(fields)
 
 
-def gemm_peak_gflops(seconds: float = 2.0, n: int = 2048) -> float:
-    """fp32 GFLOP/s of an ``n x n`` matrix product on all threads: the practical compute peak."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def gemm_peak_gflops(seconds: float = 2.0, n: int = 2048, device: torch.device = CPU) -> float:
+    """GFLOP/s of an ``n x n`` matrix product: the practical compute peak (fp32 on all CPU threads; bf16 on a
+    GPU, at ``4 n``, the precision its fast paths use)."""
+    dtype = torch.float32 if device.type == "cpu" else torch.bfloat16
+    n = n if device.type == "cpu" else 4 * n
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     a @ b
     calls, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         a @ b
         calls += 1
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
     return 2 * n**3 * calls / (time.perf_counter() - start) / 1e9
 
 
@@ -118,20 +137,26 @@ def bench_model(
     cache: Path,
     rounds: int,
     workers: int,
+    device: torch.device,
 ) -> list[dict[str, Any]]:
     bits = net.config.bits_per_symbol
     modulation = {2: "qpsk", 4: "16qam", 6: "64qam", 8: "256qam"}[bits]
     speed_link = LinkConfig(n_prb=n_prb, n_rx=net.config.n_rx, modulation=modulation)
+    features = ckpt.config.features if ckpt is not None else "paper"
     sim = UplinkSimulator(speed_link)
-    z = make_input(sim.sample(max(batches), seed=7, sinr_db=25.0))
-    calibration = make_input(sim.sample(32, seed=8, sinr_db=20.0))
+    speed_front_end = FrontEnd(sim, features)
+    z = speed_front_end(sim.sample(max(batches), seed=7, sinr_db=25.0)).to(device)
+    calibration = speed_front_end(sim.sample(32, seed=8, sinr_db=20.0))
     testset = TestSet.ensure(ckpt.config, cache, show_progress=False) if ckpt is not None else None
-    eval_cal = make_input(UplinkSimulator(ckpt.config.link).sample(32, seed=8, sinr_db=20.0)) if ckpt else None
+    if ckpt is not None:
+        eval_sim = UplinkSimulator(ckpt.config.link, device)
+        eval_front_end = FrontEnd(eval_sim, features)
+        eval_cal = eval_front_end(eval_sim.sample(32, seed=8, sinr_db=20.0)).cpu()
     flops_per_slot = model_totals(count_layers(net, z.shape[-1]))["flops"]
     engines, rows = {}, []
     for path in paths:
         try:
-            engines[path] = build_engine(net, path, calibration)
+            engines[path] = build_engine(net, path, calibration, device=device)
         except Exception as err:
             rows.append({"model": name, "path": path, "error": f"{type(err).__name__}: {err}"})
     # Rounds interleave the paths, so a slow spell of the (virtual) machine hits every path alike; the
@@ -142,11 +167,13 @@ def bench_model(
         for path, engine in engines.items():
             for b in batches:
                 timings.setdefault((path, b), []).append(throughput(engine, z[:b], min_seconds=seconds))
-    parallel = _parallel_timings(net, engines, calibration, z, batches, seconds, rounds, workers)
+    parallel = _parallel_timings(
+        net, engines, calibration, z, batches, seconds, rounds, workers if device.type == "cpu" else 1
+    )
     steal_after, total_after = _cpu_ticks()
     steal = (steal_after - steal_before) / max(1, total_after - total_before)
     reference = None
-    meter, why = open_meter("auto")
+    meter, why = open_meter("auto", device=str(device))
     for path, engine in engines.items():
         speeds = {b: _median(timings[path, b]) for b in batches}
         best = max(speeds, key=lambda b: speeds[b]["slots_per_s"])
@@ -161,13 +188,14 @@ def bench_model(
             row["parallel"] = parallel[path]
         if testset is not None:
             # ONNX graphs have a fixed grid width: the scoring engine is built on the checkpoint's grid.
-            eval_engine = build_engine(net, path, eval_cal)
-            curve = evaluate({path: _receiver(eval_engine)}, testset, 32, 10**15, show_progress=False)[0]
+            eval_engine = build_engine(net, path, eval_cal, device=device)
+            receiver = _receiver(eval_engine, eval_front_end)
+            curve = evaluate({path: receiver}, testset, 32, 10**15, show_progress=False, device=device)[0]
             row["geo_mean_ber"] = curve.geometric_mean_ber()
             row["sinr_at_target_db"] = curve.sinr_at_ber(ckpt.config.eval.target_ber)
             row["target_ber"] = ckpt.config.eval.target_ber
-            probe = make_input(UplinkSimulator(ckpt.config.link).sample(16, seed=9, sinr_db=30.0))
-            out = eval_engine.run(probe)
+            probe = eval_front_end(eval_sim.sample(16, seed=9, sinr_db=30.0))
+            out = eval_engine.run(probe).cpu()
             reference = out if path == "eager" else reference
             row.update(agreement(reference, out) if reference is not None else {})
         rows.append(row)
@@ -202,14 +230,17 @@ def main(
     batches: Annotated[str, typer.Option(help="batch sizes to time, comma-separated")] = "1,4,16,32",
     seconds: Annotated[float, typer.Option(help="seconds per timing")] = 2.0,
     rounds: Annotated[int, typer.Option(help="timing rounds over all paths; the median is reported")] = 3,
-    paths: Annotated[str, typer.Option(help="comma-separated paths")] = ",".join(PATHS),
+    paths: Annotated[str | None, typer.Option(help="comma-separated paths (default: all on the device)")] = None,
+    device: Annotated[str, typer.Option(help="cpu | cuda | cuda:N | auto")] = "cpu",
     cache: Annotated[Path, typer.Option(help="folder for test sets")] = Path("out/bench/testsets"),
     workers: Annotated[int, typer.Option(help="also time this many parallel copies of each path (1: off)")] = 1,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     save: Annotated[Path | None, typer.Option(help="also write the rows as JSON to this file")] = None,
 ) -> None:
     use_all_cores()
-    peak = gemm_peak_gflops()
+    dev = resolve_device(device)
+    peak = gemm_peak_gflops(device=dev)
+    path_list = paths.split(",") if paths else list(paths_for(dev))
     batch_sizes = sorted(int(b) for b in batches.split(","))
     subjects = []
     for run_dir in checkpoints or []:
@@ -219,7 +250,7 @@ def main(
         subjects.append((f"{preset} (untrained)", create_model(preset, 2, 8).eval(), None))
     rows = []
     for name, net, ckpt in subjects:
-        rows += bench_model(name, net, ckpt, n_prb, batch_sizes, seconds, paths.split(","), cache, rounds, workers)
+        rows += bench_model(name, net, ckpt, n_prb, batch_sizes, seconds, path_list, cache, rounds, workers, dev)
     for r in rows:
         if "error" not in r:
             r["fraction_of_fp32_peak"] = r["gflops_per_s"] / peak
@@ -230,7 +261,8 @@ def main(
         return
     grid = LinkConfig(n_prb=n_prb).n_subcarriers
     table = Table(
-        title=f"Inference paths, timing grid 14 x {grid}, {torch.get_num_threads()} threads, median of {rounds} rounds"
+        title=f"Inference paths on {dev}, timing grid 14 x {grid}, {torch.get_num_threads()} threads, "
+        f"median of {rounds} rounds"
     )
     for col in ("model", "path", "slots/s b=1", "x eager", "p50/p99 ms b=1", "best b", "slots/s", "x eager",
                 "% fp32 peak", "mJ/slot", "ΔSINR@target dB", "Δgeo-mean", "same decisions"):  # fmt: skip
@@ -254,7 +286,8 @@ def main(
             *([] if workers < 2 else [_parallel_cell(r.get("parallel"))]),
         )  # fmt: skip
     console.print(table)
-    console.print(f"fp32 peak (2048 x 2048 GEMM, {torch.get_num_threads()} threads): {peak:.0f} GFLOP/s")
+    kind = f"fp32 2048^2 GEMM, {torch.get_num_threads()} threads" if dev.type == "cpu" else f"bf16 8192^2 GEMM on {dev}"
+    console.print(f"peak ({kind}): {peak:.0f} GFLOP/s")
 
 
 if __name__ == "__main__":

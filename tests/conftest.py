@@ -10,6 +10,16 @@ from deeprx.config import EvalConfig, LinkConfig, RunConfig, TrainConfig
 torch.set_num_threads(2)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``gpu`` are skipped where no CUDA GPU is visible."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture
 def tiny_cfg() -> RunConfig:
     """2 PRB, 16-QAM, the smallest preset, a handful of steps and a 3-point test set."""

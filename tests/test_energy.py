@@ -13,6 +13,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from typer.testing import CliRunner
 
 from deeprx.cli import app
+from deeprx.energy.assess import Subject, inference_work, training_work
 from deeprx.energy.estimate import (
     estimate_layers,
     memory_joules,
@@ -198,9 +199,41 @@ def test_modeled_meter_is_tdp_times_utilisation(tmp_path: Path, toy_processor) -
 def test_auto_meter_says_what_it_picked() -> None:
     meter, why = open_meter("auto")
     assert why.startswith("auto:") and meter.method in why
+    assert meter.method != "nvml"  # CPU work is never metered by a GPU's counter
     meter.close()
     with pytest.raises(InputError, match="unknown meter"):
         open_meter("voltmeter")
+
+
+def test_nvml_refuses_cpu_work() -> None:
+    with pytest.raises(InputError, match="work runs on the CPU"):
+        open_meter("nvml", device="cpu")
+
+
+def test_inference_workload_runs_on_the_subjects_device() -> None:
+    """The meta device (shapes only, no data) stands in for a GPU: every tensor the work touches must be there."""
+    model = create_model("deeprx_eighth", 2, 4)
+    meta = torch.device("meta")
+    work = inference_work(Subject(model, "deeprx_eighth", 24, device=meta), batch=3)
+    seen = []
+    handle = model.register_forward_hook(lambda m, args, out: seen.append((args[0].device, out.device)))
+    assert work() == 3
+    handle.remove()
+    assert seen == [(meta, meta)] and {p.device for p in model.parameters()} == {meta}
+
+
+def test_training_workload_is_the_trainers_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    import deeprx.train.trainer as trainer
+
+    calls = []
+    real_step = trainer.train_step
+    monkeypatch.setattr(trainer, "train_step", lambda *a, **k: calls.append(a[2].device) or real_step(*a, **k))
+    model = create_model("deeprx_eighth", 2, 4)
+    before = [p.detach().clone() for p in model.parameters()]
+    work = training_work(Subject(model, "deeprx_eighth", 24), batch=2)
+    assert work() == 1
+    assert calls == [torch.device("cpu")]
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
 
 
 # --- protocol -----------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from deeprx.config import RunConfig
 from deeprx.infer.engine import agreement, auto_select, build_engine, fold_batchnorm, split_depthwise
 from deeprx.infer.serve import serve
 from deeprx.link.simulator import UplinkSimulator
-from deeprx.models.deeprx import make_input
+from deeprx.receivers import paper_input
 from deeprx.train import checkpoint
 from deeprx.train.trainer import train
 
@@ -33,7 +33,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, RunConfig]:
 
 
 def _inputs(cfg: RunConfig, n: int, sinr_db: float, seed: int) -> torch.Tensor:
-    return make_input(UplinkSimulator(cfg.link).sample(n, seed=seed, sinr_db=sinr_db))
+    return paper_input(UplinkSimulator(cfg.link).sample(n, seed=seed, sinr_db=sinr_db))
 
 
 def test_folding_gives_the_same_logits(trained) -> None:

@@ -13,7 +13,8 @@ from deeprx.config import ConfigError, RunConfig
 from deeprx.io import InputError
 from deeprx.link.baselines import LmmseReceiver
 from deeprx.link.simulator import UplinkSimulator
-from deeprx.models.deeprx import create_model, data_re_logits, make_input
+from deeprx.models.deeprx import create_model
+from deeprx.receivers import FrontEnd, NeuralReceiver, data_re_logits, paper_input
 from deeprx.train import checkpoint
 from deeprx.train.distill import GENIE_TEACHER, LS_LMMSE_TEACHER, distillation_loss, load_teacher
 from deeprx.train.losses import bernoulli_kl, kd_loss, masked_bce
@@ -68,8 +69,8 @@ def test_scalings_and_alpha() -> None:
 def _kl_on_fixed_batch(student, teacher, cfg: RunConfig) -> float:
     slot = UplinkSimulator(cfg.link).sample(16, seed=999)
     with torch.no_grad():
-        zs = data_re_logits(student(make_input(slot)), slot.data_mask)
-        zt = data_re_logits(teacher(make_input(slot)), slot.data_mask)
+        zs = data_re_logits(student(paper_input(slot)), slot.data_mask)
+        zt = data_re_logits(teacher(paper_input(slot)), slot.data_mask)
     return bernoulli_kl(zt, zs, cfg.kd.temperature).mean().item()
 
 
@@ -94,20 +95,22 @@ def test_classical_teachers_are_baseline_receivers_and_can_be_distilled(tiny_cfg
     genie, facts = load_teacher(cfg, torch.device("cpu"))
     simulator = UplinkSimulator(cfg.link)
     slot = simulator.sample(8, seed=5)
-    genie_llr = genie(slot, make_input(slot))
+    genie_llr = genie(slot, paper_input(slot))
     assert torch.equal(genie_llr, LmmseReceiver(simulator, perfect_csi=True)(slot))
     assert facts["teacher_model"] == "Perfect-CSI LMMSE"
     ls, facts = load_teacher(cfg.with_overrides({"kd.teacher": LS_LMMSE_TEACHER}), torch.device("cpu"))
-    assert torch.equal(ls(slot, make_input(slot)), LmmseReceiver(simulator, perfect_csi=False)(slot))
+    assert torch.equal(ls(slot, paper_input(slot)), LmmseReceiver(simulator, perfect_csi=False)(slot))
     assert facts["teacher_model"] == "LS-LMMSE"
     # alpha = 0, mean scaling: the step loss is T^2 * KL / T^2, the KL to the genie's softened LLRs
     loss_fn, _ = distillation_loss(cfg, torch.device("cpu"))
-    student = create_model(cfg.model, cfg.link.n_rx, cfg.link.bits_per_symbol)
-    zs = data_re_logits(student(make_input(slot)), slot.data_mask)
+    student = NeuralReceiver(
+        create_model(cfg.model, cfg.link.n_rx, cfg.link.bits_per_symbol), FrontEnd(simulator, "paper")
+    )
+    zs = data_re_logits(student.model(paper_input(slot)), slot.data_mask)
     expected = bernoulli_kl(genie_llr, zs, 2.0).mean()
     assert loss_fn(student, slot).item() == pytest.approx(expected.item(), rel=1e-5)
     # the KL to the genie is learnable: a few steps on one batch lower it
-    optimizer = torch.optim.Adam(student.parameters(), lr=3e-3)
+    optimizer = torch.optim.Adam(student.model.parameters(), lr=3e-3)
     first = loss_fn(student, slot).item()
     for _ in range(30):
         optimizer.zero_grad()

@@ -20,14 +20,14 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Energy-effic
 console = Console()
 err_console = Console(stderr=True)
 
-ProfileOpt = Annotated[str, typer.Option("--profile", "-p", help="quick | cpu | paper")]
+ProfileOpt = Annotated[str, typer.Option("--profile", "-p", help="quick | cpu | gpu | paper")]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="output folder")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="override, e.g. --set train.steps=50")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output on stdout")]
 ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="model preset (see `deeprx info`)")]
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="the one seed of the run")]
 StepsOpt = Annotated[int | None, typer.Option("--steps", help="training steps")]
-DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda")]
+DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda | cuda:N")]
 
 
 @contextlib.contextmanager
@@ -149,9 +149,11 @@ def train_cmd(
         cfg = _config(profile, sets, model=model, seed=seed, device=device, **{"train.steps": steps})
         result = train(cfg, out, resume=resume, show_progress=not as_json)
         last = result.log[-1] if result.log else {}
-        data = {"run_dir": str(out), "step": result.step, "seconds": result.seconds, "last": last}
+        data = {"run_dir": str(out), "step": result.step, "seconds": result.seconds, "last": last,
+                "verdict": result.verdict}  # fmt: skip
         if not _emit(data, as_json):
             console.print(f"trained to step {result.step} in {result.seconds:.0f} s; checkpoint in {out}")
+            console.print(result.verdict)
 
 
 @app.command("distill")
@@ -206,19 +208,24 @@ def evaluate_cmd(
     from deeprx.link.simulator import UplinkSimulator
     from deeprx.link.testset import TestSet
     from deeprx.pipeline import summarize
+    from deeprx.receivers import load_receiver
     from deeprx.report.plots import plot_ber
+    from deeprx.runtime import resolve_device
     from deeprx.train import checkpoint
 
     with _guard():
         saved = checkpoint.load(checkpoint_dir).config
         cfg = _config(profile, sets) if profile else saved.with_overrides(dict(parse_override(s) for s in sets or []))
-        model, _ = checkpoint.load_model(checkpoint_dir, expected=cfg.with_overrides({"model": saved.model}))
+        device = resolve_device(cfg.device)
+        expected = cfg.with_overrides({"model": saved.model})
+        receiver, _ = load_receiver(checkpoint_dir, device, expected)
         testset = TestSet.ensure(cfg, out / "testsets", show_progress=not as_json)
         receivers = {
-            f"DeepRx ({saved.model})": model.receive,
-            **baseline_receivers(UplinkSimulator(cfg.link)),
+            f"DeepRx ({saved.model})": receiver,
+            **baseline_receivers(UplinkSimulator(cfg.link, device)),
         }
-        curves = evaluate(receivers, testset, cfg.eval.batch_size, cfg.eval.target_bit_errors, not as_json)
+        target_errors = cfg.eval.target_bit_errors
+        curves = evaluate(receivers, testset, cfg.eval.batch_size, target_errors, not as_json, device)
         plot_ber(curves, out / "ber_vs_sinr", f"{checkpoint_dir}", cfg.eval.target_ber)
         data = {"curves": [c.to_dict() for c in curves], "summary": summarize(curves, cfg.eval.target_ber)}
         if not _emit(data, as_json):
@@ -278,22 +285,23 @@ def reproduce(
 
 def _inference_subject(checkpoint_dir: Path | None, model: str, n_prb: int | None, sinr_db: float, n: int):
     """(model, link, inputs [n, C, 14, n_sc]) from a checkpoint or an untrained preset, slots at ``sinr_db``."""
-    from deeprx.config import LinkConfig
+    from deeprx.config import LinkConfig, input_channels
     from deeprx.link.simulator import UplinkSimulator
-    from deeprx.models.deeprx import create_model, make_input
+    from deeprx.models.deeprx import create_model
+    from deeprx.receivers import FrontEnd
 
     if checkpoint_dir is not None:
         from deeprx.train.checkpoint import load_model
 
         net, ckpt = load_model(checkpoint_dir)
-        link = ckpt.config.link
+        link, features = ckpt.config.link, ckpt.config.features
     else:
-        link = LinkConfig(n_prb=26, modulation="256qam")
-        net = create_model(model, link.n_rx, link.bits_per_symbol).eval()
+        link, features = LinkConfig(n_prb=26, modulation="256qam"), "paper"
+        net = create_model(model, link.n_rx, link.bits_per_symbol, input_channels(features, link.n_rx)).eval()
     if n_prb is not None:
         link = LinkConfig(**{**link.__dict__, "n_prb": n_prb})
-    slot = UplinkSimulator(link).sample(n, seed=12345, sinr_db=sinr_db)
-    return net, link, make_input(slot)
+    simulator = UplinkSimulator(link)
+    return net, link, FrontEnd(simulator, features)(simulator.sample(n, seed=12345, sinr_db=sinr_db))
 
 
 @app.command("export")
@@ -416,18 +424,24 @@ LifeStepsOpt = Annotated[int, typer.Option(help="steps of the whole training, fo
 RateOpt = Annotated[float, typer.Option(help="inferences (slots) per second in deployment")]
 
 
-def _subject(model: str, n_prb: int, n_rx: int, modulation: str, checkpoint: Path | None):  # -> Subject
+def _subject(
+    model: str, n_prb: int, n_rx: int, modulation: str, checkpoint: Path | None, device: str = "cpu"
+):  # -> Subject
     from deeprx.config import LinkConfig
     from deeprx.energy.assess import Subject
     from deeprx.models.deeprx import create_model
+    from deeprx.runtime import resolve_device
 
+    where = resolve_device(device)
     if checkpoint is not None:
         from deeprx.train.checkpoint import load_model
 
         net, ckpt = load_model(checkpoint)
-        return Subject(net, ckpt.config.model, ckpt.config.link.n_subcarriers)
+        cfg = ckpt.config
+        return Subject(net, cfg.model, cfg.link.n_subcarriers, device=where, features=cfg.features)
     link = LinkConfig(n_prb=n_prb, n_rx=n_rx, modulation=modulation)
-    return Subject(create_model(model, link.n_rx, link.bits_per_symbol).eval(), model, link.n_subcarriers)
+    net = create_model(model, link.n_rx, link.bits_per_symbol).eval()
+    return Subject(net, model, link.n_subcarriers, device=where)
 
 
 def _print_estimates(est: dict[str, Any], processor: str, method: str, show_layers: bool) -> None:
@@ -549,6 +563,7 @@ def energy_measure(
     idle: IdleOpt = 3.0,
     training_steps: LifeStepsOpt = 250_000,
     rate: RateOpt = 400.0,
+    device: Annotated[str, typer.Option(help="where the metered work runs: auto | cpu | cuda | cuda:N")] = "auto",
     as_json: JsonOpt = False,
 ) -> None:
     """Energy per inference and per training step with a meter, under the paper's base-power protocol."""
@@ -559,8 +574,8 @@ def energy_measure(
     with _guard():
         check_protocol_args(min(batch, train_batch), repeats, training_steps, window, idle, rate)
         use_all_cores()
-        subject = _subject(model, n_prb, n_rx, modulation, checkpoint)
-        energy_meter, why = open_meter(meter)
+        subject = _subject(model, n_prb, n_rx, modulation, checkpoint, device)
+        energy_meter, why = open_meter(meter, device=str(subject.device))
         try:
             res = measurements(subject, energy_meter, batch=batch, train_batch=train_batch, repeats=repeats,
                                window_s=window, idle_s=idle)  # fmt: skip

@@ -13,7 +13,9 @@ from deeprx.link.baselines import baseline_receivers
 from deeprx.link.simulator import UplinkSimulator
 from deeprx.link.testset import TestSet
 from deeprx.models.deeprx import count_parameters, flops_per_slot
+from deeprx.receivers import load_receiver
 from deeprx.report.plots import plot_ber
+from deeprx.runtime import resolve_device
 from deeprx.train import checkpoint
 from deeprx.train.trainer import train
 
@@ -56,11 +58,12 @@ def run(cfg: RunConfig, out: Path, show_progress: bool = True) -> dict[str, Any]
     t0 = time.perf_counter()
     testset = TestSet.ensure(cfg, out / "testsets", show_progress)
     run_dir = train_or_resume(cfg, out, show_progress)
-    model, ckpt = checkpoint.load_model(run_dir, expected=cfg)
-    simulator = UplinkSimulator(cfg.link)
+    device = resolve_device(cfg.device)
+    receiver, ckpt = load_receiver(run_dir, device, expected=cfg)
+    model = receiver.model
     name = f"DeepRx ({cfg.model})"
-    receivers = {name: model.receive, **baseline_receivers(simulator)}
-    curves = evaluate(receivers, testset, cfg.eval.batch_size, cfg.eval.target_bit_errors, show_progress)
+    receivers = {name: receiver, **baseline_receivers(UplinkSimulator(cfg.link, device))}
+    curves = evaluate(receivers, testset, cfg.eval.batch_size, cfg.eval.target_bit_errors, show_progress, device)
     title = (
         f"{cfg.link.modulation.upper()}, {cfg.link.n_prb} PRB, {cfg.link.n_rx} RX, "
         f"{cfg.link.dmrs_symbols} DMRS symbol(s), {cfg.eval.speed_mps[0]:g}-{cfg.eval.speed_mps[1]:g} m/s"

@@ -9,13 +9,18 @@ import torch
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when present, else CPU."""
+    """``auto`` -> the current CUDA GPU when there is one, else the CPU; ``cuda`` -> ``cuda:N`` (the current one)."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
         from deeprx.io import InputError
 
-        raise InputError("device=cuda requested but no CUDA GPU is visible; use --device cpu or auto")
+        if not torch.cuda.is_available():
+            raise InputError(f"device={name} requested but no CUDA GPU is visible; use --device cpu or auto")
+        index = torch.cuda.current_device() if name == "cuda" else int(name.split(":")[1])
+        if index >= torch.cuda.device_count():
+            raise InputError(f"device={name}: only {torch.cuda.device_count()} CUDA GPU(s) are visible")
+        return torch.device("cuda", index)
     return torch.device(name)
 
 

@@ -16,23 +16,31 @@ from deeprx.energy.meters import EnergyMeter
 from deeprx.energy.processors import MemoryEnergy, Processor
 from deeprx.energy.protocol import ProtocolResult, life_cycle, measure
 from deeprx.models.deeprx import DeepRx
-from deeprx.train.losses import masked_bce
 
 PAPER_RATE_PER_S = 400.0  # slots per second of the paper's uplink
+CPU = torch.device("cpu")
 
 
 @dataclass(frozen=True)
 class Subject:
-    """What is assessed: a model, its name and the grid of one slot (``14 x n_subcarriers``)."""
+    """What is assessed: a model, its name, the grid of one slot (``14 x n_subcarriers``), its input
+    features and the device its measured workloads run on (the meter must meter that device)."""
 
     model: DeepRx
     name: str
     n_subcarriers: int
     n_symbols: int = 14
+    device: torch.device = CPU
+    features: str = "paper"
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
         return (self.model.config.in_channels, self.n_symbols, self.n_subcarriers)
+
+    def sync(self) -> None:
+        """Wait for the device's queued work, so a meter read after it counts all of it (as Zeus does)."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
 
 
 def estimates(subject: Subject, catalogue: dict[str, Processor], memory: MemoryEnergy) -> dict[str, Any]:
@@ -63,9 +71,10 @@ def estimates(subject: Subject, catalogue: dict[str, Processor], memory: MemoryE
 
 
 def inference_work(subject: Subject, batch: int) -> Callable[[], int]:
-    """One forward pass on ``batch`` slots of random input of the real shape (run time does not depend on values)."""
-    model = subject.model.eval()
-    z = torch.randn(batch, *subject.input_shape)
+    """One forward pass on ``batch`` slots of random input of the real shape (run time does not depend on values),
+    on the subject's device."""
+    model = subject.model.to(subject.device).eval()
+    z = torch.randn(batch, *subject.input_shape, device=subject.device)
 
     def work() -> int:
         with torch.inference_mode():
@@ -76,21 +85,26 @@ def inference_work(subject: Subject, batch: int) -> Callable[[], int]:
 
 
 def training_work(subject: Subject, batch: int) -> Callable[[], int]:
-    """One AdamW step (forward, masked BCE, backward, update) on a fixed random batch of the real shape.
+    """One step of the trainer (:func:`deeprx.train.trainer.train_step`: front end, forward, masked BCE,
+    backward, clipping, AdamW update) on one fixed simulated batch, on the subject's device.
 
     Data simulation is not included: it is a property of the simulator, not of the model.
     """
-    model = subject.model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    z = torch.randn(batch, *subject.input_shape)
-    bits = torch.randint(0, 2, (batch, subject.n_symbols * subject.n_subcarriers, model.config.bits_per_symbol))
+    from deeprx.config import MODULATIONS, LinkConfig
+    from deeprx.link.simulator import UplinkSimulator
+    from deeprx.receivers import FrontEnd, NeuralReceiver
+    from deeprx.train.trainer import bce_loss, train_step
+
+    cfg = subject.model.config
+    modulation = next(m for m, q in MODULATIONS.items() if q == cfg.bits_per_symbol)
+    link = LinkConfig(n_prb=subject.n_subcarriers // 12, n_rx=cfg.n_rx, modulation=modulation)
+    simulator = UplinkSimulator(link, subject.device)
+    receiver = NeuralReceiver(subject.model.to(subject.device).train(), FrontEnd(simulator, subject.features))
+    optimizer = torch.optim.AdamW(subject.model.parameters(), lr=1e-4)
+    slot = simulator.sample(batch, seed=0)
 
     def work() -> int:
-        logits = model(z).flatten(2).transpose(1, 2)
-        loss = masked_bce(logits, bits.float())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        train_step(receiver, optimizer, slot, bce_loss, grad_clip=1.0, use_bf16=False)
         return 1
 
     return work
@@ -108,10 +122,10 @@ def measurements(
 ) -> dict[str, ProtocolResult]:
     """Energy per inference (one slot) and per training step under the base-power protocol."""
     state = {k: v.clone() for k, v in subject.model.state_dict().items()}
-    inference = measure(meter, inference_work(subject, batch), "inference (slot)",
+    inference = measure(meter, inference_work(subject, batch), "inference (slot)", sync=subject.sync,
                         idle_seconds=idle_s, min_window_s=window_s, repeats=repeats)  # fmt: skip
     training = measure(meter, training_work(subject, train_batch), f"training step ({train_batch} slots)",
-                       idle_seconds=idle_s, min_window_s=window_s, repeats=repeats)  # fmt: skip
+                       sync=subject.sync, idle_seconds=idle_s, min_window_s=window_s, repeats=repeats)  # fmt: skip
     subject.model.load_state_dict(state)  # the training windows must not change the assessed model
     subject.model.eval()
     return {"inference": inference, "training_step": training}

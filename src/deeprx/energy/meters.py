@@ -265,10 +265,17 @@ def nvml_available() -> bool:
     return True
 
 
-def open_meter(name: str, processor: Processor | None = None) -> tuple[EnergyMeter, str]:
-    """Open a meter by name; ``auto`` picks RAPL, else NVML, else modeled. Returns the meter and why."""
+def open_meter(name: str, processor: Processor | None = None, device: str = "cpu") -> tuple[EnergyMeter, str]:
+    """Open a meter by name for work on ``device`` (``cpu`` or ``cuda[:N]``). Returns the meter and why.
+
+    ``auto`` picks the meter of the device that does the work: NVML for GPU work; RAPL, else the modeled
+    host meter, for CPU work. NVML asked for CPU work is refused: it would meter an idle GPU.
+    """
     if name not in METERS:
         raise InputError(f"unknown meter {name!r}: choose one of {list(METERS)}")
+    on_gpu = device.startswith("cuda")
+    if name == "nvml" and not on_gpu:
+        raise InputError("--meter nvml meters a GPU but the work runs on the CPU; use --device cuda or --meter rapl")
     if name == "rapl":
         return RaplMeter(), "requested"
     if name == "nvml":
@@ -277,12 +284,13 @@ def open_meter(name: str, processor: Processor | None = None) -> tuple[EnergyMet
         return CodeCarbonMeter(), "requested"
     if name == "modeled":
         return ModeledMeter(processor), "requested"
-    reasons = []
-    for factory in (RaplMeter, NvmlMeter):
-        try:
-            meter = factory()
-            meter.read_joules()
-            return meter, f"auto: {meter.method} is readable"
-        except InputError as err:
-            reasons.append(str(err).split(";")[0])
-    return ModeledMeter(processor), "auto: modeled, not measured (" + "; ".join(reasons) + ")"
+    if on_gpu:
+        meter = NvmlMeter()  # a GPU without NVML cannot be metered: its error names the other meters
+        return meter, f"auto: the work runs on {device}, metered by NVML"
+    try:
+        meter = RaplMeter()
+        meter.read_joules()
+        return meter, f"auto: the work runs on the CPU and {meter.method} is readable"
+    except InputError as err:
+        reason = str(err).split(";")[0]
+    return ModeledMeter(processor), f"auto: the work runs on the CPU; modeled, not measured ({reason})"

@@ -93,6 +93,7 @@ def measure(
     min_window_s: float = 2.0,
     repeats: int = 3,
     warmup_calls: int = 3,
+    sync: Callable[[], None] = lambda: None,
 ) -> ProtocolResult:
     """Run the protocol: idle window for the base power, then ``repeats`` windows of ``work``.
 
@@ -104,6 +105,8 @@ def measure(
         min_window_s: shortest working window; raised to ``MIN_WINDOW_UPDATES`` meter updates.
         repeats: working windows; the spread over them is reported.
         warmup_calls: calls of ``work`` before measuring (allocations, kernel selection).
+        sync: waits for the device that runs ``work`` (CUDA queues work asynchronously); called before
+            every meter read, so a window's energy covers exactly its work.
     """
     if repeats < 1 or idle_seconds <= 0:
         raise ValueError("measure needs repeats >= 1 and idle_seconds > 0")
@@ -112,12 +115,14 @@ def measure(
     base = base_power_watts(idle)
     for _ in range(warmup_calls):
         work()
+    sync()
     per_item, absolute, seconds, items = [], [], [], []
     for _ in range(repeats):
         n = 0
         t0, j0 = time.perf_counter(), meter.read_joules()
         while time.perf_counter() - t0 < window:
             n += work()
+        sync()
         t1, j1 = time.perf_counter(), meter.read_joules()
         watts = (j1 - j0) / (t1 - t0)
         absolute.append(watts)

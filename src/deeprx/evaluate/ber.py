@@ -86,12 +86,13 @@ def evaluate(
     batch_size: int,
     target_bit_errors: int,
     show_progress: bool = True,
+    device: torch.device | str = "cpu",
 ) -> list[BerCurve]:
     """BER vs SINR of every receiver on the same stored slots.
 
-    At each SINR point the stored slots are read once, in order, and given to every receiver that is
-    still counting; a receiver stops at a point once it has ``target_bit_errors`` errors. The bit budget
-    is the test set's size.
+    At each SINR point the stored slots are read once, in order, loaded to ``device`` (where the receivers
+    run) and given to every receiver that is still counting; a receiver stops at a point once it has
+    ``target_bit_errors`` errors. The bit budget is the test set's size.
     """
     from rich.progress import Progress
 
@@ -102,15 +103,15 @@ def evaluate(
     with Progress(disable=not show_progress) as progress, torch.no_grad():
         task = progress.add_task("BER", total=len(testset.sinr_points_db))
         for p in range(len(testset.sinr_points_db)):
-            for slot in testset.batches(p, batch_size):
+            for slot in testset.batches(p, batch_size, device):
                 active = [n for n in names if errors[n][p] < target_bit_errors]
                 if not active:
                     break
                 for n in active:
                     llr = receivers[n](slot)
-                    slot_errors = ((llr > 0).float() != slot.bits).sum(dim=(1, 2))
-                    per_slot[n][p] += slot_errors.tolist()
-                    errors[n][p] += int(slot_errors.sum())
+                    slot_errors = ((llr > 0).float() != slot.bits.to(llr.device)).sum(dim=(1, 2)).tolist()
+                    per_slot[n][p] += slot_errors
+                    errors[n][p] += sum(slot_errors)
                     counted[n][p] += slot.bits.numel()
             progress.advance(task)
     return [

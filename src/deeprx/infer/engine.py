@@ -10,6 +10,12 @@ Every path maps ``z: [batch, 4*n_rx+2, 14, n_sc] float32`` to logits ``[batch, b
   Runtime (fp32).
 * ``onnx-int8``: that ONNX model statically quantized by ONNX Runtime (QDQ, per-channel int8 weights).
 
+On a CUDA device (``device="cuda"``) the torch paths run on the GPU and two more exist: ``compile``
+(``folded`` in bf16 through ``torch.compile``) and ``cuda-graph`` (the same, captured as CUDA graphs with
+``mode="reduce-overhead"``: a small batch is launch-bound, a graph replays all kernels in one launch);
+``onnx`` runs on ONNX Runtime's CUDA execution provider (TensorRT's when installed) where it is available.
+``int8`` (FX, x86 backend) and ``onnx-int8`` (CPU kernels) are CPU paths.
+
 In a pre-activation ResNet only the BatchNorm right after a convolution can be folded (``bn2`` of every
 block, after ``conv1``'s pointwise convolution); ``bn1`` and the head's BatchNorm act on the residual
 stream, which the skip connections also read, so they stay as per-channel affine maps.
@@ -39,8 +45,18 @@ from torch import nn
 
 from deeprx.models.deeprx import DeepRx, SeparableConv2d
 
-PATHS: tuple[str, ...] = ("eager", "folded", "bf16", "int8", "onnx", "onnx-int8")
+CPU = torch.device("cpu")
+
+PATHS: tuple[str, ...] = ("eager", "folded", "bf16", "int8", "onnx", "onnx-int8", "compile", "cuda-graph")
+CPU_ONLY: tuple[str, ...] = ("int8", "onnx-int8")
+CUDA_ONLY: tuple[str, ...] = ("compile", "cuda-graph")
 Runner = Callable[[torch.Tensor], torch.Tensor]
+
+
+def paths_for(device: torch.device) -> tuple[str, ...]:
+    """The inference paths that exist on ``device``."""
+    excluded = CUDA_ONLY if device.type == "cpu" else CPU_ONLY
+    return tuple(p for p in PATHS if p not in excluded)
 
 
 def fold_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
@@ -109,12 +125,17 @@ class Engine:
     description: str
 
 
-def _torch_runner(model: nn.Module, dtype: torch.dtype, channels_last: bool) -> Runner:
+def _torch_runner(model: nn.Module, dtype: torch.dtype, channels_last: bool, device: torch.device = CPU) -> Runner:
+    """``z`` (any device) -> logits on ``device``; on CUDA the call returns when the GPU is done (latency)."""
     fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(device)
 
     def run(z: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
-            return model(z.to(dtype=dtype, memory_format=fmt)).float()
+            out = model(z.to(device=device, dtype=dtype, memory_format=fmt)).float()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return out
 
     return run
 
@@ -141,7 +162,22 @@ def export_onnx(model: DeepRx, path: Path, n_subcarriers: int, opset: int = 17) 
                       dynamo=False)  # fmt: skip
 
 
-def _ort_runner(onnx_path: Path, threads: int) -> Runner:
+def ort_providers(device: torch.device) -> list[str]:
+    """ONNX Runtime execution providers for ``device``: TensorRT, else CUDA, on a GPU when installed; the CPU's.
+
+    Raises ``RuntimeError`` on a CUDA device when ONNX Runtime has no GPU provider (its CPU build)."""
+    import onnxruntime as ort
+
+    if device.type == "cpu":
+        return ["CPUExecutionProvider"]
+    available = ort.get_available_providers()
+    gpu = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in available]
+    if not gpu:
+        raise RuntimeError(f"ONNX Runtime here has no GPU execution provider (only {available})")
+    return [*gpu, "CPUExecutionProvider"]
+
+
+def _ort_runner(onnx_path: Path, threads: int, device: torch.device = CPU) -> Runner:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -149,10 +185,10 @@ def _ort_runner(onnx_path: Path, threads: int) -> Runner:
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     # Denormal floats take a slow microcode path on x86; flushing them to zero changes no decision.
     options.add_session_config_entry("session.set_denormal_as_zero", "1")
-    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(onnx_path), options, providers=ort_providers(device))
 
     def run(z: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(session.run(None, {"z": z.numpy()})[0])
+        return torch.from_numpy(session.run(None, {"z": z.cpu().numpy()})[0])
 
     return run
 
@@ -171,36 +207,48 @@ def _ort_int8(fp32_path: Path, int8_path: Path, calibration: torch.Tensor) -> No
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)  # fmt: skip
 
 
-def _folded_engine(folded: DeepRx, path: str, calibration: torch.Tensor) -> Engine:
+def _folded_engine(folded: DeepRx, path: str, calibration: torch.Tensor, device: torch.device) -> Engine:
     if path == "folded":
         cl = folded.to(memory_format=torch.channels_last)
-        return Engine(path, _torch_runner(cl, torch.float32, True), "BatchNorm folded, channels-last, fp32")
-    if path == "bf16":
-        bf = folded.to(dtype=torch.bfloat16, memory_format=torch.channels_last)
-        return Engine(path, _torch_runner(bf, torch.bfloat16, True), "folded, channels-last, bf16")
+        return Engine(path, _torch_runner(cl, torch.float32, True, device), "BatchNorm folded, channels-last, fp32")
+    if path in ("bf16", "compile", "cuda-graph"):
+        bf = folded.to(device=device, dtype=torch.bfloat16, memory_format=torch.channels_last)
+        if path == "bf16":
+            return Engine(path, _torch_runner(bf, torch.bfloat16, True, device), "folded, channels-last, bf16")
+        mode = "reduce-overhead" if path == "cuda-graph" else "default"
+        compiled = torch.compile(bf, mode=mode, dynamic=False)
+        return Engine(path, _torch_runner(compiled, torch.bfloat16, True, device),
+                      f"folded, channels-last, bf16, torch.compile mode={mode}")  # fmt: skip
     return Engine(path, _torch_runner(_int8_fx(folded, calibration), torch.float32, False),
                   "folded, static int8 (PyTorch FX, x86 backend)")  # fmt: skip
 
 
 def build_engine(
-    model: DeepRx, path: str, calibration: torch.Tensor, workdir: Path | None = None, threads: int | None = None
+    model: DeepRx,
+    path: str,
+    calibration: torch.Tensor,
+    workdir: Path | None = None,
+    threads: int | None = None,
+    device: torch.device = CPU,
 ) -> Engine:
-    """Build one path for ``model``. ``calibration``: real inputs ``[N, C, 14, n_sc]`` for int8 ranges.
-    ``threads``: ONNX Runtime intra-op threads (default: torch's); the torch paths use torch's setting."""
-    if path not in PATHS:
-        raise ValueError(f"unknown inference path {path!r}: one of {PATHS}")
-    model = model.eval()
+    """Build one path for ``model`` on ``device``. ``calibration``: real inputs ``[N, C, 14, n_sc]`` for int8
+    ranges. ``threads``: ONNX Runtime intra-op threads (default: torch's); the torch paths use torch's setting."""
+    if path not in paths_for(device):
+        raise ValueError(f"unknown inference path {path!r} on {device.type}: one of {paths_for(device)}")
+    model = copy.deepcopy(model).eval()  # the caller's model stays where it is
     if path == "eager":
-        return Engine(path, _torch_runner(model, torch.float32, False), "PyTorch eager fp32 (reference)")
-    if path in ("folded", "bf16", "int8"):
-        return _folded_engine(fold_batchnorm(model), path, calibration)
+        return Engine(path, _torch_runner(model, torch.float32, False, device), "PyTorch eager fp32 (reference)")
+    if path in ("folded", "bf16", "int8", "compile", "cuda-graph"):
+        return _folded_engine(fold_batchnorm(model.cpu()), path, calibration, device)
     workdir = workdir or Path(tempfile.mkdtemp(prefix="deeprx-onnx-"))
     fp32 = workdir / "model.onnx"
     if not fp32.exists():
         export_onnx(model, fp32, calibration.shape[-1])
     threads = threads or torch.get_num_threads()
     if path == "onnx":
-        return Engine(path, _ort_runner(fp32, threads), "folded, depthwise split, ONNX Runtime fp32")
+        provider = ort_providers(device)[0].removesuffix("ExecutionProvider")
+        description = f"folded, depthwise split, ONNX Runtime fp32 ({provider})"
+        return Engine(path, _ort_runner(fp32, threads, device), description)
     int8 = workdir / "model.int8.onnx"
     if not int8.exists():
         _ort_int8(fp32, int8, calibration)
@@ -267,18 +315,24 @@ def agreement(reference: torch.Tensor, logits: torch.Tensor) -> dict[str, float]
 
 
 def auto_select(
-    model: DeepRx, calibration: torch.Tensor, probe: torch.Tensor, min_agreement: float = 0.999
+    model: DeepRx,
+    calibration: torch.Tensor,
+    probe: torch.Tensor,
+    min_agreement: float = 0.999,
+    device: torch.device = CPU,
 ) -> tuple[Engine, list[dict[str, object]]]:
-    """The fastest path whose hard decisions agree with eager fp32 on ``probe`` at least ``min_agreement``."""
-    reference = build_engine(model, "eager", calibration).run(probe)
+    """The fastest path on ``device`` whose hard decisions agree with eager fp32 on ``probe`` at least
+    ``min_agreement``."""
+    reference = build_engine(model, "eager", calibration, device=device).run(probe).cpu()
     rows, best = [], None
-    for path in PATHS:
+    for path in paths_for(device):
         try:
-            engine = build_engine(model, path, calibration)
+            engine = build_engine(model, path, calibration, device=device)
         except Exception as err:  # a path the platform lacks (e.g. no quantized engine) is skipped, and said
             rows.append({"path": path, "error": f"{type(err).__name__}: {err}"})
             continue
-        row = {"path": path, **throughput(engine, probe, min_seconds=0.5), **agreement(reference, engine.run(probe))}
+        row = {"path": path, **throughput(engine, probe, min_seconds=0.5),
+               **agreement(reference, engine.run(probe).cpu())}  # fmt: skip
         rows.append(row)
         if row["hard_decision_agreement"] >= min_agreement and (best is None or row["slots_per_s"] > best[1]):
             best = (engine, row["slots_per_s"])

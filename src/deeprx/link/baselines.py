@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 import torch
 
-from deeprx.link.simulator import Slot, UplinkSimulator
+from deeprx.link.simulator import Slot, UplinkSimulator, sionna_device
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -29,7 +29,8 @@ class LmmseReceiver:
     """LMMSE detection with either Sionna's PUSCH LS estimator or perfect CSI.
 
     Args:
-        simulator: the simulator whose resource grid and DMRS configuration the slots use.
+        simulator: the simulator whose resource grid and DMRS configuration the slots use; the receiver
+            runs on its device.
         perfect_csi: use the true channel instead of the LS estimate.
     """
 
@@ -38,29 +39,34 @@ class LmmseReceiver:
         dmrs = simulator.pusch_config.dmrs
         self.perfect_csi = perfect_csi
         self.bits_per_symbol = simulator.bits_per_symbol
-        self._estimator = PUSCHLSChannelEstimator(
-            rg,
-            dmrs.length,
-            dmrs.additional_position,
-            dmrs.num_cdm_groups_without_data,
-            interpolation_type="lin",
-        )
-        stream_management = StreamManagement(np.ones([1, 1], bool), 1)
-        self._detector = LinearDetector(
-            "lmmse", "bit", "maxlog", rg, stream_management, "qam", simulator.bits_per_symbol
-        )
+        self.device = simulator.device
+        with sionna_device(self.device):
+            self._estimator = PUSCHLSChannelEstimator(
+                rg,
+                dmrs.length,
+                dmrs.additional_position,
+                dmrs.num_cdm_groups_without_data,
+                interpolation_type="lin",
+            )
+            stream_management = StreamManagement(np.ones([1, 1], bool), 1)
+            self._detector = LinearDetector(
+                "lmmse", "bit", "maxlog", rg, stream_management, "qam", simulator.bits_per_symbol
+            )
 
     @torch.no_grad()
     def __call__(self, slot: Slot) -> torch.Tensor:
-        """LLRs ``[batch, n_data_re, bits_per_symbol]`` float32 for a batch of slots."""
+        """LLRs ``[batch, n_data_re, bits_per_symbol]`` float32 on the receiver's device."""
+        slot = slot.to(self.device)
         y = slot.y[:, None]  # Sionna layout [batch, n_rx_nodes=1, n_rx, 14, n_sc]
         no = slot.noise_var
-        if self.perfect_csi:
-            h = slot.h[:, None, :, None, None]  # [batch, 1, n_rx, 1 tx, 1 stream, 14, n_sc]
-            err_var = torch.zeros((), dtype=torch.float32)
-        else:
-            h, err_var = self._estimator(y, no)
-        llr = self._detector(y, h, err_var, no)  # [batch, 1 tx, 1 stream, n_coded_bits]
+        # complex Sionna ops stay in full precision inside a bf16 training step
+        with sionna_device(self.device), torch.autocast(self.device.type, enabled=False):
+            if self.perfect_csi:
+                h = slot.h[:, None, :, None, None]  # [batch, 1, n_rx, 1 tx, 1 stream, 14, n_sc]
+                err_var = torch.zeros((), dtype=torch.float32, device=self.device)
+            else:
+                h, err_var = self._estimator(y, no)
+            llr = self._detector(y, h, err_var, no)  # [batch, 1 tx, 1 stream, n_coded_bits]
         return llr.reshape(slot.batch_size, -1, self.bits_per_symbol).float()
 
 

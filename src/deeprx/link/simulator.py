@@ -11,7 +11,9 @@ No LDPC: the labels are the coded bits on the grid, so BER is the uncoded BER, a
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,8 +60,31 @@ class Slot:
     def batch_size(self) -> int:
         return self.y.shape[0]
 
+    @property
+    def device(self) -> torch.device:
+        return self.y.device
+
     def to(self, device: torch.device | str) -> Slot:
-        return Slot(**{k: v.to(device) for k, v in self.__dict__.items()})
+        return Slot(**{k: v.to(device, non_blocking=True) for k, v in self.__dict__.items()})
+
+
+@contextlib.contextmanager
+def sionna_device(device: torch.device | str) -> Iterator[None]:
+    """Build and run Sionna blocks on ``device``: the one place that sets ``sionna.phy.config.device``.
+
+    Sionna puts every block's tensors on its global default device (``cuda:0`` whenever a GPU is visible),
+    so a simulator for another device must set it while it builds blocks and draws slots. The previous
+    default is restored on exit, so simulators for several devices can live in one process.
+    """
+    name = str(torch.device(device))
+    if name == "cuda":
+        name = f"cuda:{torch.cuda.current_device()}"
+    previous = sionna_phy.config._device  # the setter refuses a no-op; read the raw value
+    sionna_phy.config._device = name
+    try:
+        yield
+    finally:
+        sionna_phy.config._device = previous
 
 
 def raw_ls_estimate(y: torch.Tensor, x_pilot: torch.Tensor) -> torch.Tensor:
@@ -117,6 +142,7 @@ class UplinkSimulator:
 
     Args:
         link: the link configuration.
+        device: where Sionna simulates and where the slots it returns live (default CPU).
 
     Example:
         >>> sim = UplinkSimulator(LinkConfig())
@@ -124,22 +150,28 @@ class UplinkSimulator:
         >>> slot.y.shape  # [8, 2, 14, 48]
     """
 
-    def __init__(self, link: LinkConfig) -> None:
+    def __init__(self, link: LinkConfig, device: torch.device | str = "cpu") -> None:
         self.link = link
+        self.device = torch.device(device)
+        with sionna_device(self.device):
+            self._build()
+
+    def _build(self) -> None:
+        link = self.link
         self._mapper = _GridMapper(link, n_cell_id=1)
         # The interferer is a UE of a neighbouring cell: other DMRS scrambling, own channel.
         self._interferer_mapper = _GridMapper(link, n_cell_id=2) if link.interferer_probability > 0 else None
         self.resource_grid = self._mapper.transmitter.resource_grid
         self.pusch_config = self._mapper.transmitter._pusch_config
-        mask = self.resource_grid.pilot_pattern.mask[0, 0].cpu()
+        mask = self.resource_grid.pilot_pattern.mask[0, 0].to(self.device)
         self.data_mask = mask == 0
         self.n_data_re = int(self.data_mask.sum())
         self.bits_per_symbol = link.bits_per_symbol
         assert self.n_data_re * self.bits_per_symbol == self._mapper.n_coded_bits
         # Mapping all-zero data leaves only the DMRS on the grid: that is the pilot grid.
-        zeros = torch.zeros(1, self._mapper.n_coded_bits)
+        zeros = torch.zeros(1, self._mapper.n_coded_bits, device=self.device)
         grid = self._mapper(zeros)[0, 0, 0]
-        self.x_pilot = torch.where(mask == 1, grid, torch.zeros_like(grid)).to(torch.complex64).cpu()
+        self.x_pilot = torch.where(mask == 1, grid, torch.zeros_like(grid)).to(torch.complex64)
         fc = link.carrier_frequency_hz
         self._ut_array = AntennaArray(
             num_rows=1,
@@ -206,15 +238,28 @@ class UplinkSimulator:
         channel_models: tuple[str, ...] | None = None,
         speed_mps: tuple[float, float] | None = None,
     ) -> Slot:
-        """Draw one batch of slots. The same ``seed`` gives the same batch.
+        """Draw one batch of slots on the simulator's device. The same ``seed`` gives the same batch.
 
         Args:
             batch_size: number of slots.
             seed: seeds numpy (draws of model, delay spread, SINR, SIR), torch (bits) and Sionna (channel).
+                Sionna's and torch's generators differ between CPU and CUDA, so the same seed gives the
+                same batch on the same kind of device only (test sets are therefore always drawn on the CPU).
             sinr_db: a fixed SINR for every slot; ``None`` draws it per slot from ``link.sinr_db``.
             channel_models: the list to draw this batch's model from; default ``link.channel_models``.
             speed_mps: UE speed range; default ``link.speed_mps``.
         """
+        with sionna_device(self.device):
+            return self._sample(batch_size, seed, sinr_db, channel_models, speed_mps)
+
+    def _sample(
+        self,
+        batch_size: int,
+        seed: int,
+        sinr_db: float | None = None,
+        channel_models: tuple[str, ...] | None = None,
+        speed_mps: tuple[float, float] | None = None,
+    ) -> Slot:
         link = self.link
         rng = np.random.default_rng(seed)
         sionna_phy.config.seed = int(rng.integers(2**31))
@@ -231,23 +276,26 @@ class UplinkSimulator:
             p_interf = np.where(active, np.minimum(10.0 ** (-sir / 10.0), 0.9 * total), 0.0)
         noise = total - p_interf
 
-        gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
-        bits = torch.randint(0, 2, (batch_size, self.n_data_re, self.bits_per_symbol), generator=gen)
+        device = self.device
+        gen = torch.Generator(device).manual_seed(int(rng.integers(2**31)))
+        bits = torch.randint(0, 2, (batch_size, self.n_data_re, self.bits_per_symbol), generator=gen, device=device)
         bits = bits.to(torch.float32)
         x = self._mapper(bits.reshape(batch_size, -1))
         channel = self._channel(name, delay_spread_s, speed_mps or link.speed_mps, batch_size)
         h = channel(batch_size)
-        no = torch.as_tensor(noise, dtype=torch.float32, device=h.device)
+        no = torch.as_tensor(noise, dtype=torch.float32, device=device)
         y = self._apply(x, h, no)
         if self._interferer_mapper is not None and p_interf.any():
-            bits_i = torch.randint(0, 2, (batch_size, self._interferer_mapper.n_coded_bits), generator=gen)
+            bits_i = torch.randint(
+                0, 2, (batch_size, self._interferer_mapper.n_coded_bits), generator=gen, device=device
+            )
             x_i = self._interferer_mapper(bits_i.to(torch.float32))
             h_i = channel(batch_size)  # an independent realisation of the same model
-            gain = torch.as_tensor(np.sqrt(p_interf), dtype=torch.float32, device=h.device)
+            gain = torch.as_tensor(np.sqrt(p_interf), dtype=torch.float32, device=device)
             y = y + gain[:, None, None, None, None] * self._apply(x_i, h_i)
 
-        y = y[:, 0].to(torch.complex64).cpu()
-        h = h[:, 0, :, 0, 0].to(torch.complex64).cpu()
+        y = y[:, 0].to(torch.complex64)
+        h = h[:, 0, :, 0, 0].to(torch.complex64)
         return Slot(
             y=y,
             h=h,
@@ -255,6 +303,6 @@ class UplinkSimulator:
             x_pilot=self.x_pilot,
             data_mask=self.data_mask,
             bits=bits,
-            noise_var=torch.as_tensor(total, dtype=torch.float32),
-            sinr_db=torch.as_tensor(sinr, dtype=torch.float32),
+            noise_var=torch.as_tensor(total, dtype=torch.float32, device=device),
+            sinr_db=torch.as_tensor(sinr, dtype=torch.float32, device=device),
         )

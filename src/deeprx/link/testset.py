@@ -8,7 +8,9 @@ File layout (``P`` SINR points, ``N`` slots per point):
 * ``x_pilot`` ``[14, n_sc]`` complex64, ``data_mask`` ``[14, n_sc]`` bool
 * attributes: ``config`` (JSON of link, eval and seed), ``config_hash`` and ``sha256`` over all datasets.
 
-Slots are drawn in small batches (``GEN_BATCH``) so each SINR point mixes many channel draws.
+Slots are drawn in small batches (``GEN_BATCH``) so each SINR point mixes many channel draws. Test sets are
+always simulated on the CPU, whatever the run's device: Sionna's and torch's random generators differ between
+CPU and CUDA, and the same seed must give the same test-set bytes on every machine (the checksum shows it).
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ class TestSet:
     def build(cfg: RunConfig, path: Path, show_progress: bool = True) -> None:
         from rich.progress import Progress
 
-        sim = UplinkSimulator(cfg.link)
+        sim = UplinkSimulator(cfg.link, "cpu")
         points = cfg.eval.sinr_points_db
         n = cfg.eval.slots_per_point
         shape = (len(points), n, cfg.link.n_rx, 14, cfg.link.n_subcarriers)
@@ -114,21 +116,22 @@ class TestSet:
 
         atomic_write(path, write)
 
-    def batches(self, point: int, batch_size: int) -> Iterator[Slot]:
-        """The slots of SINR point ``point`` in stored order, ``batch_size`` at a time."""
+    def batches(self, point: int, batch_size: int, device: torch.device | str = "cpu") -> Iterator[Slot]:
+        """The slots of SINR point ``point`` in stored order, ``batch_size`` at a time, on ``device``."""
         with h5py.File(self.path, "r") as f:
             for start in range(0, self.slots_per_point, batch_size):
                 sl = slice(start, min(start + batch_size, self.slots_per_point))
-                y = torch.from_numpy(f["y"][point, sl])
+                y = torch.from_numpy(f["y"][point, sl]).to(device)
+                x_pilot = self.x_pilot.to(device)
                 yield Slot(
                     y=y,
-                    h=torch.from_numpy(f["h"][point, sl]),
-                    h_ls=raw_ls_estimate(y, self.x_pilot),
-                    x_pilot=self.x_pilot,
-                    data_mask=self.data_mask,
-                    bits=torch.from_numpy(f["bits"][point, sl].astype(np.float32)),
-                    noise_var=torch.from_numpy(f["noise_var"][point, sl]),
-                    sinr_db=torch.from_numpy(f["sinr_db"][point, sl]),
+                    h=torch.from_numpy(f["h"][point, sl]).to(device),
+                    h_ls=raw_ls_estimate(y, x_pilot),
+                    x_pilot=x_pilot,
+                    data_mask=self.data_mask.to(device),
+                    bits=torch.from_numpy(f["bits"][point, sl].astype(np.float32)).to(device),
+                    noise_var=torch.from_numpy(f["noise_var"][point, sl]).to(device),
+                    sinr_db=torch.from_numpy(f["sinr_db"][point, sl]).to(device),
                 )
 
 

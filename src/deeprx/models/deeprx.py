@@ -1,7 +1,8 @@
 """DeepRx: a fully convolutional pre-activation ResNet receiver (Honkala, Korpi, Huttunen, IEEE TWC 2021).
 
-Input ``Z = [Y, Xp, H_raw]`` with real and imaginary parts stacked as channels (``4 * n_rx + 2``
-channels over the ``14 x n_sc`` grid); output one logit per RE and bit (> 0 means bit 1).
+Input: ``in_channels`` real channels over the ``14 x n_sc`` grid (the paper's ``Z = [Y, Xp, H_raw]`` gives
+``4 * n_rx + 2``; the front ends that build it live in :mod:`deeprx.receivers`); output one logit per RE
+and bit (> 0 means bit 1). This file imports only torch and knows nothing about the simulator.
 
 Layout (DeepRx paper, Table I): a 3x3 input convolution, 11 pre-activation residual blocks of two
 depthwise-separable dilated 3x3 convolutions each (depth multiplier 2), then BatchNorm, ReLU and a 1x1
@@ -19,8 +20,6 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-
-from deeprx.link.simulator import Slot
 
 REFERENCE_CHANNELS: tuple[int, ...] = (64, 64, 128, 128, 256, 256, 256, 128, 128, 64, 64)
 REFERENCE_DILATIONS: tuple[tuple[int, int], ...] = (
@@ -43,8 +42,9 @@ class DeepRxConfig:
     """Architecture of one DeepRx network.
 
     Attributes:
-        n_rx: receive antennas; the input has ``4 * n_rx + 2`` channels.
+        n_rx: receive antennas.
         bits_per_symbol: output logits per RE.
+        in_channels: input channels; 0 means the paper's input, ``4 * n_rx + 2``.
         stem_channels: width of the 3x3 input convolution.
         channels: output width of each residual block.
         dilations: ``(symbol, subcarrier)`` dilation of each residual block.
@@ -57,14 +57,13 @@ class DeepRxConfig:
     channels: tuple[int, ...] = REFERENCE_CHANNELS
     dilations: tuple[tuple[int, int], ...] = REFERENCE_DILATIONS
     depth_multiplier: int = 2
+    in_channels: int = 0
 
     def __post_init__(self) -> None:
         if len(self.channels) != len(self.dilations):
             raise ValueError("channels and dilations must have one entry per residual block")
-
-    @property
-    def in_channels(self) -> int:
-        return 4 * self.n_rx + 2
+        if self.in_channels == 0:  # frozen dataclass: set the derived default once
+            object.__setattr__(self, "in_channels", 4 * self.n_rx + 2)
 
 
 class SeparableConv2d(nn.Sequential):
@@ -103,7 +102,7 @@ class PreActBlock(nn.Module):
 
 
 class DeepRx(nn.Module):
-    """The DeepRx network. ``forward``: ``[batch, 4*n_rx+2, 14, n_sc]`` float -> ``[batch, bits, 14, n_sc]``."""
+    """The DeepRx network. ``forward``: ``[batch, in_channels, 14, n_sc]`` float -> ``[batch, bits, 14, n_sc]``."""
 
     def __init__(self, config: DeepRxConfig) -> None:
         super().__init__()
@@ -122,25 +121,6 @@ class DeepRx(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = self.blocks(self.stem(z))
         return self.head(torch.relu(self.head_bn(x)))
-
-    def receive(self, slot: Slot) -> torch.Tensor:
-        """Logits at the data REs, ``[batch, n_data_re, bits_per_symbol]`` float32."""
-        device = next(self.parameters()).device
-        logits = self(make_input(slot).to(device))
-        return data_re_logits(logits, slot.data_mask.to(device)).float()
-
-
-def make_input(slot: Slot) -> torch.Tensor:
-    """DeepRx input ``Z = [Y, Xp, H_raw]`` as real channels, ``[batch, 4*n_rx+2, 14, n_sc]`` float32."""
-    xp = slot.x_pilot.expand(slot.batch_size, 1, *slot.x_pilot.shape)
-    parts = (slot.y, xp, slot.h_ls)
-    return torch.cat([t for p in parts for t in (p.real, p.imag)], dim=1).float()
-
-
-def data_re_logits(logits: torch.Tensor, data_mask: torch.Tensor) -> torch.Tensor:
-    """``[batch, bits, 14, n_sc]`` -> ``[batch, n_data_re, bits]`` in row-major RE order (Sionna's)."""
-    flat = logits.flatten(2)[:, :, data_mask.flatten()]
-    return flat.transpose(1, 2)
 
 
 # --- presets ------------------------------------------------------------------------------------------
@@ -161,69 +141,73 @@ def _scaled(factor: float, center: int | None = None) -> tuple[int, ...]:
     return tuple(widths)
 
 
-def _build(channels: tuple[int, ...], stem: int, n_rx: int, bits_per_symbol: int) -> DeepRx:
-    return DeepRx(DeepRxConfig(n_rx=n_rx, bits_per_symbol=bits_per_symbol, stem_channels=stem, channels=channels))
+def _build(channels: tuple[int, ...], stem: int, n_rx: int, bits_per_symbol: int, in_channels: int) -> DeepRx:
+    return DeepRx(
+        DeepRxConfig(
+            n_rx=n_rx, bits_per_symbol=bits_per_symbol, stem_channels=stem, channels=channels, in_channels=in_channels
+        )
+    )
 
 
 @register_model
-def deeprx_xl(n_rx: int = 2, bits_per_symbol: int = 8) -> DeepRx:
+def deeprx_xl(n_rx: int = 2, bits_per_symbol: int = 8, in_channels: int = 0) -> DeepRx:
     """Twice the reference widths (about 4x the FLOPs): a large teacher."""
-    return _build(_scaled(2.0), 128, n_rx, bits_per_symbol)
+    return _build(_scaled(2.0), 128, n_rx, bits_per_symbol, in_channels)
 
 
 @register_model
-def deeprx_large(n_rx: int = 2, bits_per_symbol: int = 8) -> DeepRx:
+def deeprx_large(n_rx: int = 2, bits_per_symbol: int = 8, in_channels: int = 0) -> DeepRx:
     """1.5x the reference widths (about 2.2x the FLOPs)."""
-    return _build(_scaled(1.5), 96, n_rx, bits_per_symbol)
+    return _build(_scaled(1.5), 96, n_rx, bits_per_symbol, in_channels)
 
 
 @register_model
-def deeprx_full(n_rx: int = 2, bits_per_symbol: int = 8) -> DeepRx:
+def deeprx_full(n_rx: int = 2, bits_per_symbol: int = 8, in_channels: int = 0) -> DeepRx:
     """The reference DeepRx (about 1.23 M parameters)."""
-    return _build(_scaled(1.0), 64, n_rx, bits_per_symbol)
+    return _build(_scaled(1.0), 64, n_rx, bits_per_symbol, in_channels)
 
 
 @register_model
-def deeprx_full_c128(n_rx: int = 2, bits_per_symbol: int = 8) -> DeepRx:
+def deeprx_full_c128(n_rx: int = 2, bits_per_symbol: int = 8, in_channels: int = 0) -> DeepRx:
     """Reference widths with the central blocks 5-7 cut from 256 to 128 channels."""
-    return _build(_scaled(1.0, center=128), 64, n_rx, bits_per_symbol)
+    return _build(_scaled(1.0, center=128), 64, n_rx, bits_per_symbol, in_channels)
 
 
 @register_model
-def deeprx_half(n_rx: int = 2, bits_per_symbol: int = 8) -> DeepRx:
+def deeprx_half(n_rx: int = 2, bits_per_symbol: int = 8, in_channels: int = 0) -> DeepRx:
     """Half the reference widths."""
-    return _build(_scaled(0.5), 32, n_rx, bits_per_symbol)
+    return _build(_scaled(0.5), 32, n_rx, bits_per_symbol, in_channels)
 
 
 @register_model
-def deeprx_half_c64(n_rx: int = 2, bits_per_symbol: int = 8) -> DeepRx:
+def deeprx_half_c64(n_rx: int = 2, bits_per_symbol: int = 8, in_channels: int = 0) -> DeepRx:
     """Half widths with the central blocks cut from 128 to 64 channels."""
-    return _build(_scaled(0.5, center=64), 32, n_rx, bits_per_symbol)
+    return _build(_scaled(0.5, center=64), 32, n_rx, bits_per_symbol, in_channels)
 
 
 @register_model
-def deeprx_quarter(n_rx: int = 2, bits_per_symbol: int = 8) -> DeepRx:
+def deeprx_quarter(n_rx: int = 2, bits_per_symbol: int = 8, in_channels: int = 0) -> DeepRx:
     """A quarter of the reference widths."""
-    return _build(_scaled(0.25), 16, n_rx, bits_per_symbol)
+    return _build(_scaled(0.25), 16, n_rx, bits_per_symbol, in_channels)
 
 
 @register_model
-def deeprx_quarter_c32(n_rx: int = 2, bits_per_symbol: int = 8) -> DeepRx:
+def deeprx_quarter_c32(n_rx: int = 2, bits_per_symbol: int = 8, in_channels: int = 0) -> DeepRx:
     """Quarter widths with the central blocks cut from 64 to 32 channels."""
-    return _build(_scaled(0.25, center=32), 16, n_rx, bits_per_symbol)
+    return _build(_scaled(0.25, center=32), 16, n_rx, bits_per_symbol, in_channels)
 
 
 @register_model
-def deeprx_eighth(n_rx: int = 2, bits_per_symbol: int = 8) -> DeepRx:
+def deeprx_eighth(n_rx: int = 2, bits_per_symbol: int = 8, in_channels: int = 0) -> DeepRx:
     """An eighth of the reference widths: the smallest student."""
-    return _build(_scaled(0.125), 8, n_rx, bits_per_symbol)
+    return _build(_scaled(0.125), 8, n_rx, bits_per_symbol, in_channels)
 
 
-def create_model(name: str, n_rx: int = 2, bits_per_symbol: int = 8) -> DeepRx:
-    """Build a registered preset; raises ``KeyError`` naming the known presets."""
+def create_model(name: str, n_rx: int = 2, bits_per_symbol: int = 8, in_channels: int = 0) -> DeepRx:
+    """Build a registered preset (``in_channels`` 0: the paper's input); ``KeyError`` names the known presets."""
     if name not in PRESETS:
         raise KeyError(f"unknown model preset {name!r}: known presets are {sorted(PRESETS)}")
-    return PRESETS[name](n_rx=n_rx, bits_per_symbol=bits_per_symbol)
+    return PRESETS[name](n_rx=n_rx, bits_per_symbol=bits_per_symbol, in_channels=in_channels)
 
 
 def count_parameters(model: nn.Module) -> int:

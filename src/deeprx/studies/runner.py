@@ -20,6 +20,8 @@ from deeprx.link.baselines import baseline_receivers
 from deeprx.link.simulator import UplinkSimulator
 from deeprx.link.testset import TestSet, testset_key
 from deeprx.models.deeprx import count_parameters
+from deeprx.receivers import load_receiver
+from deeprx.runtime import resolve_device
 from deeprx.studies.store import Store
 from deeprx.train import checkpoint
 from deeprx.train.trainer import train
@@ -75,9 +77,11 @@ def run_trial(
     finished = checkpoint.exists(run_dir) and checkpoint.load(run_dir).step >= cfg.train.steps
     if not finished:
         trainer(cfg, run_dir, resume=True, show_progress=show_progress, description=f"{trial.role} {cfg.model}")
-    model, ckpt = checkpoint.load_model(run_dir, expected=cfg)
+    device = resolve_device(cfg.device)
+    receiver, ckpt = load_receiver(run_dir, device, expected=cfg)
+    model = receiver.model
     testset = TestSet.ensure(cfg, out / "testsets", show_progress)
-    curve = evaluate({trial.key: model.receive}, testset, cfg.eval.batch_size, ALL_SLOTS, show_progress)[0]
+    curve = evaluate({trial.key: receiver}, testset, cfg.eval.batch_size, ALL_SLOTS, show_progress, device)[0]
     result = {
         "key": trial.key,
         "role": trial.role,
@@ -107,8 +111,9 @@ def run_baselines(cfg: RunConfig, out: Path, store: Store, show_progress: bool =
         return done
     store.start(key, "baselines", testset_key(cfg))
     testset = TestSet.ensure(cfg, out / "testsets", show_progress)
-    receivers = baseline_receivers(UplinkSimulator(cfg.link))
-    curves = evaluate(receivers, testset, cfg.eval.batch_size, ALL_SLOTS, show_progress)
+    device = resolve_device(cfg.device)
+    receivers = baseline_receivers(UplinkSimulator(cfg.link, device))
+    curves = evaluate(receivers, testset, cfg.eval.batch_size, ALL_SLOTS, show_progress, device)
     result = {"key": key, "curves": {c.receiver: c.to_dict() for c in curves}}
     store.finish(key, result)
     return result

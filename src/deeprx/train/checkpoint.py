@@ -16,11 +16,13 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from deeprx.config import ConfigError, RunConfig
+from deeprx.config import ConfigError, RunConfig, input_channels
 from deeprx.io import InputError, atomic_write, read_json, sha256_file, write_json
 from deeprx.models.deeprx import DeepRx, create_model
 
 FORMAT_VERSION = 1
+# What a checkpoint and the data it is evaluated on must share.
+EVALUATION_MUST_MATCH = ("model", "link.n_rx", "link.modulation")
 TENSORS = "checkpoint.safetensors"
 META = "checkpoint.json"
 
@@ -100,8 +102,10 @@ def load_model(run_dir: Path, expected: RunConfig | None = None) -> tuple[DeepRx
     ckpt = load(run_dir)
     cfg = ckpt.config
     if expected is not None:
-        check_compatible(cfg, expected, keys=("model", "link.n_rx", "link.modulation"))
-    model = create_model(cfg.model, cfg.link.n_rx, cfg.link.bits_per_symbol)
+        check_compatible(cfg, expected, keys=EVALUATION_MUST_MATCH)
+    model = create_model(
+        cfg.model, cfg.link.n_rx, cfg.link.bits_per_symbol, input_channels(cfg.features, cfg.link.n_rx)
+    )
     try:
         model.load_state_dict(ckpt.model_state)
     except RuntimeError as e:

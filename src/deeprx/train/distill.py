@@ -11,7 +11,7 @@ import torch
 from deeprx.config import RunConfig
 from deeprx.io import InputError, sha256_file
 from deeprx.link.simulator import Slot
-from deeprx.models.deeprx import DeepRx, data_re_logits, make_input
+from deeprx.receivers import NeuralReceiver, load_receiver
 from deeprx.train import checkpoint
 from deeprx.train.losses import kd_loss
 
@@ -33,6 +33,8 @@ TeacherLogits = Callable[[Slot, torch.Tensor], torch.Tensor]
 def load_teacher(cfg: RunConfig, device: torch.device) -> tuple[TeacherLogits, dict[str, Any]]:
     """The frozen teacher named by ``cfg.kd.teacher`` as ``(slot, z) -> logits`` and facts to record.
 
+    ``z`` is the student's input; a network teacher with other input features builds its own.
+
     ``cfg.kd.teacher`` is a run folder (a DeepRx checkpoint, used in eval mode without gradients) or a
     name in :data:`CLASSICAL_TEACHERS`. Logits are ``[batch, n_data_re, bits_per_symbol]`` float32, > 0
     means bit 1.
@@ -42,11 +44,10 @@ def load_teacher(cfg: RunConfig, device: torch.device) -> tuple[TeacherLogits, d
         from deeprx.link.simulator import UplinkSimulator
 
         receiver_name = CLASSICAL_TEACHERS[cfg.kd.teacher]
-        receiver = baseline_receivers(UplinkSimulator(cfg.link))[receiver_name]
+        receiver = baseline_receivers(UplinkSimulator(cfg.link, device))[receiver_name]
 
         def classical_logits(slot: Slot, z: torch.Tensor) -> torch.Tensor:
-            with torch.autocast(device.type, enabled=False):  # complex Sionna ops stay in full precision
-                return receiver(slot.to("cpu")).to(device)
+            return receiver(slot)
 
         facts = {"teacher_model": receiver_name, "teacher_step": 0, "teacher_sha256": cfg.kd.teacher}
         return classical_logits, facts
@@ -56,9 +57,10 @@ def load_teacher(cfg: RunConfig, device: torch.device) -> tuple[TeacherLogits, d
             f"no teacher checkpoint in {teacher_dir}; train the teacher first (deeprx train) "
             f"or name a classical teacher: {', '.join(CLASSICAL_TEACHERS)}"
         )
-    teacher, ckpt = checkpoint.load_model(teacher_dir)
+    teacher, ckpt = load_receiver(teacher_dir, device)
     checkpoint.check_compatible(ckpt.config, cfg, TEACHER_MUST_MATCH)
-    teacher.to(device).eval().requires_grad_(False)
+    teacher.model.eval().requires_grad_(False)
+    same_input = ckpt.config.features == cfg.features  # then the student's input is the teacher's too
     facts = {
         "teacher_model": ckpt.config.model,
         "teacher_step": ckpt.step,
@@ -67,13 +69,13 @@ def load_teacher(cfg: RunConfig, device: torch.device) -> tuple[TeacherLogits, d
 
     @torch.no_grad()
     def network_logits(slot: Slot, z: torch.Tensor) -> torch.Tensor:
-        return data_re_logits(teacher(z), slot.data_mask)
+        return teacher.logits(slot, z if same_input else None)
 
     return network_logits, facts
 
 
 def distillation_loss(cfg: RunConfig, device: torch.device) -> tuple[Any, dict[str, Any]]:
-    """The step loss ``(student, slot) -> L / c`` of paper eq. (2) and the teacher's facts.
+    """The step loss ``(student receiver, slot) -> L / c`` of paper eq. (2) and the teacher's facts.
 
     ``c = alpha + w`` (``w`` = bits per slot for ``paper`` scaling, ``T^2`` for ``mean``) is a constant:
     AdamW is invariant to it, but it keeps gradient clipping acting as it does for training from scratch.
@@ -82,11 +84,11 @@ def distillation_loss(cfg: RunConfig, device: torch.device) -> tuple[Any, dict[s
     kd = cfg.kd
     n_bits = None
 
-    def loss_fn(student: DeepRx, slot: Slot) -> torch.Tensor:
+    def loss_fn(student: NeuralReceiver, slot: Slot) -> torch.Tensor:
         nonlocal n_bits
-        z = make_input(slot)
+        z = student.front_end(slot)
         teacher_logits = teacher(slot, z)
-        student_logits = data_re_logits(student(z), slot.data_mask)
+        student_logits = student.logits(slot, z)
         loss, _ = kd_loss(student_logits, teacher_logits, slot.bits, kd.alpha, kd.temperature, kd.scaling)
         n_bits = n_bits or slot.bits[0].numel()
         weight = n_bits if kd.scaling == "paper" else kd.temperature**2

@@ -16,17 +16,21 @@ from typing import Any
 
 import torch
 
-from deeprx.config import LinkConfig, RunConfig, TrainConfig, derive_seed
+from deeprx.config import LinkConfig, RunConfig, TrainConfig, derive_seed, input_channels
 from deeprx.io import InputError
 from deeprx.link.baselines import LmmseReceiver
 from deeprx.link.simulator import Slot, UplinkSimulator
-from deeprx.models.deeprx import DeepRx, create_model, data_re_logits, make_input
+from deeprx.models.deeprx import create_model
+from deeprx.receivers import FrontEnd, NeuralReceiver
 from deeprx.runtime import autocast, bf16_supported, resolve_device, use_all_cores
 from deeprx.train import checkpoint
 from deeprx.train.losses import masked_bce
 
-# Loss function of a training step: (model, slot on device) -> scalar loss. KD plugs in here.
-LossFn = Callable[[DeepRx, Slot], torch.Tensor]
+# Loss function of a training step: (receiver being trained, slot on device) -> scalar loss. KD plugs in here.
+LossFn = Callable[[NeuralReceiver, Slot], torch.Tensor]
+# The loss is read back from the device (a synchronisation) once every this many steps.
+SYNC_EVERY = 10
+VALIDATION_SLOTS = 64  # per validation SINR point
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -43,9 +47,29 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
     return end + (cfg.lr - end) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def bce_loss(model: DeepRx, slot: Slot) -> torch.Tensor:
-    logits = data_re_logits(model(make_input(slot)), slot.data_mask)
-    return masked_bce(logits, slot.bits)
+def bce_loss(receiver: NeuralReceiver, slot: Slot) -> torch.Tensor:
+    return masked_bce(receiver.logits(slot), slot.bits)
+
+
+def train_step(
+    receiver: NeuralReceiver,
+    optimizer: torch.optim.Optimizer,
+    slot: Slot,
+    loss_fn: LossFn,
+    grad_clip: float,
+    use_bf16: bool,
+) -> torch.Tensor:
+    """One optimisation step on one batch; returns the loss (on the device, not read back).
+
+    The energy meter's training workload calls this same function, so what is metered is this step.
+    """
+    with autocast(slot.device, use_bf16):
+        loss = loss_fn(receiver, slot)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(receiver.model.parameters(), grad_clip)
+    optimizer.step()
+    return loss.detach()
 
 
 @dataclass
@@ -56,7 +80,7 @@ class ValidationSet:
     ls_ber: list[float]
 
     @classmethod
-    def build(cls, cfg: RunConfig, simulator: UplinkSimulator, n_slots: int = 64) -> ValidationSet:
+    def build(cls, cfg: RunConfig, simulator: UplinkSimulator, n_slots: int = VALIDATION_SLOTS) -> ValidationSet:
         points = (
             cfg.eval.sinr_start_db,
             0.5 * (cfg.eval.sinr_start_db + cfg.eval.sinr_stop_db),
@@ -79,13 +103,30 @@ class ValidationSet:
     def sinr_db(self) -> list[float]:
         return [float(s.sinr_db[0]) for s in self.slots]
 
-    @torch.no_grad()
-    def score(self, model: DeepRx, device: torch.device) -> list[float]:
-        was_training = model.training
-        model.eval()
-        bers = [bit_error_rate(model.receive(s.to(device)).cpu(), s.bits) for s in self.slots]
-        model.train(was_training)
-        return bers
+    @property
+    def bits_per_point(self) -> int:
+        return self.slots[0].bits.numel()
+
+    def score(self, receiver: NeuralReceiver) -> list[float]:
+        return [bit_error_rate(receiver(s), s.bits) for s in self.slots]
+
+    def verdict(self, neural_ber: list[float]) -> str:
+        """One line: does the network pass LS-LMMSE at the highest validation SINR, and by how much."""
+        return high_sinr_verdict(neural_ber[-1], self.ls_ber[-1], self.sinr_db[-1], self.bits_per_point)
+
+
+def high_sinr_verdict(neural_ber: float, ls_ber: float, sinr_db: float, bits: int) -> str:
+    """``passes`` or ``does NOT pass`` LS-LMMSE at ``sinr_db``, with both BERs and their ratio.
+
+    Zero errors count as half an error (``0.5 / bits``), as in the BER curves, so the ratio stays finite.
+    """
+    floor = 0.5 / bits
+    ratio = max(neural_ber, floor) / max(ls_ber, floor)
+    verdict = "passes" if ratio < 1 else "does NOT pass"
+    return (
+        f"validation at {sinr_db:g} dB: the network {verdict} LS-LMMSE "
+        f"(BER {neural_ber:.2e} vs {ls_ber:.2e}, {ratio:.3g}x LS-LMMSE's)"
+    )
 
 
 def bit_error_rate(llr: torch.Tensor, bits: torch.Tensor) -> float:
@@ -129,6 +170,7 @@ class TrainResult:
     step: int
     seconds: float
     log: list[dict[str, Any]]
+    verdict: str = ""
 
 
 def train(
@@ -158,7 +200,10 @@ def train(
     use_all_cores()
     device = resolve_device(cfg.device)
     torch.manual_seed(derive_seed(cfg.seed, "init"))
-    model = create_model(cfg.model, cfg.link.n_rx, cfg.link.bits_per_symbol).to(device)
+    in_channels = input_channels(cfg.features, cfg.link.n_rx)
+    model = create_model(cfg.model, cfg.link.n_rx, cfg.link.bits_per_symbol, in_channels).to(device)
+    if cfg.train.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     start, log, seconds_before = 0, [], 0.0
     extra = dict(extra or {})
@@ -185,7 +230,8 @@ def train(
             raise InputError(f"{run_dir} was distilled from another teacher checkpoint; use another --out")
         start, log = ckpt.step, ckpt.log
         seconds_before = float(ckpt.extra.get("train_seconds", 0.0))
-    simulator = UplinkSimulator(cfg.link)
+    simulator = UplinkSimulator(cfg.link, device)
+    receiver = NeuralReceiver(model, FrontEnd(simulator, cfg.features))
     validation = ValidationSet.build(cfg, simulator)
     use_bf16 = cfg.train.bf16 and bf16_supported(device)
 
@@ -193,7 +239,7 @@ def train(
         row = {
             "step": step,
             "val_sinr_db": validation.sinr_db,
-            "val_ber": validation.score(model, device),
+            "val_ber": validation.score(receiver),
             "val_ls_ber": validation.ls_ber,
         }
         log.append(row)
@@ -213,31 +259,36 @@ def train(
     with _progress(show_progress) as progress:
         task = progress.add_task(description, total=cfg.train.steps, completed=start, loss=float("nan"), rate=0.0)
         ema, window_start, window_slots = None, time.perf_counter(), 0
+        pending: list[torch.Tensor] = []  # losses not read back yet: reading one waits for the device
         for step in range(start, cfg.train.steps):
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(cfg.train, step)
-            slot = draw(simulator, cfg.train.batch_size, derive_seed(cfg.seed, "train", step)).to(device)
-            with autocast(device, use_bf16):
-                loss = loss_fn(model, slot)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
-            optimizer.step()
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                raise InputError(f"training diverged at step {step} (loss {value}); lower train.lr")
-            ema = value if ema is None else 0.95 * ema + 0.05 * value
+            slot = draw(simulator, cfg.train.batch_size, derive_seed(cfg.seed, "train", step))
+            pending.append(train_step(receiver, optimizer, slot, loss_fn, cfg.train.grad_clip, use_bf16))
             window_slots += cfg.train.batch_size
+            log_now = (step + 1) % max(1, cfg.train.steps // 200) == 0
+            save_now = (step + 1) % cfg.train.checkpoint_every == 0 or step + 1 == cfg.train.steps
+            if len(pending) < SYNC_EVERY and not (log_now or save_now):
+                progress.update(task, advance=1)
+                continue
+            for i, value in enumerate(torch.stack(pending).float().tolist()):
+                if not math.isfinite(value):
+                    bad_step = step + 1 - len(pending) + i
+                    raise InputError(f"training diverged at step {bad_step} (loss {value}); lower train.lr")
+                ema = value if ema is None else 0.95 * ema + 0.05 * value
+            pending.clear()
             rate = window_slots / (time.perf_counter() - window_start)
             progress.update(task, advance=1, loss=ema, rate=rate)
-            if (step + 1) % max(1, cfg.train.steps // 200) == 0:
+            if log_now:
                 log.append({"step": step + 1, "loss": ema, "lr": learning_rate(cfg.train, step), "slots_per_s": rate})
-            if (step + 1) % cfg.train.checkpoint_every == 0 or step + 1 == cfg.train.steps:
+            if save_now:
                 save(step + 1)
                 window_start, window_slots = time.perf_counter(), 0
     if start >= cfg.train.steps and not checkpoint.exists(run_dir):
         save(start)
-    return TrainResult(run_dir, max(start, cfg.train.steps), time.perf_counter() - t0, log)
+    scored = [r for r in log if "val_ber" in r]
+    verdict = validation.verdict(scored[-1]["val_ber"]) if scored else ""
+    return TrainResult(run_dir, max(start, cfg.train.steps), time.perf_counter() - t0, log, verdict)
 
 
 def _dotted_keys(d: dict[str, Any], prefix: str = "") -> list[str]:

@@ -1,0 +1,182 @@
+"""Neural receivers: the glue between simulated slots and the DeepRx network.
+
+A neural receiver is a *front end* (slot -> network input ``z``) followed by the network and the selection
+of the data REs. Two front ends, named by ``RunConfig.features``:
+
+* ``paper``: the DeepRx paper's input ``Z = [Y, Xp, H_raw]`` (received grid, pilot grid, raw LS estimate at
+  the pilots), real and imaginary parts as channels, unnormalised: ``4 * n_rx + 2`` channels.
+* ``enhanced``: the paper's input, normalised per slot, plus what a classical receiver knows, so the network
+  starts where LS-LMMSE ends and learns what it can add (the direction of EqDeepRx and NVlabs' neural_rx):
+  Sionna's CDM-aware LS estimate linearly interpolated over the grid, the LMMSE-equalised symbols on the
+  data REs, ``log10`` of their post-equalisation noise variance, and ``log10`` of the slot's noise variance:
+  ``6 * n_rx + 6`` channels. Each slot is divided by ``s = sqrt(mean |Y|^2)`` (over antennas and REs), so
+  ``Y``, ``H_raw`` and the interpolated estimate have unit power and ``N0`` becomes ``N0 / s^2``; the
+  equalised symbols are already in constellation units.
+
+The front end is part of the receiver's cost: :func:`front_end_flops` counts it beside the network's layers.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from deeprx.config import RunConfig, input_channels
+from deeprx.link.simulator import Slot, UplinkSimulator, sionna_device
+from deeprx.models.deeprx import DeepRx
+from deeprx.train import checkpoint
+from deeprx.train.checkpoint import Checkpoint
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from sionna.phy.mimo import StreamManagement
+    from sionna.phy.nr import PUSCHLSChannelEstimator
+    from sionna.phy.ofdm import LMMSEEqualizer
+
+# log10 of a variance is clamped here: the equalised noise variance can reach 0 at the grid's edges.
+_MIN_VARIANCE = 1e-6
+
+
+def complex_channels(*parts: torch.Tensor) -> torch.Tensor:
+    """Complex ``[batch, c_i, 14, n_sc]`` tensors -> real ``[batch, 2 * sum(c_i), 14, n_sc]`` (re, im per part)."""
+    return torch.cat([t for p in parts for t in (p.real, p.imag)], dim=1).float()
+
+
+def paper_input(slot: Slot) -> torch.Tensor:
+    """DeepRx input ``Z = [Y, Xp, H_raw]`` as real channels, ``[batch, 4*n_rx+2, 14, n_sc]`` float32."""
+    xp = slot.x_pilot.expand(slot.batch_size, 1, *slot.x_pilot.shape)
+    return complex_channels(slot.y, xp, slot.h_ls)
+
+
+def slot_scale(y: torch.Tensor) -> torch.Tensor:
+    """Per-slot amplitude ``s = sqrt(mean |y|^2)`` over antennas and REs: ``[batch, n_rx, 14, n_sc]`` -> ``[batch]``."""
+    return (y.abs() ** 2).mean(dim=(1, 2, 3)).sqrt()
+
+
+def scatter_data_res(values: torch.Tensor, data_mask: torch.Tensor) -> torch.Tensor:
+    """Values on the data REs ``[batch, n_data_re]`` -> a grid ``[batch, 14, n_sc]``, zero off the data REs."""
+    grid = torch.zeros(values.shape[0], *data_mask.shape, dtype=values.dtype, device=values.device)
+    grid[:, data_mask] = values  # row-major RE order, Sionna's
+    return grid
+
+
+def data_re_logits(logits: torch.Tensor, data_mask: torch.Tensor) -> torch.Tensor:
+    """``[batch, bits, 14, n_sc]`` -> ``[batch, n_data_re, bits]`` in row-major RE order (Sionna's)."""
+    flat = logits.flatten(2)[:, :, data_mask.flatten()]
+    return flat.transpose(1, 2)
+
+
+class FrontEnd:
+    """Slot -> network input, for the ``paper`` or ``enhanced`` features (see the module docstring).
+
+    Args:
+        simulator: the simulator of the link (its resource grid and DMRS configuration, and its device,
+            where the Sionna blocks of the enhanced front end are built).
+        features: ``paper`` or ``enhanced``.
+    """
+
+    def __init__(self, simulator: UplinkSimulator, features: str) -> None:
+        self.features = features
+        self.channels = input_channels(features, simulator.link.n_rx)
+        self.device = simulator.device
+        if features == "enhanced":
+            dmrs = simulator.pusch_config.dmrs
+            rg = simulator.resource_grid
+            with sionna_device(self.device):
+                self._estimator = PUSCHLSChannelEstimator(
+                    rg,
+                    dmrs.length,
+                    dmrs.additional_position,
+                    dmrs.num_cdm_groups_without_data,
+                    interpolation_type="lin",
+                )
+                self._equalizer = LMMSEEqualizer(rg, StreamManagement(np.ones([1, 1], bool), 1))
+
+    @torch.no_grad()
+    def __call__(self, slot: Slot) -> torch.Tensor:
+        """``[batch, channels, 14, n_sc]`` float32 on the slot's device."""
+        if self.features == "paper":
+            return paper_input(slot)
+        with sionna_device(slot.device), torch.autocast(slot.device.type, enabled=False):
+            return self._enhanced(slot)
+
+    def _enhanced(self, slot: Slot) -> torch.Tensor:
+        y = slot.y[:, None]  # Sionna layout [batch, 1 rx node, n_rx, 14, n_sc]
+        h_hat, err_var = self._estimator(y, slot.noise_var)  # h_hat [batch, 1, n_rx, 1 tx, 1 stream, 14, n_sc]
+        x_hat, no_eff = self._equalizer(y, h_hat, err_var, slot.noise_var)  # [batch, 1 tx, 1 stream, n_data_re]
+        x_eq = scatter_data_res(x_hat[:, 0, 0], slot.data_mask)[:, None]  # [batch, 1, 14, n_sc]
+        log_no_eff = scatter_data_res(torch.log10(no_eff[:, 0, 0].clamp_min(_MIN_VARIANCE)), slot.data_mask)
+        s = slot_scale(slot.y)  # [batch]
+        inv = (1.0 / s)[:, None, None, None]
+        xp = slot.x_pilot.expand(slot.batch_size, 1, *slot.x_pilot.shape)
+        log_no = torch.log10((slot.noise_var / s**2).clamp_min(_MIN_VARIANCE))
+        log_no = log_no[:, None, None, None].expand(-1, 1, *slot.x_pilot.shape)  # [batch, 1, 14, n_sc]
+        z = complex_channels(slot.y * inv, xp, slot.h_ls * inv, h_hat[:, 0, :, 0, 0] * inv, x_eq)
+        return torch.cat([z, log_no_eff[:, None].float(), log_no.float()], dim=1)
+
+
+def front_end_flops(features: str, n_rx: int, n_subcarriers: int, n_data_re: int, n_symbols: int = 14) -> int:
+    """Real FLOPs per slot of a front end, counted by hand from its operations (complex mul = 6, add = 2).
+
+    ``paper``: the raw LS estimate (one complex multiply per antenna and RE). ``enhanced`` adds the linear
+    interpolation (2 complex multiplies and 1 add per antenna and RE), the per-RE LMMSE of a 1-stream,
+    ``n_rx``-antenna link (``h^H y`` and ``|h|^2``: ``8 n_rx`` each, a division and the unbiasing: about
+    ``16 n_rx + 20`` per data RE), the normalisation (a squared magnitude and a multiply per value) and two
+    ``log10`` per RE (counted as 20 FLOPs each, a polynomial). An estimate of the arithmetic, for the energy
+    tables; the Sionna implementation may do more (it is general MIMO).
+    """
+    res = n_symbols * n_subcarriers
+    ls = 6 * n_rx * res
+    if features == "paper":
+        return ls
+    interpolation = (2 * 6 + 2) * n_rx * res
+    lmmse = (16 * n_rx + 20) * n_data_re
+    normalisation = 4 * n_rx * res + 3 * 2 * n_rx * res
+    logs = 2 * 20 * res
+    return ls + interpolation + lmmse + normalisation + logs
+
+
+class NeuralReceiver:
+    """A front end and a DeepRx network: ``slot -> logits [batch, n_data_re, bits_per_symbol]`` float32.
+
+    Called, it runs the network in eval mode without gradients (a receiver, like the classical ones);
+    :meth:`logits` keeps gradients for training.
+    """
+
+    def __init__(self, model: DeepRx, front_end: FrontEnd) -> None:
+        if model.config.in_channels != front_end.channels:
+            raise ValueError(
+                f"the network takes {model.config.in_channels} input channels, the "
+                f"{front_end.features!r} front end gives {front_end.channels}"
+            )
+        self.model = model
+        self.front_end = front_end
+
+    def logits(self, slot: Slot, z: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits at the data REs; ``z`` is the front end's output when the caller already has it."""
+        z = self.front_end(slot) if z is None else z
+        return data_re_logits(self.model(z), slot.data_mask)
+
+    @torch.no_grad()
+    def __call__(self, slot: Slot) -> torch.Tensor:
+        was_training = self.model.training
+        self.model.eval()
+        device = next(self.model.parameters()).device
+        out = self.logits(slot.to(device)).float()
+        self.model.train(was_training)
+        return out
+
+
+def load_receiver(
+    run_dir: Path, device: torch.device | str = "cpu", expected: RunConfig | None = None
+) -> tuple[NeuralReceiver, Checkpoint]:
+    """The trained receiver of a run folder (network in eval mode and its front end) on ``device``.
+
+    ``expected``: the configuration whose data it will see (checked as by :func:`checkpoint.load_model`).
+    """
+    model, ckpt = checkpoint.load_model(run_dir, expected)
+    simulator = UplinkSimulator(ckpt.config.link, device)
+    return NeuralReceiver(model.to(device), FrontEnd(simulator, ckpt.config.features)), ckpt
