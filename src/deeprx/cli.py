@@ -28,6 +28,23 @@ ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="model prese
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="the one seed of the run")]
 StepsOpt = Annotated[int | None, typer.Option("--steps", help="training steps")]
 DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda | cuda:N")]
+PretrainedOpt = Annotated[
+    str | None,
+    typer.Option("--pretrained", help="a shipped checkpoint instead of --checkpoint (deeprx pretrained list)"),
+]
+
+
+def _checkpoint_dir(checkpoint: Path | None, pretrained: str | None, required: bool = True) -> Path | None:
+    """The run folder named by ``--checkpoint`` or ``--pretrained`` (one of them; both is an error)."""
+    if checkpoint is not None and pretrained is not None:
+        raise InputError("give --checkpoint or --pretrained, not both")
+    if pretrained is not None:
+        from deeprx.pretrained import resolve
+
+        return resolve(pretrained)
+    if checkpoint is None and required:
+        raise InputError("name a model: --checkpoint RUN_DIR or --pretrained NAME (deeprx pretrained list)")
+    return checkpoint
 
 
 @contextlib.contextmanager
@@ -161,7 +178,7 @@ def distill_cmd(
     teacher: Annotated[
         Path,
         typer.Option(
-            "--teacher", "-t", help="run folder of the teacher checkpoint, or genie-perfect-csi-lmmse | ls-lmmse"
+            "--teacher", "-t", help="teacher run folder, shipped name (deeprx pretrained list), or genie-perfect-csi-lmmse | ls-lmmse"
         ),
     ],
     profile: ProfileOpt = "quick",
@@ -193,7 +210,10 @@ def distill_cmd(
 
 @app.command("evaluate")
 def evaluate_cmd(
-    checkpoint_dir: Annotated[Path, typer.Option("--checkpoint", "-c", help="run folder of a checkpoint")],
+    checkpoint_dir: Annotated[
+        Path | None, typer.Option("--checkpoint", "-c", help="run folder of a checkpoint")
+    ] = None,
+    pretrained: PretrainedOpt = None,
     out: OutOpt = Path("out/eval"),
     profile: Annotated[str | None, typer.Option("--profile", "-p")] = None,
     sets: SetOpt = None,
@@ -214,6 +234,7 @@ def evaluate_cmd(
     from deeprx.train import checkpoint
 
     with _guard():
+        checkpoint_dir = _checkpoint_dir(checkpoint_dir, pretrained)
         saved = checkpoint.load(checkpoint_dir).config
         cfg = _config(profile, sets) if profile else saved.with_overrides(dict(parse_override(s) for s in sets or []))
         device = resolve_device(cfg.device)
@@ -306,7 +327,10 @@ def _inference_subject(checkpoint_dir: Path | None, model: str, n_prb: int | Non
 
 @app.command("export")
 def export_cmd(
-    checkpoint_dir: Annotated[Path, typer.Option("--checkpoint", "-c", help="run folder of a checkpoint")],
+    checkpoint_dir: Annotated[
+        Path | None, typer.Option("--checkpoint", "-c", help="run folder of a checkpoint")
+    ] = None,
+    pretrained: PretrainedOpt = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="ONNX file to write")] = Path("out/deeprx.onnx"),
     tolerance: Annotated[float, typer.Option(help="max |logit difference| allowed vs PyTorch")] = 1e-3,
     as_json: JsonOpt = False,
@@ -321,7 +345,7 @@ def export_cmd(
     from deeprx.io import atomic_write
 
     with _guard():
-        net, link, z = _inference_subject(checkpoint_dir, "", None, 30.0, 8)
+        net, link, z = _inference_subject(_checkpoint_dir(checkpoint_dir, pretrained), "", None, 30.0, 8)
         with tempfile.TemporaryDirectory() as tmp:
             export_onnx(net, Path(tmp) / "m.onnx", link.n_subcarriers)
             data = (Path(tmp) / "m.onnx").read_bytes()
@@ -347,6 +371,7 @@ def serve_bench(
     checkpoint_dir: Annotated[
         Path | None, typer.Option("--checkpoint", "-c", help="run folder of a checkpoint")
     ] = None,
+    pretrained: PretrainedOpt = None,
     model: Annotated[str, typer.Option("--model", "-m", help="untrained preset when no checkpoint")] = "deeprx_full",
     n_prb: Annotated[int | None, typer.Option("--n-prb", help="grid (default: the checkpoint's, else 26)")] = None,
     path: Annotated[str, typer.Option(help="auto | eager | folded | bf16 | int8 | onnx | onnx-int8")] = "auto",
@@ -368,6 +393,7 @@ def serve_bench(
         if min(rate, duration, deadline_ms) <= 0 or max_batch < 1 or workers < 1:
             raise InputError("--rate, --duration and --deadline-ms must be > 0, --max-batch and --workers >= 1")
         cores = use_all_cores()
+        checkpoint_dir = _checkpoint_dir(checkpoint_dir, pretrained, required=False)
         net, link, pool = _inference_subject(checkpoint_dir, model, n_prb, 30.0, 64)
         if path == "auto":
             path = auto_select(net, pool[:32], pool[32:48])[0].path
@@ -402,6 +428,66 @@ def _print_summary(rows: list[dict[str, Any]], target_ber: float) -> None:
         gain = "-" if r["gain_over_ls_db"] is None else f"{r['gain_over_ls_db']:+.2f} dB"
         table.add_row(r["receiver"], f"{r['geometric_mean_ber']:.3f}", sinr, f"{r['ber_at_max_sinr']:.2e}", gain)
     console.print(table)
+
+
+# --- pretrained -----------------------------------------------------------------------------------------
+
+pretrained_app = typer.Typer(no_args_is_help=True, help="Shipped, pretrained receivers: list them, ship a run.")
+app.add_typer(pretrained_app, name="pretrained")
+
+
+@pretrained_app.command("list")
+def pretrained_list(as_json: JsonOpt = False) -> None:
+    """The shipped checkpoints: how each was made and its BER beside LS-LMMSE on its profile's test set."""
+    from deeprx.pretrained import names, record
+
+    with _guard():
+        records = [record(n).to_dict() for n in names()]
+        if _emit(records, as_json):
+            return
+        table = Table(title="Shipped checkpoints (use with --pretrained NAME, or distill --teacher NAME)")
+        for col in (
+            "name",
+            "model / input",
+            "DMRS",
+            "steps x batch = slots",
+            "trained on",
+            "BER @ max SINR vs LS-LMMSE",
+        ):
+            table.add_column(col)
+        for r in records:
+            ev = r["evaluation"]
+            ours, ls = ev["receivers"]["DeepRx"], ev["receivers"]["LS-LMMSE"]
+            table.add_row(
+                r["name"], f"{r['model']} / {r['features']}", str(r["dmrs_symbols"]),
+                f"{r['steps']:,} = {r['slots_seen']:,}", f"{r['device']}, {r['wall_seconds']:.0f} s, {r['commit'][:8]}",
+                f"{ours['ber'][-1]:.2e} vs {ls['ber'][-1]:.2e} at {ev['sinr_db'][-1]:g} dB",
+            )  # fmt: skip
+        console.print(table)
+        for r in records:
+            console.print(f"[bold]{r['name']}[/bold]: {r['command']}")
+
+
+@pretrained_app.command("add")
+def pretrained_add(
+    run_dir: Annotated[Path, typer.Argument(help="a finished run folder of deeprx train")],
+    name: Annotated[str, typer.Option(help="the name to ship it under")],
+    command: Annotated[str, typer.Option(help="the exact deeprx command that trained it")],
+    commit: Annotated[str, typer.Option(help="the commit it was trained at")],
+    description: Annotated[str, typer.Option(help="one line for the registry")] = "",
+    cache: Annotated[Path, typer.Option(help="folder for test sets")] = Path("out/testsets"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Ship a finished run: evaluate it on its profile's test set, then copy it into the registry with its record."""
+    from deeprx.pretrained import add, evaluate_run
+
+    with _guard():
+        if not command.startswith("deeprx "):
+            raise InputError("--command must be the deeprx command that trained the run, starting with 'deeprx '")
+        evaluation = evaluate_run(run_dir, cache, show_progress=not as_json)
+        rec = add(run_dir, name, command, commit, evaluation, description)
+        if not _emit(rec.to_dict(), as_json):
+            console.print(f"shipped {run_dir} as {name!r}")
 
 
 # --- energy ---------------------------------------------------------------------------------------------
@@ -517,6 +603,7 @@ def energy_estimate(
     n_rx: NrxOpt = 2,
     modulation: ModOpt = "256qam",
     checkpoint: CheckpointOpt = None,
+    pretrained: PretrainedOpt = None,
     processor: ProcOpt = "coral-edge-tpu",
     method: Annotated[str, typer.Option(help="metric0 | metric1 | metric2 | memory-aware")] = "metric0",
     catalogue: CatalogueOpt = None,
@@ -533,7 +620,11 @@ def energy_estimate(
             raise InputError(f"unknown method {method!r}: choose one of {list(METHODS)}")
         procs = load_catalogue(catalogue)
         check_processor(procs, processor)
-        est = estimates(_subject(model, n_prb, n_rx, modulation, checkpoint), procs, load_memory_energy(catalogue))
+        est = estimates(
+            _subject(model, n_prb, n_rx, modulation, _checkpoint_dir(checkpoint, pretrained, required=False)),
+            procs,
+            load_memory_energy(catalogue),
+        )
         if not _emit(est, as_json):
             _print_estimates(est, processor, method, layers)
 
@@ -555,6 +646,7 @@ def energy_measure(
     n_rx: NrxOpt = 2,
     modulation: ModOpt = "256qam",
     checkpoint: CheckpointOpt = None,
+    pretrained: PretrainedOpt = None,
     meter: MeterOpt = "auto",
     batch: BatchOpt = 8,
     train_batch: Annotated[int, typer.Option(help="slots per training step")] = 8,
@@ -574,7 +666,9 @@ def energy_measure(
     with _guard():
         check_protocol_args(min(batch, train_batch), repeats, training_steps, window, idle, rate)
         use_all_cores()
-        subject = _subject(model, n_prb, n_rx, modulation, checkpoint, device)
+        subject = _subject(
+            model, n_prb, n_rx, modulation, _checkpoint_dir(checkpoint, pretrained, required=False), device
+        )
         energy_meter, why = open_meter(meter, device=str(subject.device))
         try:
             res = measurements(subject, energy_meter, batch=batch, train_batch=train_batch, repeats=repeats,
@@ -604,6 +698,7 @@ def energy_report(
     n_rx: NrxOpt = 2,
     modulation: ModOpt = "256qam",
     checkpoint: CheckpointOpt = None,
+    pretrained: PretrainedOpt = None,
     processor: ProcOpt = "coral-edge-tpu",
     catalogue: CatalogueOpt = None,
     meter: MeterOpt = "auto",
@@ -619,8 +714,9 @@ def energy_report(
     from deeprx.energy.report import energy_report as build
 
     with _guard():
+        subject = _subject(model, n_prb, n_rx, modulation, _checkpoint_dir(checkpoint, pretrained, required=False))
         data = build(
-            _subject(model, n_prb, n_rx, modulation, checkpoint), out, catalogue=catalogue, processor=processor,
+            subject, out, catalogue=catalogue, processor=processor,
             meter=meter, batch=batch, repeats=repeats, window_s=window, training_steps=training_steps, rate=rate,
             idle_s=idle,
         )  # fmt: skip

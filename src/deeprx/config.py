@@ -115,9 +115,11 @@ class LinkConfig:
 class TrainConfig:
     """Optimisation: AdamW with a warm-up then decay schedule.
 
-    ``bf16``: autocast to bf16 where the device supports it (pays on GPUs; on the 2-core AVX-512-bf16 CPUs
-    here a step was 1.5x slower than fp32 channels-last, ``benchmarks/train_throughput.py``).
-    ``channels_last``: the network's tensors in NHWC layout (2.0x faster steps on those CPUs).
+    ``bf16``: autocast to bf16 where the device supports it. ``channels_last``: the network's tensors in
+    NHWC layout. Measured with ``benchmarks/train_throughput.py`` (deeprx_half, 4 PRB): on the 2-core
+    AVX-512-bf16 CPUs here channels-last made a step 2.0x faster and bf16 1.5x slower; on an H200 the
+    opposite way, channels-last 2.0x slower and bf16 no faster (0.92x). The profiles set what their device
+    runs fastest.
     """
 
     steps: int = 300
@@ -337,7 +339,7 @@ def paper() -> RunConfig:
         profile="paper",
         model="deeprx_full",
         link=LinkConfig(n_prb=26, modulation="256qam", dmrs_symbols=1, channel_models=CHANNEL_MODELS),
-        train=TrainConfig(steps=250_000, batch_size=64, lr=1e-3, checkpoint_every=2000, bf16=True),
+        train=TrainConfig(steps=250_000, batch_size=64, lr=1e-3, checkpoint_every=2000, channels_last=False),
         eval=EvalConfig(
             sinr_step_db=2.0,
             slots_per_point=2048,
@@ -360,7 +362,7 @@ def gpu() -> RunConfig:
     return dataclasses.replace(
         base,
         profile="gpu",
-        train=TrainConfig(steps=9375, batch_size=256, lr=6e-3, checkpoint_every=625, bf16=True),
+        train=TrainConfig(steps=9375, batch_size=256, lr=6e-3, checkpoint_every=625, channels_last=False),
     )
 
 

@@ -129,7 +129,8 @@ def count_layers(model: DeepRx, n_subcarriers: int, n_symbols: int = 14, bytes_p
     model.eval()
     try:
         with torch.no_grad():
-            model(torch.zeros(1, model.config.in_channels, n_symbols, n_subcarriers))
+            device = next(model.parameters()).device  # count wherever the model lives (a GPU too)
+            model(torch.zeros(1, model.config.in_channels, n_symbols, n_subcarriers, device=device))
     finally:
         model.train(was_training)
         for handle in handles:

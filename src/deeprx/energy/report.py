@@ -44,7 +44,7 @@ def energy_report(
     check_protocol_args(min(batch, train_batch), repeats, training_steps, window_s, idle_s, rate)
     use_all_cores()
     est = estimates(subject, procs, load_memory_energy(catalogue))
-    energy_meter, why = open_meter(meter, procs["host"])
+    energy_meter, why = open_meter(meter, procs["host"], device=str(subject.device))
     try:
         res = measurements(subject, energy_meter, batch=batch, train_batch=train_batch, repeats=repeats,
                            window_s=window_s, idle_s=idle_s)  # fmt: skip

@@ -156,7 +156,7 @@ def export_onnx(model: DeepRx, path: Path, n_subcarriers: int, opset: int = 17) 
     """Write ``model`` with BatchNorm folded and depthwise convs split as ONNX, with a dynamic batch axis
     (input ``z``, output ``logits``)."""
     z = torch.zeros(1, model.config.in_channels, 14, n_subcarriers)
-    fast = split_depthwise(fold_batchnorm(model))
+    fast = split_depthwise(fold_batchnorm(copy.deepcopy(model).cpu()))
     torch.onnx.export(fast, (z,), str(path), input_names=["z"], output_names=["logits"],
                       dynamic_axes={"z": {0: "batch"}, "logits": {0: "batch"}}, opset_version=opset,
                       dynamo=False)  # fmt: skip

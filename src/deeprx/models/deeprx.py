@@ -218,7 +218,7 @@ def flops_per_slot(model: DeepRx, n_subcarriers: int, n_symbols: int = 14) -> in
     """Convolution FLOPs (2 x MAC) of one forward pass on one slot, from ``torch``'s FlopCounterMode."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    z = torch.zeros(1, model.config.in_channels, n_symbols, n_subcarriers)
+    z = torch.zeros(1, model.config.in_channels, n_symbols, n_subcarriers, device=next(model.parameters()).device)
     was_training = model.training
     model.eval()
     with FlopCounterMode(display=False) as counter, torch.no_grad():

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from deeprx import pretrained
 from deeprx.config import RunConfig
 from deeprx.io import InputError, sha256_file
 from deeprx.link.simulator import Slot
@@ -35,8 +36,8 @@ def load_teacher(cfg: RunConfig, device: torch.device) -> tuple[TeacherLogits, d
 
     ``z`` is the student's input; a network teacher with other input features builds its own.
 
-    ``cfg.kd.teacher`` is a run folder (a DeepRx checkpoint, used in eval mode without gradients) or a
-    name in :data:`CLASSICAL_TEACHERS`. Logits are ``[batch, n_data_re, bits_per_symbol]`` float32, > 0
+    ``cfg.kd.teacher`` is a run folder (a DeepRx checkpoint, used in eval mode without gradients), the name
+    of a shipped checkpoint (:mod:`deeprx.pretrained`) or a name in :data:`CLASSICAL_TEACHERS`. Logits are ``[batch, n_data_re, bits_per_symbol]`` float32, > 0
     means bit 1.
     """
     if cfg.kd.teacher in CLASSICAL_TEACHERS:
@@ -51,11 +52,12 @@ def load_teacher(cfg: RunConfig, device: torch.device) -> tuple[TeacherLogits, d
 
         facts = {"teacher_model": receiver_name, "teacher_step": 0, "teacher_sha256": cfg.kd.teacher}
         return classical_logits, facts
-    teacher_dir = Path(cfg.kd.teacher)
+    shipped = pretrained.is_pretrained(cfg.kd.teacher)
+    teacher_dir = pretrained.resolve(cfg.kd.teacher) if shipped else Path(cfg.kd.teacher)
     if not checkpoint.exists(teacher_dir):
         raise InputError(
-            f"no teacher checkpoint in {teacher_dir}; train the teacher first (deeprx train) "
-            f"or name a classical teacher: {', '.join(CLASSICAL_TEACHERS)}"
+            f"no teacher checkpoint in {teacher_dir}; train the teacher first (deeprx train), "
+            f"name a shipped one (deeprx pretrained list) or a classical teacher: {', '.join(CLASSICAL_TEACHERS)}"
         )
     teacher, ckpt = load_receiver(teacher_dir, device)
     checkpoint.check_compatible(ckpt.config, cfg, TEACHER_MUST_MATCH)

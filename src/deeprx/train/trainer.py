@@ -116,16 +116,17 @@ class ValidationSet:
 
 
 def high_sinr_verdict(neural_ber: float, ls_ber: float, sinr_db: float, bits: int) -> str:
-    """``passes`` or ``does NOT pass`` LS-LMMSE at ``sinr_db``, with both BERs and their ratio.
+    """``passes``, ``ties`` or ``does NOT pass`` LS-LMMSE at ``sinr_db``, with both BERs and their ratio.
 
-    Zero errors count as half an error (``0.5 / bits``), as in the BER curves, so the ratio stays finite.
+    Zero errors count as half an error (``0.5 / bits``), as in the BER curves, so the ratio stays finite;
+    two error-free curves tie (the validation set cannot tell them apart).
     """
     floor = 0.5 / bits
     ratio = max(neural_ber, floor) / max(ls_ber, floor)
-    verdict = "passes" if ratio < 1 else "does NOT pass"
+    verdict = "passes" if ratio < 1 else "ties with" if ratio == 1 else "does NOT pass"
+    detail = f"no errors in {bits:,} bits each" if neural_ber == ls_ber == 0 else f"{ratio:.3g}x LS-LMMSE's"
     return (
-        f"validation at {sinr_db:g} dB: the network {verdict} LS-LMMSE "
-        f"(BER {neural_ber:.2e} vs {ls_ber:.2e}, {ratio:.3g}x LS-LMMSE's)"
+        f"validation at {sinr_db:g} dB: the network {verdict} LS-LMMSE (BER {neural_ber:.2e} vs {ls_ber:.2e}, {detail})"
     )
 
 

@@ -1,0 +1,177 @@
+"""Shipped, pretrained receivers: a small registry like timm's ``pretrained=True``.
+
+Each entry is a folder ``src/deeprx/weights/<name>/`` with the run's own checkpoint (``checkpoint.safetensors``
+and ``checkpoint.json``: resolved config, steps, training log, device, training seconds) and ``record.json``,
+which says how it was made and what it measured:
+
+* ``command``: the exact ``deeprx`` command that trained it (re-running it re-makes the weights), ``commit``:
+  the commit it ran at, ``device``, ``wall_seconds``, ``steps`` and ``slots_seen``;
+* ``tensors_sha256``: the hash of the tensor file, checked on every load;
+* ``evaluation``: BER vs SINR of the receiver and both classical baselines on the profile's test set, and the
+  command that measured it.
+
+Entries are made by ``deeprx pretrained add`` from a finished run folder of ``deeprx train``, never by hand.
+Guarantees: a name resolves to a folder whose tensors match the record's hash (else :class:`InputError`);
+the record's format carries a version (``RECORD_VERSION``).
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deeprx.io import InputError, read_json, sha256_file, write_json
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+RECORD = "record.json"
+RECORD_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PretrainedRecord:
+    """How a shipped checkpoint was made, and what it measured (see the module docstring)."""
+
+    name: str
+    model: str
+    features: str
+    profile: str
+    dmrs_symbols: int
+    command: str
+    commit: str
+    device: str
+    wall_seconds: float
+    steps: int
+    slots_seen: int
+    tensors_sha256: str
+    description: str = ""
+    evaluation: dict[str, Any] = field(default_factory=dict)
+    format_version: int = RECORD_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PretrainedRecord:
+        if d.get("format_version") != RECORD_VERSION:
+            raise InputError(f"pretrained record {d.get('name')!r} has format {d.get('format_version')}, "
+                             f"this deeprx reads {RECORD_VERSION}; update deeprx")  # fmt: skip
+        return cls(**d)
+
+
+def names(root: Path = WEIGHTS_DIR) -> list[str]:
+    """Names of the shipped checkpoints."""
+    return sorted(p.parent.name for p in root.glob(f"*/{RECORD}"))
+
+
+def record(name: str, root: Path = WEIGHTS_DIR) -> PretrainedRecord:
+    path = root / name / RECORD
+    if not path.exists():
+        known = ", ".join(names(root)) or "none"
+        raise InputError(f"no pretrained checkpoint named {name!r}; shipped: {known} (deeprx pretrained list)")
+    return PretrainedRecord.from_dict(read_json(path, "pretrained record"))
+
+
+def resolve(name: str, root: Path = WEIGHTS_DIR) -> Path:
+    """The run folder of a shipped checkpoint, after checking its tensors against the record's hash."""
+    rec = record(name, root)
+    folder = root / name
+    from deeprx.train.checkpoint import TENSORS
+
+    if sha256_file(folder / TENSORS) != rec.tensors_sha256:
+        raise InputError(f"pretrained checkpoint {name!r} fails its hash check; reinstall deeprx")
+    return folder
+
+
+def is_pretrained(name: str, root: Path = WEIGHTS_DIR) -> bool:
+    return (root / name / RECORD).exists()
+
+
+def add(
+    run_dir: Path,
+    name: str,
+    command: str,
+    commit: str,
+    evaluation: dict[str, Any],
+    description: str = "",
+    root: Path = WEIGHTS_DIR,
+) -> PretrainedRecord:
+    """Ship a finished run folder under ``name``: copy its checkpoint and write its record."""
+    from deeprx.train import checkpoint
+
+    ckpt = checkpoint.load(run_dir)
+    if ckpt.step < ckpt.config.train.steps:
+        raise InputError(f"{run_dir} stopped at step {ckpt.step} of {ckpt.config.train.steps}; finish it first")
+    folder = root / name
+    if folder.exists():
+        raise InputError(f"a pretrained checkpoint named {name!r} exists; remove {folder} to replace it")
+    cfg = ckpt.config
+    rec = PretrainedRecord(
+        name=name,
+        model=cfg.model,
+        features=cfg.features,
+        profile=cfg.profile,
+        dmrs_symbols=cfg.link.dmrs_symbols,
+        command=command,
+        commit=commit,
+        device=str(ckpt.extra.get("device", "")),
+        wall_seconds=float(ckpt.extra.get("train_seconds", 0.0)),
+        steps=ckpt.step,
+        slots_seen=ckpt.step * cfg.train.batch_size,
+        tensors_sha256=sha256_file(run_dir / checkpoint.TENSORS),
+        description=description,
+        evaluation=evaluation,
+    )
+    tmp = root / f".{name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for f in (checkpoint.TENSORS, checkpoint.META):
+        shutil.copy2(run_dir / f, tmp / f)
+    write_json(tmp / RECORD, rec.to_dict())
+    tmp.rename(folder)  # atomic: a half-copied entry never carries the name
+    return rec
+
+
+GOAL_BER = 1e-3  # the SINR at this BER is recorded beside the profile's target (issue 12's goal)
+
+
+def evaluate_run(run_dir: Path, cache: Path, show_progress: bool = True) -> dict[str, Any]:
+    """BER vs SINR of a run's receiver and both classical baselines on its profile's test set (every slot).
+
+    The test set is the one of the checkpoint's own link, evaluation settings and seed (built in ``cache``
+    if missing), on the CPU or the GPU, whichever the machine has.
+    """
+    from deeprx.config import config_hash
+    from deeprx.evaluate.ber import evaluate
+    from deeprx.link.baselines import baseline_receivers
+    from deeprx.link.simulator import UplinkSimulator
+    from deeprx.link.testset import TestSet, testset_key
+    from deeprx.receivers import load_receiver
+    from deeprx.runtime import resolve_device
+    from deeprx.train import checkpoint
+
+    cfg = checkpoint.load(run_dir).config.with_overrides({"device": "auto"})
+    device = resolve_device(cfg.device)
+    receiver, _ = load_receiver(run_dir, device)
+    testset = TestSet.ensure(cfg, cache, show_progress)
+    receivers = {"DeepRx": receiver, **baseline_receivers(UplinkSimulator(cfg.link, device))}
+    every_slot = 10**15
+    curves = evaluate(receivers, testset, cfg.eval.batch_size, every_slot, show_progress, device)
+    return {
+        "testset": config_hash(testset_key(cfg)),
+        "slots_per_point": testset.slots_per_point,
+        "sinr_db": curves[0].sinr_db,
+        "target_ber": cfg.eval.target_ber,
+        "receivers": {
+            c.receiver: {
+                "ber": c.ber,
+                "bit_errors": c.bit_errors,
+                "bits": c.bits,
+                "geometric_mean_ber": c.geometric_mean_ber(),
+                "sinr_at_target_db": c.sinr_at_ber(cfg.eval.target_ber),
+                f"sinr_at_{GOAL_BER:g}_db": c.sinr_at_ber(GOAL_BER),
+            }
+            for c in curves
+        },
+    }
