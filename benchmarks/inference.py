@@ -63,8 +63,12 @@ CPU = torch.device("cpu")
 
 
 def _receiver(engine, front_end: FrontEnd):
+    """The engine's network behind the checkpoint's front end (and its prior LLRs, for ``residual``)."""
+
     def receive(slot):
-        return data_re_logits(engine.run(front_end(slot)), slot.data_mask.to(slot.device)).float()
+        x = front_end.prepare(slot)
+        logits = data_re_logits(engine.run(x.z).to(slot.device), slot.data_mask).float()
+        return logits if x.prior is None else logits + x.prior
 
     return receive
 

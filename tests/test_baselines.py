@@ -30,7 +30,9 @@ def test_perfect_csi_hard_decisions_match_an_independent_simo_lmmse() -> None:
     ours = (LmmseReceiver(sim, perfect_csi=True)(slot) > 0).float()
     h, y = slot.h[..., slot.data_mask], slot.y[..., slot.data_mask]  # [B, n_rx, n_data]
     x_hat = (h.conj() * y).sum(1) / (h.abs() ** 2).sum(1)
-    points = Constellation("qam", 4, device="cpu").points.to(torch.complex64)  # index i carries the bits of i (MSB first)
+    points = Constellation("qam", 4, device="cpu").points.to(
+        torch.complex64
+    )  # index i carries the bits of i (MSB first)
     nearest = (x_hat[..., None] - points).abs().argmin(-1)
     bits = ((nearest[..., None] >> torch.arange(3, -1, -1)) & 1).float()
     mismatch = float((bits != ours).float().mean())

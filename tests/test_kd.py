@@ -14,7 +14,7 @@ from deeprx.io import InputError
 from deeprx.link.baselines import LmmseReceiver
 from deeprx.link.simulator import UplinkSimulator
 from deeprx.models.deeprx import create_model
-from deeprx.receivers import FrontEnd, NeuralReceiver, data_re_logits, paper_input
+from deeprx.receivers import FrontEnd, NetworkInput, NeuralReceiver, data_re_logits, paper_input
 from deeprx.train import checkpoint
 from deeprx.train.distill import GENIE_TEACHER, LS_LMMSE_TEACHER, distillation_loss, load_teacher
 from deeprx.train.losses import bernoulli_kl, kd_loss, masked_bce
@@ -95,11 +95,11 @@ def test_classical_teachers_are_baseline_receivers_and_can_be_distilled(tiny_cfg
     genie, facts = load_teacher(cfg, torch.device("cpu"))
     simulator = UplinkSimulator(cfg.link)
     slot = simulator.sample(8, seed=5)
-    genie_llr = genie(slot, paper_input(slot))
+    genie_llr = genie(slot, NetworkInput(paper_input(slot)))
     assert torch.equal(genie_llr, LmmseReceiver(simulator, perfect_csi=True)(slot))
     assert facts["teacher_model"] == "Perfect-CSI LMMSE"
     ls, facts = load_teacher(cfg.with_overrides({"kd.teacher": LS_LMMSE_TEACHER}), torch.device("cpu"))
-    assert torch.equal(ls(slot, paper_input(slot)), LmmseReceiver(simulator, perfect_csi=False)(slot))
+    assert torch.equal(ls(slot, NetworkInput(paper_input(slot))), LmmseReceiver(simulator, perfect_csi=False)(slot))
     assert facts["teacher_model"] == "LS-LMMSE"
     # alpha = 0, mean scaling: the step loss is T^2 * KL / T^2, the KL to the genie's softened LLRs
     loss_fn, _ = distillation_loss(cfg, torch.device("cpu"))

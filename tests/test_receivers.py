@@ -153,3 +153,16 @@ def test_simulator_front_end_and_baseline_on_cuda() -> None:
     llr = LmmseReceiver(sim, perfect_csi=False)(slot)
     assert z.device.type == llr.device.type == "cuda"
     assert float(((llr > 0).float() != slot.bits).float().mean()) < 0.05
+
+
+def test_untrained_residual_receiver_is_ls_lmmse(sim: UplinkSimulator) -> None:
+    """With its output layer at zero the residual receiver's logits are LS-LMMSE's clipped max-log LLRs."""
+    from deeprx.receivers import PRIOR_CLIP, initialise
+
+    slot = sim.sample(6, seed=4, sinr_db=15.0)
+    model = initialise(create_model("deeprx_eighth", 2, 4, input_channels("residual", 2)), "residual")
+    receiver = NeuralReceiver(model, FrontEnd(sim, "residual"))
+    ours = receiver(slot)
+    ls = LmmseReceiver(sim, perfect_csi=False)(slot)
+    assert torch.allclose(ours, ls.clamp(-PRIOR_CLIP, PRIOR_CLIP), atol=1e-3)
+    assert torch.equal(ours > 0, ls > 0)

@@ -112,3 +112,15 @@ def test_batch_cache_stops_growing_at_its_budget(tiny_cfg: RunConfig) -> None:
     a = cache.sample(simulator, 4, seed=1)
     b = cache.sample(simulator, 4, seed=1)
     assert cache.bytes == 0 and cache.misses == 2 and torch.equal(a.y, b.y)
+
+
+def test_high_sinr_verdict_by_hand() -> None:
+    from deeprx.train.trainer import high_sinr_verdict
+
+    assert "passes LS-LMMSE (BER 1.00e-03 vs 2.00e-03, 0.5x" in high_sinr_verdict(1e-3, 2e-3, 40.0, 1000)
+    assert "does NOT pass LS-LMMSE (BER 1.00e-02 vs 1.00e-03, 10x" in high_sinr_verdict(1e-2, 1e-3, 40.0, 1000)
+    assert "ties with LS-LMMSE (BER 0.00e+00 vs 0.00e+00, no errors in 1,000 bits each)" in high_sinr_verdict(
+        0.0, 0.0, 40.0, 1000
+    )
+    # zero errors count as half an error: 0 vs 1 error in 1000 bits is 0.5x
+    assert "0.5x" in high_sinr_verdict(0.0, 1e-3, 40.0, 1000)

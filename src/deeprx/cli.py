@@ -178,7 +178,9 @@ def distill_cmd(
     teacher: Annotated[
         Path,
         typer.Option(
-            "--teacher", "-t", help="teacher run folder, shipped name (deeprx pretrained list), or genie-perfect-csi-lmmse | ls-lmmse"
+            "--teacher",
+            "-t",
+            help="teacher run folder, shipped name (deeprx pretrained list), or genie-perfect-csi-lmmse | ls-lmmse",
         ),
     ],
     profile: ProfileOpt = "quick",

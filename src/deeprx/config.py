@@ -23,14 +23,16 @@ CHANNEL_MODELS: tuple[str, ...] = (
 )
 SUBCARRIER_SPACINGS_KHZ: tuple[int, ...] = (15, 30)
 SCHEDULES: tuple[str, ...] = ("onecycle", "cosine")
+OPTIMIZERS: tuple[str, ...] = ("adamw", "lamb")  # lamb: the DeepRx paper's, from pytorch-optimizer
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")  # and "cuda:N"
-# Network inputs (front ends, see deeprx.receivers): the DeepRx paper's, or the paper's plus a classical
-# receiver's interpolated estimate and equalised symbols.
-FEATURES: tuple[str, ...] = ("paper", "enhanced")
+# Network inputs (front ends, see deeprx.receivers): the DeepRx paper's; the paper's plus a classical
+# receiver's interpolated estimate and equalised symbols; and that input with the network's output added to
+# the classical receiver's LLRs (a residual on LS-LMMSE).
+FEATURES: tuple[str, ...] = ("paper", "enhanced", "residual")
 
 
 def input_channels(features: str, n_rx: int) -> int:
-    """Real input channels of the network for a front end: ``paper`` ``4 n_rx + 2``, ``enhanced`` ``6 n_rx + 6``."""
+    """Real input channels of the network for a front end: ``paper`` ``4 n_rx + 2``, else ``6 n_rx + 6``."""
     if features not in FEATURES:
         raise ValueError(f"unknown features {features!r}: one of {FEATURES}")
     return 4 * n_rx + 2 if features == "paper" else 6 * n_rx + 6
@@ -113,7 +115,7 @@ class LinkConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation: AdamW with a warm-up then decay schedule.
+    """Optimisation: AdamW (or the DeepRx paper's LAMB) with a warm-up then decay schedule.
 
     ``bf16``: autocast to bf16 where the device supports it. ``channels_last``: the network's tensors in
     NHWC layout. Measured with ``benchmarks/train_throughput.py`` (deeprx_half, 4 PRB): on the 2-core
@@ -124,6 +126,7 @@ class TrainConfig:
 
     steps: int = 300
     batch_size: int = 32
+    optimizer: str = "adamw"
     lr: float = 3e-3
     weight_decay: float = 1e-4
     warmup_fraction: float = 0.1
@@ -140,6 +143,7 @@ class TrainConfig:
         _check(0 <= self.weight_decay < 1, "train.weight_decay", self.weight_decay, "in [0, 1)")
         _check(0 <= self.warmup_fraction < 1, "train.warmup_fraction", self.warmup_fraction, "in [0, 1)")
         _check(self.schedule in SCHEDULES, "train.schedule", self.schedule, f"one of {SCHEDULES}")
+        _check(self.optimizer in OPTIMIZERS, "train.optimizer", self.optimizer, f"one of {OPTIMIZERS}")
         _check(self.grad_clip > 0, "train.grad_clip", self.grad_clip, "> 0")
         _check(self.checkpoint_every >= 1, "train.checkpoint_every", self.checkpoint_every, ">= 1")
 
@@ -308,7 +312,8 @@ def quick() -> RunConfig:
     return RunConfig(
         profile="quick",
         model="deeprx_quarter",
-        features="enhanced",
+        # A demo's students see ~2k slots: as a residual on LS-LMMSE they start at its BER instead of far above.
+        features="residual",
         link=LinkConfig(n_prb=4, modulation="16qam", dmrs_symbols=1),
         train=TrainConfig(steps=200, batch_size=32, lr=8e-3, checkpoint_every=50),
         eval=EvalConfig(sinr_step_db=5.0, slots_per_point=64, target_bit_errors=1000, target_ber=3e-2),

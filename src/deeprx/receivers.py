@@ -12,6 +12,9 @@ of the data REs. Two front ends, named by ``RunConfig.features``:
   ``6 * n_rx + 6`` channels. Each slot is divided by ``s = sqrt(mean |Y|^2)`` (over antennas and REs), so
   ``Y``, ``H_raw`` and the interpolated estimate have unit power and ``N0`` becomes ``N0 / s^2``; the
   equalised symbols are already in constellation units.
+* ``residual``: the enhanced input, and the network's logits are *added* to LS-LMMSE's max-log LLRs
+  (clipped to ``+-PRIOR_CLIP``), the network's output layer starting at zero: an untrained network is
+  exactly LS-LMMSE, and training only has to learn the correction.
 
 The front end is part of the receiver's cost: :func:`front_end_flops` counts it beside the network's layers.
 """
@@ -19,6 +22,7 @@ The front end is part of the receiver's cost: :func:`front_end_flops` counts it 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,12 +36,29 @@ from deeprx.train.checkpoint import Checkpoint
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
+    from sionna.phy.mapping import Demapper
     from sionna.phy.mimo import StreamManagement
     from sionna.phy.nr import PUSCHLSChannelEstimator
     from sionna.phy.ofdm import LMMSEEqualizer
 
 # log10 of a variance is clamped here: the equalised noise variance can reach 0 at the grid's edges.
 _MIN_VARIANCE = 1e-6
+# LS-LMMSE's max-log LLRs reach 1e4 at high SINR; clipped, a wrong but confident one stays correctable.
+PRIOR_CLIP = 20.0
+
+
+@dataclass
+class NetworkInput:
+    """What a front end gives the network.
+
+    Attributes:
+        z: the network's input, ``[batch, channels, 14, n_sc]`` float32.
+        prior: LLRs the network's data-RE logits are added to, ``[batch, n_data_re, bits_per_symbol]``
+            float32 (the ``residual`` front end), else ``None``.
+    """
+
+    z: torch.Tensor
+    prior: torch.Tensor | None = None
 
 
 def complex_channels(*parts: torch.Tensor) -> torch.Tensor:
@@ -75,14 +96,14 @@ class FrontEnd:
     Args:
         simulator: the simulator of the link (its resource grid and DMRS configuration, and its device,
             where the Sionna blocks of the enhanced front end are built).
-        features: ``paper`` or ``enhanced``.
+        features: ``paper``, ``enhanced`` or ``residual``.
     """
 
     def __init__(self, simulator: UplinkSimulator, features: str) -> None:
         self.features = features
         self.channels = input_channels(features, simulator.link.n_rx)
         self.device = simulator.device
-        if features == "enhanced":
+        if features != "paper":
             dmrs = simulator.pusch_config.dmrs
             rg = simulator.resource_grid
             with sionna_device(self.device):
@@ -94,16 +115,22 @@ class FrontEnd:
                     interpolation_type="lin",
                 )
                 self._equalizer = LMMSEEqualizer(rg, StreamManagement(np.ones([1, 1], bool), 1))
+                self._demapper = Demapper("maxlog", "qam", simulator.bits_per_symbol)
+        self.bits_per_symbol = simulator.bits_per_symbol
+
+    def __call__(self, slot: Slot) -> torch.Tensor:
+        """The network's input ``[batch, channels, 14, n_sc]`` float32 on the slot's device."""
+        return self.prepare(slot).z
 
     @torch.no_grad()
-    def __call__(self, slot: Slot) -> torch.Tensor:
-        """``[batch, channels, 14, n_sc]`` float32 on the slot's device."""
+    def prepare(self, slot: Slot) -> NetworkInput:
+        """The network's input and, for ``residual``, the LLRs its logits are added to."""
         if self.features == "paper":
-            return paper_input(slot)
+            return NetworkInput(paper_input(slot))
         with sionna_device(slot.device), torch.autocast(slot.device.type, enabled=False):
             return self._enhanced(slot)
 
-    def _enhanced(self, slot: Slot) -> torch.Tensor:
+    def _enhanced(self, slot: Slot) -> NetworkInput:
         y = slot.y[:, None]  # Sionna layout [batch, 1 rx node, n_rx, 14, n_sc]
         h_hat, err_var = self._estimator(y, slot.noise_var)  # h_hat [batch, 1, n_rx, 1 tx, 1 stream, 14, n_sc]
         x_hat, no_eff = self._equalizer(y, h_hat, err_var, slot.noise_var)  # [batch, 1 tx, 1 stream, n_data_re]
@@ -115,7 +142,12 @@ class FrontEnd:
         log_no = torch.log10((slot.noise_var / s**2).clamp_min(_MIN_VARIANCE))
         log_no = log_no[:, None, None, None].expand(-1, 1, *slot.x_pilot.shape)  # [batch, 1, 14, n_sc]
         z = complex_channels(slot.y * inv, xp, slot.h_ls * inv, h_hat[:, 0, :, 0, 0] * inv, x_eq)
-        return torch.cat([z, log_no_eff[:, None].float(), log_no.float()], dim=1)
+        z = torch.cat([z, log_no_eff[:, None].float(), log_no.float()], dim=1)
+        if self.features != "residual":
+            return NetworkInput(z)
+        llr = self._demapper(x_hat[:, 0, 0], no_eff[:, 0, 0])  # [batch, n_data_re * bits], LS-LMMSE's
+        prior = llr.reshape(slot.batch_size, -1, self.bits_per_symbol).float().clamp(-PRIOR_CLIP, PRIOR_CLIP)
+        return NetworkInput(z, prior)
 
 
 def front_end_flops(features: str, n_rx: int, n_subcarriers: int, n_data_re: int, n_symbols: int = 14) -> int:
@@ -155,10 +187,11 @@ class NeuralReceiver:
         self.model = model
         self.front_end = front_end
 
-    def logits(self, slot: Slot, z: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits at the data REs; ``z`` is the front end's output when the caller already has it."""
-        z = self.front_end(slot) if z is None else z
-        return data_re_logits(self.model(z), slot.data_mask)
+    def logits(self, slot: Slot, x: NetworkInput | None = None) -> torch.Tensor:
+        """Logits at the data REs; ``x`` is the front end's output when the caller already has it."""
+        x = self.front_end.prepare(slot) if x is None else x
+        out = data_re_logits(self.model(x.z), slot.data_mask)
+        return out if x.prior is None else out + x.prior
 
     @torch.no_grad()
     def __call__(self, slot: Slot) -> torch.Tensor:
@@ -168,6 +201,14 @@ class NeuralReceiver:
         out = self.logits(slot.to(device)).float()
         self.model.train(was_training)
         return out
+
+
+def initialise(model: DeepRx, features: str) -> DeepRx:
+    """A fresh network for ``features``: for ``residual`` its output layer starts at zero (= LS-LMMSE)."""
+    if features == "residual":
+        torch.nn.init.zeros_(model.head.weight)
+        torch.nn.init.zeros_(model.head.bias)
+    return model
 
 
 def load_receiver(

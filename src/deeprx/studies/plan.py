@@ -34,6 +34,8 @@ class StudyPlan:
             receiver's LLRs (see :data:`deeprx.train.distill.CLASSICAL_TEACHERS`), the probes of whether the
             DeepRx teacher is good enough to teach.
         n_boot: bootstrap resamples over test slots for every uncertainty.
+        shipped_teachers: ``(DMRS symbols, pretrained name)`` pairs: the main teacher of that DMRS setting is
+            the shipped checkpoint (evaluated, not trained); its preset must be ``teacher``.
     """
 
     base: RunConfig
@@ -51,16 +53,21 @@ class StudyPlan:
     mean_scaling_alpha: float | None = None
     classical_teachers: tuple[tuple[str, int], ...] = ((GENIE_TEACHER, 1), (LS_LMMSE_TEACHER, 2))
     n_boot: int = 1000
+    shipped_teachers: tuple[tuple[int, str], ...] = ()
 
 
 def plan_for(profile: str) -> StudyPlan:
     base = load_profile(profile)
     if profile == "quick":
+        # The teachers are the shipped ones (the quick profile's link is the cpu profile's): the demo shows
+        # a converged neural receiver and distils from it; the teacher-size study sets a teacher trained
+        # here (160 steps) beside it.
         return StudyPlan(
             base=base.with_overrides({"train.steps": 100, "train.batch_size": 16, "train.checkpoint_every": 50}),
-            teacher="deeprx_quarter",
+            teacher="deeprx_half",
+            shipped_teachers=((1, "cpu-teacher-dmrs1"), (2, "cpu-teacher-dmrs2")),
             teacher_steps=160,
-            teachers=("deeprx_quarter_c32", "deeprx_quarter"),
+            teachers=("deeprx_quarter", "deeprx_half"),
             student="deeprx_eighth",
             students=("deeprx_eighth",),
             sizes=("deeprx_eighth", "deeprx_quarter_c32", "deeprx_quarter"),

@@ -9,6 +9,7 @@ Every comparison that decides something carries a 95 % paired-bootstrap interval
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import time
@@ -18,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from deeprx import pretrained
 from deeprx.config import LinkConfig
 from deeprx.energy.assess import Subject, lifecycle_table, measurements
 from deeprx.energy.flops import block_totals, count_layers
@@ -73,7 +75,15 @@ class Chain:
         return self.plan.base.with_overrides(overrides)
 
     def teacher(self, model: str, dmrs: int = 1) -> Trial:
-        return Trial(self.cfg(model, dmrs, self.plan.teacher_steps), "teacher")
+        """The teacher of ``model``: shipped where the plan names one for this DMRS setting, else trained."""
+        shipped = dict(self.plan.shipped_teachers).get(dmrs) if model == self.plan.teacher else None
+        if shipped is None:
+            return Trial(self.cfg(model, dmrs, self.plan.teacher_steps), "teacher")
+        saved = checkpoint.load(pretrained.resolve(shipped)).config
+        # The shipped run's own link, model and training; this chain's test set and device.
+        cfg = dataclasses.replace(saved, profile=self.plan.base.profile, device=self.plan.base.device,
+                                  eval=self.cfg(model, dmrs).eval)  # fmt: skip
+        return Trial(cfg, "teacher", shipped=shipped)
 
     def scratch(self, model: str, dmrs: int = 1) -> Trial:
         return Trial(self.cfg(model, dmrs), "scratch")
@@ -89,7 +99,7 @@ class Chain:
     ) -> Trial:
         """A KD student of ``teacher``: a teacher trial, or a classical receiver (``CLASSICAL_TEACHERS``)."""
         kd = {
-            "kd.teacher": teacher if isinstance(teacher, str) else str(teacher.run_dir(self.out)),
+            "kd.teacher": teacher if isinstance(teacher, str) else teacher.shipped or str(teacher.run_dir(self.out)),
             "kd.alpha": alpha,
             "kd.temperature": temperature,
             "kd.scaling": scaling or self.plan.scaling,
@@ -228,6 +238,9 @@ def reproduce(
             curves[1]["kd"],
         ]
     }
+    results["models"] = _models_summary(
+        [*pool.values(), *(curves[2][k] for k in ("teacher", "scratch", "kd")), *(r for _, _, r in classical)]
+    )
     keys = list(pool)
     boot = bootstrap([curve_of(pool[k], k) for k in keys], target, n_boot)
     rows = {k: _row(pool[k], boot[k]) for k in keys}
@@ -287,6 +300,19 @@ def reproduce(
     return results
 
 
+def _models_summary(trial_results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Which models this chain trained (role, preset, steps, seconds) and which it took shipped, with records."""
+    trained: dict[str, dict[str, Any]] = {}
+    shipped: dict[str, dict[str, Any]] = {}
+    for r in trial_results:
+        if r.get("shipped"):
+            shipped[r["shipped"]["name"]] = r["shipped"]
+        else:
+            trained[r["key"]] = {k: r[k] for k in ("key", "role", "model", "dmrs_symbols", "trained_steps")}
+            trained[r["key"]]["train_seconds"] = r["train_seconds"]
+    return {"trained": list(trained.values()), "shipped": list(shipped.values())}
+
+
 def _plan_dict(plan: StudyPlan) -> dict[str, Any]:
     d = {k: v for k, v in plan.__dict__.items() if k != "base"}
     return {**d, "base": plan.base.to_dict()}
@@ -336,14 +362,12 @@ def _energy_section(plan: StudyPlan, chain: Chain, teacher: dict[str, Any], stud
 
         measured = read_json(cache, "energy measurement")
     else:
-        model, _ = checkpoint.load_model(
-            Trial(chain.cfg(plan.teacher, 1, plan.teacher_steps), "teacher").run_dir(chain.out)
-        )
+        model, ckpt = checkpoint.load_model(chain.teacher(plan.teacher, 1).run_dir(chain.out))
         meter, why = open_meter("auto", chain.processors["host"])
         window = 1.0 if profile == "quick" else 3.0
         try:
             m = measurements(
-                Subject(model, plan.teacher, link.n_subcarriers),
+                Subject(model, plan.teacher, link.n_subcarriers, features=ckpt.config.features),
                 meter,
                 batch=16,
                 train_batch=plan.base.train.batch_size,
@@ -545,10 +569,27 @@ def _teacher_quality_claim(results: dict[str, Any]) -> list[dict[str, str]]:
     ]
 
 
+def _models_lines(models: dict[str, Any]) -> list[str]:
+    """The report's first lines: what this run trained, what it took shipped and how those were made."""
+    trained = models["trained"]
+    roles = sorted({t["role"] for t in trained})
+    counts = ", ".join(f"{sum(t['role'] == role for t in trained)} {role}" for role in roles)
+    lines = [f"**Trained in this run:** {len(trained)} models ({counts}); every one from scratch or by KD here."]
+    for s in models["shipped"]:
+        lines.append(
+            f"**Shipped, not trained here:** `{s['name']}` ({s['model']}, {s['features']} input, "
+            f"{s['dmrs_symbols']} DMRS): {s['steps']:,} steps = {s['slots_seen']:,} slots on {s['device']} in "
+            f"{s['wall_seconds']:.0f} s, commit {s['commit'][:8]}, made by `{s['command']}`."
+        )
+    return lines
+
+
 def render_report(r: dict[str, Any]) -> str:
     plan = r["plan"]
     lines = [
         f"# deeprx reproduce — profile `{r['profile']}`",
+        "",
+        *_models_lines(r["models"]),
         "",
         "Intervals are 95 % paired bootstraps over test slots. Geometric-mean BER is paper eq. (3), log10; "
         "lower is better. Energies say how they were obtained.",

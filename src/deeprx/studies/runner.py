@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from deeprx import pretrained
 from deeprx.config import RunConfig, config_hash
 from deeprx.energy.estimate import metric0_joules
 from deeprx.energy.flops import count_layers, model_totals
@@ -20,7 +21,7 @@ from deeprx.link.baselines import baseline_receivers
 from deeprx.link.simulator import UplinkSimulator
 from deeprx.link.testset import TestSet, testset_key
 from deeprx.models.deeprx import count_parameters
-from deeprx.receivers import load_receiver
+from deeprx.receivers import front_end_flops, load_receiver
 from deeprx.runtime import resolve_device
 from deeprx.studies.store import Store
 from deeprx.train import checkpoint
@@ -32,10 +33,15 @@ ALL_SLOTS = 10**15
 
 @dataclass(frozen=True)
 class Trial:
-    """One training run and its evaluation. ``role``: ``scratch``, ``teacher`` or ``kd``."""
+    """One training run and its evaluation. ``role``: ``scratch``, ``teacher`` or ``kd``.
+
+    ``shipped`` names a pretrained checkpoint (:mod:`deeprx.pretrained`) that stands in for the training:
+    the trial is evaluated, never trained, and its run folder is the shipped one.
+    """
 
     cfg: RunConfig
     role: str
+    shipped: str = ""
 
     @property
     def key(self) -> str:
@@ -47,15 +53,21 @@ class Trial:
         return f"{self.cfg.model}-{config_hash(d)}"
 
     def run_dir(self, out: Path) -> Path:
-        return out / "runs" / self.key
+        return pretrained.resolve(self.shipped) if self.shipped else out / "runs" / self.key
 
 
-def _energy(model: Any, n_subcarriers: int, processors: dict[str, Processor]) -> dict[str, Any]:
+def _energy(
+    model: Any, features: str, n_subcarriers: int, n_data_re: int, processors: dict[str, Processor]
+) -> dict[str, Any]:
+    """FLOPs per slot of the network and, as its own line, of its front end; metric-0 energy of both."""
     totals = model_totals(count_layers(model, n_subcarriers))
+    front = front_end_flops(features, model.config.n_rx, n_subcarriers, n_data_re)
     return {
         "flops_per_slot": totals["conv_flops"],
         "all_flops_per_slot": totals["flops"],
-        "metric0_joules_per_slot": {k: metric0_joules(totals["flops"], p) for k, p in processors.items()},
+        "front_end": features,
+        "front_end_flops_per_slot": front,
+        "metric0_joules_per_slot": {k: metric0_joules(totals["flops"] + front, p) for k, p in processors.items()},
     }
 
 
@@ -75,7 +87,7 @@ def run_trial(
     store.start(trial.key, trial.role, cfg.to_dict())
     run_dir = trial.run_dir(out)
     finished = checkpoint.exists(run_dir) and checkpoint.load(run_dir).step >= cfg.train.steps
-    if not finished:
+    if not finished and not trial.shipped:
         trainer(cfg, run_dir, resume=True, show_progress=show_progress, description=f"{trial.role} {cfg.model}")
     device = resolve_device(cfg.device)
     receiver, ckpt = load_receiver(run_dir, device, expected=cfg)
@@ -85,19 +97,21 @@ def run_trial(
     result = {
         "key": trial.key,
         "role": trial.role,
+        "shipped": pretrained.record(trial.shipped).to_dict() if trial.shipped else None,
         "model": cfg.model,
         "kd": cfg.kd.__dict__ if cfg.kd.teacher else None,
         "dmrs_symbols": cfg.link.dmrs_symbols,
         "parameters": count_parameters(model),
         "trained_steps": ckpt.step,
-        "train_seconds": ckpt.extra.get("train_seconds"),
+        # A shipped trial was not trained by this study: its training time is in its record, not here.
+        "train_seconds": None if trial.shipped else ckpt.extra.get("train_seconds"),
         "testset": config_hash(testset_key(cfg)),
         "curve": curve.to_dict(),
         "geometric_mean_ber": curve.geometric_mean_ber(),
         "sinr_at_target_db": curve.sinr_at_ber(cfg.eval.target_ber),
         "ber_at_max_sinr": curve.ber[-1],
         "validation_log": [r for r in ckpt.log if "val_ber" in r],
-        **_energy(model, cfg.link.n_subcarriers, processors),
+        **_energy(model, cfg.features, cfg.link.n_subcarriers, int(testset.data_mask.sum()), processors),
     }
     store.finish(trial.key, result)
     return result

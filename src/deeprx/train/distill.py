@@ -12,7 +12,7 @@ from deeprx import pretrained
 from deeprx.config import RunConfig
 from deeprx.io import InputError, sha256_file
 from deeprx.link.simulator import Slot
-from deeprx.receivers import NeuralReceiver, load_receiver
+from deeprx.receivers import NetworkInput, NeuralReceiver, load_receiver
 from deeprx.train import checkpoint
 from deeprx.train.losses import kd_loss
 
@@ -28,17 +28,17 @@ CLASSICAL_TEACHERS: dict[str, str] = {  # name -> receiver, as keyed in baseline
     LS_LMMSE_TEACHER: "LS-LMMSE",
 }
 
-TeacherLogits = Callable[[Slot, torch.Tensor], torch.Tensor]
+TeacherLogits = Callable[[Slot, NetworkInput], torch.Tensor]
 
 
 def load_teacher(cfg: RunConfig, device: torch.device) -> tuple[TeacherLogits, dict[str, Any]]:
-    """The frozen teacher named by ``cfg.kd.teacher`` as ``(slot, z) -> logits`` and facts to record.
+    """The frozen teacher named by ``cfg.kd.teacher`` as ``(slot, x) -> logits`` and facts to record.
 
-    ``z`` is the student's input; a network teacher with other input features builds its own.
+    ``x`` is the student's front-end output; a network teacher with other input features builds its own.
 
     ``cfg.kd.teacher`` is a run folder (a DeepRx checkpoint, used in eval mode without gradients), the name
-    of a shipped checkpoint (:mod:`deeprx.pretrained`) or a name in :data:`CLASSICAL_TEACHERS`. Logits are ``[batch, n_data_re, bits_per_symbol]`` float32, > 0
-    means bit 1.
+    of a shipped checkpoint (:mod:`deeprx.pretrained`) or a name in :data:`CLASSICAL_TEACHERS`. Logits are
+    ``[batch, n_data_re, bits_per_symbol]`` float32, > 0 means bit 1.
     """
     if cfg.kd.teacher in CLASSICAL_TEACHERS:
         from deeprx.link.baselines import baseline_receivers  # local: Sionna blocks only when asked for
@@ -47,7 +47,7 @@ def load_teacher(cfg: RunConfig, device: torch.device) -> tuple[TeacherLogits, d
         receiver_name = CLASSICAL_TEACHERS[cfg.kd.teacher]
         receiver = baseline_receivers(UplinkSimulator(cfg.link, device))[receiver_name]
 
-        def classical_logits(slot: Slot, z: torch.Tensor) -> torch.Tensor:
+        def classical_logits(slot: Slot, x: NetworkInput) -> torch.Tensor:
             return receiver(slot)
 
         facts = {"teacher_model": receiver_name, "teacher_step": 0, "teacher_sha256": cfg.kd.teacher}
@@ -70,8 +70,8 @@ def load_teacher(cfg: RunConfig, device: torch.device) -> tuple[TeacherLogits, d
     }
 
     @torch.no_grad()
-    def network_logits(slot: Slot, z: torch.Tensor) -> torch.Tensor:
-        return teacher.logits(slot, z if same_input else None)
+    def network_logits(slot: Slot, x: NetworkInput) -> torch.Tensor:
+        return teacher.logits(slot, x if same_input else None)
 
     return network_logits, facts
 
@@ -88,9 +88,9 @@ def distillation_loss(cfg: RunConfig, device: torch.device) -> tuple[Any, dict[s
 
     def loss_fn(student: NeuralReceiver, slot: Slot) -> torch.Tensor:
         nonlocal n_bits
-        z = student.front_end(slot)
-        teacher_logits = teacher(slot, z)
-        student_logits = student.logits(slot, z)
+        x = student.front_end.prepare(slot)
+        teacher_logits = teacher(slot, x)
+        student_logits = student.logits(slot, x)
         loss, _ = kd_loss(student_logits, teacher_logits, slot.bits, kd.alpha, kd.temperature, kd.scaling)
         n_bits = n_bits or slot.bits[0].numel()
         weight = n_bits if kd.scaling == "paper" else kd.temperature**2

@@ -21,7 +21,7 @@ from deeprx.io import InputError
 from deeprx.link.baselines import LmmseReceiver
 from deeprx.link.simulator import Slot, UplinkSimulator
 from deeprx.models.deeprx import create_model
-from deeprx.receivers import FrontEnd, NeuralReceiver
+from deeprx.receivers import FrontEnd, NeuralReceiver, initialise
 from deeprx.runtime import autocast, bf16_supported, resolve_device, use_all_cores
 from deeprx.train import checkpoint
 from deeprx.train.losses import masked_bce
@@ -45,6 +45,15 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
         return start + (cfg.lr - start) * (step + 1) / warmup
     progress = (step - warmup) / max(1, cfg.steps - warmup)
     return end + (cfg.lr - end) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    """AdamW (torch's) or LAMB (pytorch-optimizer's, the DeepRx paper's choice), at ``cfg.lr``."""
+    if cfg.optimizer == "lamb":
+        from pytorch_optimizer import Lamb
+
+        return Lamb(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 def bce_loss(receiver: NeuralReceiver, slot: Slot) -> torch.Tensor:
@@ -202,10 +211,11 @@ def train(
     device = resolve_device(cfg.device)
     torch.manual_seed(derive_seed(cfg.seed, "init"))
     in_channels = input_channels(cfg.features, cfg.link.n_rx)
-    model = create_model(cfg.model, cfg.link.n_rx, cfg.link.bits_per_symbol, in_channels).to(device)
+    model = initialise(create_model(cfg.model, cfg.link.n_rx, cfg.link.bits_per_symbol, in_channels), cfg.features)
+    model = model.to(device)
     if cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    optimizer = make_optimizer(cfg.train, model)
     start, log, seconds_before = 0, [], 0.0
     extra = dict(extra or {})
     if loss_fn is None and cfg.kd.teacher:

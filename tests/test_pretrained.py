@@ -1,0 +1,96 @@
+"""Shipped checkpoints: they load, their hashes and records check out, and the 1-DMRS teacher really works."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from deeprx import pretrained
+from deeprx.cli import app
+from deeprx.config import load_profile
+from deeprx.io import InputError
+from deeprx.link.baselines import LmmseReceiver
+from deeprx.link.simulator import UplinkSimulator
+from deeprx.receivers import FrontEnd, load_receiver
+from deeprx.train import checkpoint
+from deeprx.train.distill import load_teacher
+
+SHIPPED = pretrained.names()
+
+
+def test_the_cpu_profile_teachers_are_shipped() -> None:
+    assert {"cpu-teacher-dmrs1", "cpu-teacher-dmrs2"} <= set(SHIPPED)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_each_shipped_checkpoint_loads_and_its_record_checks_out(name: str) -> None:
+    folder = pretrained.resolve(name)  # checks the tensor hash
+    rec = pretrained.record(name)
+    ckpt = checkpoint.load(folder)
+    cfg = ckpt.config
+    assert (rec.model, rec.features, rec.dmrs_symbols, rec.steps) == (
+        cfg.model, cfg.features, cfg.link.dmrs_symbols, ckpt.step
+    )  # fmt: skip
+    assert rec.slots_seen == ckpt.step * cfg.train.batch_size and rec.steps == cfg.train.steps
+    assert len(rec.commit) >= 7 and rec.wall_seconds > 0 and rec.device
+    # The record names a command that exists, with the profile the run was made with.
+    words = rec.command.split()
+    assert words[0] == "deeprx" and words[1] in {c.name for c in app.registered_commands}
+    assert f"--profile {cfg.profile}" in rec.command
+    receiver, _ = load_receiver(folder)
+    assert receiver.model.config.in_channels == receiver.front_end.channels
+    ev = rec.evaluation
+    assert set(ev["receivers"]) == {"DeepRx", "LS-LMMSE", "Perfect-CSI LMMSE"}
+    assert len(ev["sinr_db"]) == len(ev["receivers"]["DeepRx"]["ber"])
+
+
+def test_a_tampered_checkpoint_fails_its_hash(tmp_path: Path) -> None:
+    name = SHIPPED[0]
+    shutil.copytree(pretrained.WEIGHTS_DIR / name, tmp_path / name)
+    tensors = tmp_path / name / checkpoint.TENSORS
+    data = bytearray(tensors.read_bytes())
+    data[-1] ^= 0xFF
+    tensors.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="hash"):
+        pretrained.resolve(name, root=tmp_path)
+    with pytest.raises(InputError, match="no pretrained checkpoint named"):
+        pretrained.resolve("nope", root=tmp_path)
+
+
+def test_shipped_1dmrs_teacher_beats_ls_lmmse_at_high_sinr() -> None:
+    """On fresh slots of the test channels and speeds at 35 dB: fails if the weights were broken."""
+    cfg = load_profile("cpu")
+    sim = UplinkSimulator(cfg.link)
+    slot = sim.sample(32, seed=2024, sinr_db=35.0, channel_models=cfg.eval.channel_models,
+                      speed_mps=cfg.eval.speed_mps)  # fmt: skip
+    receiver, _ = load_receiver(pretrained.resolve("cpu-teacher-dmrs1"))
+    ours = float(((receiver(slot) > 0).float() != slot.bits).float().mean())
+    ls = float(((LmmseReceiver(sim, perfect_csi=False)(slot) > 0).float() != slot.bits).float().mean())
+    assert ls > 0.01  # LS-LMMSE's floor with 1 DMRS symbol at 20-40 m/s
+    assert ours < 0.1 * ls
+
+
+def test_a_shipped_checkpoint_can_teach() -> None:
+    cfg = load_profile("quick").with_overrides({"kd.teacher": "cpu-teacher-dmrs1"})
+    teacher, facts = load_teacher(cfg, torch.device("cpu"))
+    assert facts["teacher_model"] == "deeprx_half" and len(facts["teacher_sha256"]) == 64
+    sim = UplinkSimulator(cfg.link)
+    slot = sim.sample(2, seed=0)
+    # the student's input (residual) is not the teacher's (enhanced): the teacher builds its own
+    assert teacher(slot, FrontEnd(sim, cfg.features).prepare(slot)).shape == slot.bits.shape
+
+
+def test_pretrained_cli() -> None:
+    runner = CliRunner()
+    listed = runner.invoke(app, ["pretrained", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert [r["name"] for r in json.loads(listed.stdout)] == SHIPPED
+    bad = runner.invoke(app, ["evaluate", "--pretrained", "nope"])
+    assert bad.exit_code == 2 and "no pretrained checkpoint named" in bad.output
+    both = runner.invoke(app, ["export", "--checkpoint", "x", "--pretrained", SHIPPED[0]])
+    assert both.exit_code == 2 and "not both" in both.output
