@@ -41,3 +41,14 @@ def test_zero_error_point_uses_half_an_error() -> None:
     # second point counts as 5e-4, so 1e-3 is crossed at 10 * log(1e-1/1e-3)/log(1e-1/5e-4) dB
     expected = 10 * math.log10(1e2) / math.log10(2e2)
     assert curve.sinr_at_ber(1e-3) == pytest.approx(expected)
+
+
+def test_never_better_flags_a_receiver_that_beats_the_reference_nowhere() -> None:
+    from deeprx.evaluate.ber import BerCurve, never_better
+
+    ls = BerCurve("LS-LMMSE", [0.0, 10.0, 20.0], [0.2, 0.05, 0.0], [200, 50, 0], [1000, 1000, 1000])
+    worse = BerCurve("DeepRx", [0.0, 10.0, 20.0], [0.3, 0.05, 0.001], [300, 50, 1], [1000, 1000, 1000])
+    better_once = BerCurve("DeepRx", [0.0, 10.0, 20.0], [0.3, 0.04, 0.0], [300, 40, 0], [1000, 1000, 1000])
+    assert never_better(worse, ls)  # equal at 10 dB, worse elsewhere; 0 errors count as 0.5 < 1
+    assert not never_better(better_once, ls)
+    assert never_better(ls, ls)  # ties everywhere: beats it nowhere

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from deeprx.config import LinkConfig, input_channels
+from deeprx.energy.flops import front_end_flops
 from deeprx.link.baselines import LmmseReceiver
 from deeprx.link.simulator import UplinkSimulator, sionna_device
 from deeprx.models.deeprx import create_model
@@ -15,7 +16,6 @@ from deeprx.receivers import (
     FrontEnd,
     NeuralReceiver,
     data_re_logits,
-    front_end_flops,
     paper_input,
     scatter_data_res,
     slot_scale,

@@ -109,3 +109,32 @@ def test_reproduce_killed_midway_resumes_without_repeating_trials(tiny_cfg: RunC
     shutil.move(tmp_path, moved)  # trial keys do not depend on where the folder is
     reproduce("quick", moved, show_progress=False, trainer=lambda *a, **k: again.append("x"), plan=plan)
     assert again == []  # everything done: nothing trains
+
+
+def test_reproduce_takes_shipped_teachers_without_training_them(tmp_path: Path) -> None:
+    from deeprx.config import load_profile
+
+    base = load_profile("quick").with_overrides(
+        {"train.steps": 2, "train.checkpoint_every": 2, "eval.slots_per_point": 8, "eval.sinr_step_db": 20.0}
+    )
+    plan = StudyPlan(
+        base=base, teacher="deeprx_half", shipped_teachers=((1, "cpu-teacher-dmrs1"), (2, "cpu-teacher-dmrs2")),
+        teacher_steps=4, teachers=("deeprx_half",), student="deeprx_eighth", students=("deeprx_eighth",),
+        sizes=("deeprx_eighth",), alphas=(300.0,), temperatures=(3.0,), alpha=300.0, temperature=3.0,
+        mean_scaling_alpha=None, classical_teachers=(), n_boot=20,
+    )  # fmt: skip
+    trained: list[RunConfig] = []
+
+    def counting(cfg: RunConfig, run_dir: Path, **kw) -> None:
+        trained.append(cfg)
+        train(cfg, run_dir, **kw)
+
+    results = reproduce("quick", tmp_path, show_progress=False, trainer=counting, plan=plan)
+    assert trained and all(c.model == "deeprx_eighth" for c in trained)  # the shipped teacher never trains
+    assert [s["name"] for s in results["models"]["shipped"]] == ["cpu-teacher-dmrs1", "cpu-teacher-dmrs2"]
+    assert all(t["model"] == "deeprx_eighth" for t in results["models"]["trained"])
+    teacher = next(r for r in results["curves"][1]["receivers"] if r["receiver"].startswith("teacher"))
+    ls = next(r for r in results["curves"][1]["receivers"] if r["receiver"] == "LS-LMMSE")
+    assert teacher["ber_at_max_sinr"] < 0.1 * ls["ber_at_max_sinr"]
+    text = (tmp_path / "report.md").read_text()
+    assert "**Shipped, not trained here:** `cpu-teacher-dmrs1`" in text.splitlines()[3]

@@ -376,30 +376,34 @@ def serve_bench(
     pretrained: PretrainedOpt = None,
     model: Annotated[str, typer.Option("--model", "-m", help="untrained preset when no checkpoint")] = "deeprx_full",
     n_prb: Annotated[int | None, typer.Option("--n-prb", help="grid (default: the checkpoint's, else 26)")] = None,
-    path: Annotated[str, typer.Option(help="auto | eager | folded | bf16 | int8 | onnx | onnx-int8")] = "auto",
+    path: Annotated[
+        str, typer.Option(help="auto | eager | folded | bf16 | int8 | onnx | onnx-int8 | compile | cuda-graph (GPU)")
+    ] = "auto",
     rate: Annotated[float, typer.Option(help="offered slots per second")] = 400.0,
     duration: Annotated[float, typer.Option(help="seconds of offered traffic")] = 10.0,
     deadline_ms: Annotated[float, typer.Option(help="a result later than this after arrival is late")] = 50.0,
     max_batch: Annotated[int, typer.Option(help="largest batch the receiver forms from its queue")] = 32,
     workers: Annotated[int, typer.Option(help="parallel receivers sharing the queue, the cores split among them")] = 1,
+    device: Annotated[str, typer.Option(help="where the receiver runs: auto | cpu | cuda | cuda:N")] = "auto",
     as_json: JsonOpt = False,
 ) -> None:
     """Feed simulated slots at RATE for DURATION and report whether the receiver kept up."""
-    from deeprx.infer.engine import PATHS, auto_select, build_copies
+    from deeprx.infer.engine import auto_select, build_copies, paths_for
     from deeprx.infer.serve import serve
-    from deeprx.runtime import use_all_cores
+    from deeprx.runtime import resolve_device, use_all_cores
 
     with _guard():
-        if path != "auto" and path not in PATHS:
-            raise InputError(f"unknown path {path!r}: choose auto or one of {list(PATHS)}")
+        where = resolve_device(device)
+        if path != "auto" and path not in paths_for(where):
+            raise InputError(f"unknown path {path!r} on {where.type}: choose auto or one of {list(paths_for(where))}")
         if min(rate, duration, deadline_ms) <= 0 or max_batch < 1 or workers < 1:
             raise InputError("--rate, --duration and --deadline-ms must be > 0, --max-batch and --workers >= 1")
         cores = use_all_cores()
         checkpoint_dir = _checkpoint_dir(checkpoint_dir, pretrained, required=False)
         net, link, pool = _inference_subject(checkpoint_dir, model, n_prb, 30.0, 64)
         if path == "auto":
-            path = auto_select(net, pool[:32], pool[32:48])[0].path
-        engines = build_copies(net, path, pool[:32], workers, cores)
+            path = auto_select(net, pool[:32], pool[32:48], device=where)[0].path
+        engines = build_copies(net, path, pool[:32], workers, cores, where)
         engine = engines[0]
         report = serve(engines, pool, rate, duration, deadline_ms / 1e3, max_batch)
         if _emit(report.as_dict(), as_json):
@@ -430,6 +434,9 @@ def _print_summary(rows: list[dict[str, Any]], target_ber: float) -> None:
         gain = "-" if r["gain_over_ls_db"] is None else f"{r['gain_over_ls_db']:+.2f} dB"
         table.add_row(r["receiver"], f"{r['geometric_mean_ber']:.3f}", sinr, f"{r['ber_at_max_sinr']:.2e}", gain)
     console.print(table)
+    for r in rows:
+        if r.get("never_better_than_ls"):
+            console.print(f"[red]flag:[/red] {r['receiver']} is no better than LS-LMMSE at any SINR point")
 
 
 # --- pretrained -----------------------------------------------------------------------------------------
@@ -540,6 +547,11 @@ def _print_estimates(est: dict[str, Any], processor: str, method: str, show_laye
         f"{t['other_flops'] / 1e6:.1f} MFLOP other (bias, BatchNorm, ReLU, add); "
         f"weights {t['weight_bytes'] / 2**20:.2f} MiB, "
         f"activations {(t['act_read_bytes'] + t['act_write_bytes']) / 2**20:.0f} MiB moved"
+    )
+    fe = est["front_end"]
+    console.print(
+        f"front end ({fe['features']} input): {fe['flops'] / 1e6:.3f} MFLOP per slot, "
+        f"{fe['metric0_joules'][processor] * 1e6:.3g} µJ on {processor} (metric0; not in the table below)"
     )
     table = Table(title="Estimated energy per inference (one slot), mJ — estimates, not measurements")
     for col in ("processor", "peak TFLOP/s", "GFLOP/s per W", "metric0", "metric1", "metric2", "memory-aware"):

@@ -312,8 +312,7 @@ def quick() -> RunConfig:
     return RunConfig(
         profile="quick",
         model="deeprx_quarter",
-        # A demo's students see ~2k slots: as a residual on LS-LMMSE they start at its BER instead of far above.
-        features="residual",
+        features="enhanced",
         link=LinkConfig(n_prb=4, modulation="16qam", dmrs_symbols=1),
         train=TrainConfig(steps=200, batch_size=32, lr=8e-3, checkpoint_every=50),
         eval=EvalConfig(sinr_step_db=5.0, slots_per_point=64, target_bit_errors=1000, target_ber=3e-2),

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from deeprx.config import RunConfig, config_hash
-from deeprx.evaluate.ber import BerCurve, evaluate, sinr_gain_db
+from deeprx.evaluate.ber import BerCurve, evaluate, never_better, sinr_gain_db
 from deeprx.io import atomic_write, write_json
 from deeprx.link.baselines import baseline_receivers
 from deeprx.link.simulator import UplinkSimulator
@@ -48,6 +48,8 @@ def summarize(curves: list[BerCurve], target_ber: float) -> list[dict[str, Any]]
                 "sinr_at_target_db": c.sinr_at_ber(target_ber),
                 "ber_at_max_sinr": c.ber[-1],
                 "gain_over_ls_db": None if ls is None or c is ls else sinr_gain_db(c, ls, target_ber),
+                # a neural receiver that beats LS-LMMSE nowhere is flagged in every report
+                "never_better_than_ls": bool(c.receiver.startswith("DeepRx") and ls and never_better(c, ls)),
             }
         )
     return rows
@@ -120,6 +122,12 @@ def render_report(results: dict[str, Any]) -> str:
             f"{row['ber_at_max_sinr']:.2e} | {_fmt(row['gain_over_ls_db'], '+.2f', '-')} |"
         )
     lines += [
+        "",
+        *(
+            f"**Flag: {row['receiver']} is no better than LS-LMMSE at any SINR point** (broken or under-trained)."
+            for row in results["summary"]
+            if row.get("never_better_than_ls")
+        ),
         "",
         "Zero-error points count as half an error (BER = 0.5 / bits) in the geometric mean.",
         "",

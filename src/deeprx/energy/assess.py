@@ -10,8 +10,8 @@ from typing import Any
 
 import torch
 
-from deeprx.energy.estimate import METHODS, by_block, estimate_layers, totals
-from deeprx.energy.flops import block_totals, count_layers, model_totals
+from deeprx.energy.estimate import METHODS, by_block, estimate_layers, metric0_joules, totals
+from deeprx.energy.flops import block_totals, count_layers, front_end_flops, model_totals
 from deeprx.energy.meters import EnergyMeter
 from deeprx.energy.processors import MemoryEnergy, Processor
 from deeprx.energy.protocol import ProtocolResult, life_cycle, measure
@@ -59,9 +59,18 @@ def estimates(subject: Subject, catalogue: dict[str, Processor], memory: MemoryE
             "source": proc.source,
             "assumptions": list(proc.assumptions),
         }
+    # The front end (LS, interpolation, LMMSE for the enhanced inputs) is part of the receiver: its own line.
+    n_data_re = (subject.n_symbols - 1) * subject.n_subcarriers  # one DMRS symbol
+    front = front_end_flops(subject.features, subject.model.config.n_rx, subject.n_subcarriers, n_data_re)
     return {
         "model": subject.name,
         "grid": [subject.n_symbols, subject.n_subcarriers],
+        "front_end": {
+            "features": subject.features,
+            "flops": front,
+            "method": "counted by hand from the front end's operations (deeprx.energy.flops.front_end_flops)",
+            "metric0_joules": {key: metric0_joules(front, proc) for key, proc in catalogue.items()},
+        },
         "totals": model_totals(layers),
         "blocks": block_totals(layers),
         "layers": [layer.as_dict() for layer in layers],

@@ -154,3 +154,24 @@ _NUMERIC = ("params", "macs", "conv_flops", "other_flops", "flops", "weight_byte
 def model_totals(layers: list[LayerCount]) -> dict[str, int]:
     """Sums over all layers of every numeric count."""
     return {key: sum(getattr(layer, key) for layer in layers) for key in _NUMERIC}
+
+
+def front_end_flops(features: str, n_rx: int, n_subcarriers: int, n_data_re: int, n_symbols: int = 14) -> int:
+    """Real FLOPs per slot of a front end, counted by hand from its operations (complex mul = 6, add = 2).
+
+    ``paper``: the raw LS estimate (one complex multiply per antenna and RE). ``enhanced`` adds the linear
+    interpolation (2 complex multiplies and 1 add per antenna and RE), the per-RE LMMSE of a 1-stream,
+    ``n_rx``-antenna link (``h^H y`` and ``|h|^2``: ``8 n_rx`` each, a division and the unbiasing: about
+    ``16 n_rx + 20`` per data RE), the normalisation (a squared magnitude and a multiply per value) and two
+    ``log10`` per RE (counted as 20 FLOPs each, a polynomial). An estimate of the arithmetic, for the energy
+    tables; the Sionna implementation may do more (it is general MIMO).
+    """
+    res = n_symbols * n_subcarriers
+    ls = 6 * n_rx * res
+    if features == "paper":
+        return ls
+    interpolation = (2 * 6 + 2) * n_rx * res
+    lmmse = (16 * n_rx + 20) * n_data_re
+    normalisation = 4 * n_rx * res + 3 * 2 * n_rx * res
+    logs = 2 * 20 * res
+    return ls + interpolation + lmmse + normalisation + logs

@@ -74,6 +74,14 @@ def sinr_at_ber(sinr_db: list[float], ber: list[float], target: float) -> float 
     return None
 
 
+def never_better(curve: BerCurve, reference: BerCurve) -> bool:
+    """True when ``curve`` beats ``reference`` at no SINR point (its BER is >= the reference's at every point,
+    zero-error points counted as half an error): a neural receiver like that is broken or under-trained."""
+    ours = _ber_with_floor(curve.bit_errors, curve.bits)
+    ref = _ber_with_floor(reference.bit_errors, reference.bits)
+    return all(a >= b for a, b in zip(ours, ref, strict=True))
+
+
 def sinr_gain_db(better: BerCurve, reference: BerCurve, target: float) -> float | None:
     """How many dB less SINR ``better`` needs than ``reference`` at ``target``; ``None`` if either floors."""
     a, b = better.sinr_at_ber(target), reference.sinr_at_ber(target)

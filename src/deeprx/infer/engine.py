@@ -256,14 +256,15 @@ def build_engine(
     return Engine(path, _ort_runner(int8, threads), description)
 
 
-def build_copies(model: DeepRx, path: str, calibration: torch.Tensor, copies: int, cores: int) -> list[Engine]:
-    """``copies`` engines of one path that share one ONNX export, each on ``cores // copies`` threads.
-
-    Sets torch's intra-op threads to that share too (the torch paths read it at run time)."""
+def build_copies(
+    model: DeepRx, path: str, calibration: torch.Tensor, copies: int, cores: int, device: torch.device = CPU
+) -> list[Engine]:
+    """``copies`` engines of one path on ``device`` that share one ONNX export, each on ``cores // copies``
+    threads. Sets torch's intra-op threads to that share too (the torch paths read it at run time)."""
     threads = max(1, cores // copies)
     torch.set_num_threads(threads)
     workdir = Path(tempfile.mkdtemp(prefix="deeprx-copies-"))
-    return [build_engine(model, path, calibration, workdir, threads) for _ in range(copies)]
+    return [build_engine(model, path, calibration, workdir, threads, device) for _ in range(copies)]
 
 
 def throughput(engine: Engine, z: torch.Tensor, min_seconds: float = 1.0, warmup: int = 2) -> dict[str, float]:

@@ -25,7 +25,7 @@ from deeprx.energy.assess import Subject, lifecycle_table, measurements
 from deeprx.energy.flops import block_totals, count_layers
 from deeprx.energy.meters import open_meter
 from deeprx.energy.processors import load_catalogue
-from deeprx.evaluate.ber import BerCurve, bootstrap, interval
+from deeprx.evaluate.ber import BerCurve, bootstrap, interval, never_better
 from deeprx.io import atomic_write, write_json
 from deeprx.models.deeprx import create_model
 from deeprx.report.plots import plot_ber
@@ -330,7 +330,10 @@ def _named_curves(c: dict[str, Any]) -> list[BerCurve]:
 
 def _curves_summary(c: dict[str, Any], target: float) -> dict[str, Any]:
     named = _named_curves(c)
+    ls = next(x for x in named if x.receiver == "LS-LMMSE")
+    neural = [x for x in named if x.receiver not in c["baselines"]]
     return {
+        "never_better_than_ls": [x.receiver for x in neural if never_better(x, ls)],
         "receivers": [
             {
                 "receiver": x.receiver,
@@ -385,6 +388,9 @@ def _energy_section(plan: StudyPlan, chain: Chain, teacher: dict[str, Any], stud
         }
         write_json(cache, measured)
     inf, step = measured["inference"], measured["training_step"]
+    batch = plan.base.train.batch_size
+    shipped = teacher.get("shipped")
+    teacher_slots = shipped["slots_seen"] if shipped else teacher["trained_steps"] * batch
     return {
         "paper_grid_full": {
             "flops_per_slot": full_flops,
@@ -401,8 +407,11 @@ def _energy_section(plan: StudyPlan, chain: Chain, teacher: dict[str, Any], stud
         },
         "student_over_teacher_flops": student["flops_per_slot"] / teacher["flops_per_slot"],
         "measured": measured,
+        # The teacher's training on this host: its slots (a shipped teacher's, from its record) in this
+        # host's metered steps of the plan's batch.
+        "teacher_training_slots": teacher_slots,
         "life_cycle_measured": lifecycle_table(
-            step["joules_per_item"], plan.teacher_steps, inf["joules_per_item"], inf["method"]
+            step["joules_per_item"], teacher_slots // batch, inf["joules_per_item"], inf["method"]
         ),
         "life_cycle_paper_inputs": lifecycle_table(
             PAPER["train_step_joules"], PAPER["train_steps"], PAPER["coral_mj"] * 1e-3, "paper's figures"
@@ -471,7 +480,8 @@ def _claims(results: dict[str, Any], plan: StudyPlan) -> list[dict[str, str]]:
             "ours": "the paper's own inputs (20 J/step x 250k steps, 2 mJ) give "
             f"{paper_cycle['break_even_inferences']:.2g} "
             f"inferences ({paper_cycle['break_even_seconds'] / 86400:.0f} days at 400/s); our teacher "
-            f"({plan.teacher_steps} steps, {cycle['method']}): {cycle['break_even_inferences']:.2g} inferences "
+            f"({energy['teacher_training_slots']:,} training slots as this host's steps, {cycle['method']}): "
+            f"{cycle['break_even_inferences']:.2g} inferences "
             f"({cycle['break_even_seconds']:.3g} s)",
             "source": f"{profile}, {cycle['method']}",
         },
@@ -619,6 +629,10 @@ def render_report(r: dict[str, Any]) -> str:
         k = c["comparison"]
         lines += [
             "",
+            *(
+                f"**Flag: {name} is no better than LS-LMMSE at any SINR point** (broken or under-trained)."
+                for name in c.get("never_better_than_ls", [])
+            ),
             f"KD - scratch geo-mean: {_fmt_ci(k['geo_diff'], k['geo_diff_ci'])} "
             f"(P[KD better] = {k['p_kd_better']:.2f}); SINR gain at target: "
             f"{_fmt_ci(k['gain_db'], k['gain_db_ci'], '+.2f')} dB "

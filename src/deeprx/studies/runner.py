@@ -14,14 +14,14 @@ from typing import Any
 from deeprx import pretrained
 from deeprx.config import RunConfig, config_hash
 from deeprx.energy.estimate import metric0_joules
-from deeprx.energy.flops import count_layers, model_totals
+from deeprx.energy.flops import count_layers, front_end_flops, model_totals
 from deeprx.energy.processors import Processor
 from deeprx.evaluate.ber import BerCurve, evaluate
 from deeprx.link.baselines import baseline_receivers
 from deeprx.link.simulator import UplinkSimulator
 from deeprx.link.testset import TestSet, testset_key
 from deeprx.models.deeprx import count_parameters
-from deeprx.receivers import front_end_flops, load_receiver
+from deeprx.receivers import load_receiver
 from deeprx.runtime import resolve_device
 from deeprx.studies.store import Store
 from deeprx.train import checkpoint
