@@ -39,7 +39,6 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from sionna.phy.mapping import Demapper
     from sionna.phy.mimo import StreamManagement
-    from sionna.phy.nr import PUSCHLSChannelEstimator
     from sionna.phy.ofdm import LMMSEEqualizer
 
 # log10 of a variance is clamped here: the equalised noise variance can reach 0 at the grid's edges.
@@ -105,17 +104,9 @@ class FrontEnd:
         self.channels = input_channels(features, simulator.link.n_rx)
         self.device = simulator.device
         if features != "paper":
-            dmrs = simulator.pusch_config.dmrs
-            rg = simulator.resource_grid
+            self._estimator = simulator.ls_estimator()
             with sionna_device(self.device):
-                self._estimator = PUSCHLSChannelEstimator(
-                    rg,
-                    dmrs.length,
-                    dmrs.additional_position,
-                    dmrs.num_cdm_groups_without_data,
-                    interpolation_type="lin",
-                )
-                self._equalizer = LMMSEEqualizer(rg, StreamManagement(np.ones([1, 1], bool), 1))
+                self._equalizer = LMMSEEqualizer(simulator.resource_grid, StreamManagement(np.ones([1, 1], bool), 1))
                 self._demapper = Demapper("maxlog", "qam", simulator.bits_per_symbol)
         self.bits_per_symbol = simulator.bits_per_symbol
 

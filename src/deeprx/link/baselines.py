@@ -21,7 +21,6 @@ from deeprx.link.simulator import Slot, UplinkSimulator, sionna_device
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from sionna.phy.mimo import StreamManagement
-    from sionna.phy.nr import PUSCHLSChannelEstimator
     from sionna.phy.ofdm import LinearDetector
 
 
@@ -36,18 +35,11 @@ class LmmseReceiver:
 
     def __init__(self, simulator: UplinkSimulator, perfect_csi: bool) -> None:
         rg = simulator.resource_grid
-        dmrs = simulator.pusch_config.dmrs
         self.perfect_csi = perfect_csi
         self.bits_per_symbol = simulator.bits_per_symbol
         self.device = simulator.device
+        self._estimator = simulator.ls_estimator()
         with sionna_device(self.device):
-            self._estimator = PUSCHLSChannelEstimator(
-                rg,
-                dmrs.length,
-                dmrs.additional_position,
-                dmrs.num_cdm_groups_without_data,
-                interpolation_type="lin",
-            )
             stream_management = StreamManagement(np.ones([1, 1], bool), 1)
             self._detector = LinearDetector(
                 "lmmse", "bit", "maxlog", rg, stream_management, "qam", simulator.bits_per_symbol

@@ -12,9 +12,11 @@ No LDPC: the labels are the coded bits on the grid, so BER is the uncoded BER, a
 from __future__ import annotations
 
 import contextlib
+import functools
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -26,9 +28,10 @@ with warnings.catch_warnings():  # Sionna warns about optional extras at import 
     import sionna.phy as sionna_phy
     from sionna.phy.channel import ApplyOFDMChannel, GenerateOFDMChannel, gen_single_sector_topology
     from sionna.phy.channel.tr38901 import CDL, TDL, AntennaArray, UMi
-    from sionna.phy.nr import PUSCHConfig, PUSCHTransmitter
+    from sionna.phy.nr import PUSCHConfig, PUSCHLSChannelEstimator, PUSCHTransmitter
 
 N_SYMBOLS = 14
+T = TypeVar("T")
 
 
 @dataclass
@@ -120,6 +123,17 @@ def make_pusch_config(link: LinkConfig, n_cell_id: int = 1) -> PUSCHConfig:
     return pc
 
 
+def _on_own_device(method: Callable[..., T]) -> Callable[..., T]:
+    """Run a method of an object with a ``device`` attribute inside :func:`sionna_device` for that device."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> T:
+        with sionna_device(self.device):
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 class _GridMapper:
     """Coded bits -> transmitted grid with Sionna's own transmitter blocks.
 
@@ -153,9 +167,25 @@ class UplinkSimulator:
     def __init__(self, link: LinkConfig, device: torch.device | str = "cpu") -> None:
         self.link = link
         self.device = torch.device(device)
-        with sionna_device(self.device):
-            self._build()
+        self._build()
 
+    @_on_own_device
+    def ls_estimator(self) -> PUSCHLSChannelEstimator:
+        """Sionna's CDM-aware PUSCH LS estimator with linear interpolation, for this link, on this device.
+
+        Called ``(y [batch, 1, n_rx, 14, n_sc], no [batch])``, it returns the estimate
+        ``[batch, 1, n_rx, 1, 1, 14, n_sc]`` complex64 and its error variance (broadcastable to it).
+        """
+        dmrs = self.pusch_config.dmrs
+        return PUSCHLSChannelEstimator(
+            self.resource_grid,
+            dmrs.length,
+            dmrs.additional_position,
+            dmrs.num_cdm_groups_without_data,
+            interpolation_type="lin",
+        )
+
+    @_on_own_device
     def _build(self) -> None:
         link = self.link
         self._mapper = _GridMapper(link, n_cell_id=1)
@@ -230,6 +260,7 @@ class UplinkSimulator:
         return GenerateOFDMChannel(model, self.resource_grid, normalize_channel=True)
 
     @torch.no_grad()
+    @_on_own_device
     def sample(
         self,
         batch_size: int,
@@ -249,17 +280,6 @@ class UplinkSimulator:
             channel_models: the list to draw this batch's model from; default ``link.channel_models``.
             speed_mps: UE speed range; default ``link.speed_mps``.
         """
-        with sionna_device(self.device):
-            return self._sample(batch_size, seed, sinr_db, channel_models, speed_mps)
-
-    def _sample(
-        self,
-        batch_size: int,
-        seed: int,
-        sinr_db: float | None = None,
-        channel_models: tuple[str, ...] | None = None,
-        speed_mps: tuple[float, float] | None = None,
-    ) -> Slot:
         link = self.link
         rng = np.random.default_rng(seed)
         sionna_phy.config.seed = int(rng.integers(2**31))
