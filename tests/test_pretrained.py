@@ -94,3 +94,12 @@ def test_pretrained_cli() -> None:
     assert bad.exit_code == 2 and "no pretrained checkpoint named" in bad.output
     both = runner.invoke(app, ["export", "--checkpoint", "x", "--pretrained", SHIPPED[0]])
     assert both.exit_code == 2 and "not both" in both.output
+
+
+def test_serve_bench_runs_the_front_end_of_a_shipped_receiver() -> None:
+    args = ["serve-bench", "--pretrained", "cpu-teacher-dmrs1", "--path", "eager", "--rate", "20", "--duration",
+            "1", "--device", "cpu", "--json"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["processed"] > 0 and "enhanced front end" in report["description"]

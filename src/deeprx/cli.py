@@ -307,7 +307,7 @@ def reproduce(
 
 
 def _inference_subject(checkpoint_dir: Path | None, model: str, n_prb: int | None, sinr_db: float, n: int):
-    """(model, link, inputs [n, C, 14, n_sc]) from a checkpoint or an untrained preset, slots at ``sinr_db``."""
+    """(model, link, front end, ``n`` slots at ``sinr_db``) from a checkpoint or an untrained preset."""
     from deeprx.config import LinkConfig, input_channels
     from deeprx.link.simulator import UplinkSimulator
     from deeprx.models.deeprx import create_model
@@ -324,7 +324,7 @@ def _inference_subject(checkpoint_dir: Path | None, model: str, n_prb: int | Non
     if n_prb is not None:
         link = LinkConfig(**{**link.__dict__, "n_prb": n_prb})
     simulator = UplinkSimulator(link)
-    return net, link, FrontEnd(simulator, features)(simulator.sample(n, seed=12345, sinr_db=sinr_db))
+    return net, link, FrontEnd(simulator, features), simulator.sample(n, seed=12345, sinr_db=sinr_db)
 
 
 @app.command("export")
@@ -347,7 +347,8 @@ def export_cmd(
     from deeprx.io import atomic_write
 
     with _guard():
-        net, link, z = _inference_subject(_checkpoint_dir(checkpoint_dir, pretrained), "", None, 30.0, 8)
+        net, link, front_end, slots = _inference_subject(_checkpoint_dir(checkpoint_dir, pretrained), "", None, 30.0, 8)
+        z = front_end(slots)
         with tempfile.TemporaryDirectory() as tmp:
             export_onnx(net, Path(tmp) / "m.onnx", link.n_subcarriers)
             data = (Path(tmp) / "m.onnx").read_bytes()
@@ -388,7 +389,9 @@ def serve_bench(
     as_json: JsonOpt = False,
 ) -> None:
     """Feed simulated slots at RATE for DURATION and report whether the receiver kept up."""
-    from deeprx.infer.engine import auto_select, build_copies, paths_for
+    import torch
+
+    from deeprx.infer.engine import Engine, auto_select, build_copies, paths_for
     from deeprx.infer.serve import serve
     from deeprx.runtime import resolve_device, use_all_cores
 
@@ -400,12 +403,19 @@ def serve_bench(
             raise InputError("--rate, --duration and --deadline-ms must be > 0, --max-batch and --workers >= 1")
         cores = use_all_cores()
         checkpoint_dir = _checkpoint_dir(checkpoint_dir, pretrained, required=False)
-        net, link, pool = _inference_subject(checkpoint_dir, model, n_prb, 30.0, 64)
+        net, link, front_end, slots = _inference_subject(checkpoint_dir, model, n_prb, 30.0, 64)
+        slots = slots.to(where)
+        z = front_end(slots)
         if path == "auto":
-            path = auto_select(net, pool[:32], pool[32:48], device=where)[0].path
-        engines = build_copies(net, path, pool[:32], workers, cores, where)
+            path = auto_select(net, z[:32], z[32:48], device=where)[0].path
+        # A served slot goes through the receiver's front end, then the network: the pool is slot indices.
+        engines = [
+            Engine(e.path, lambda ids, e=e: e.run(front_end(slots.select(ids))), f"{e.description} + "
+                   f"{front_end.features} front end")
+            for e in build_copies(net, path, z[:32], workers, cores, where)
+        ]  # fmt: skip
         engine = engines[0]
-        report = serve(engines, pool, rate, duration, deadline_ms / 1e3, max_batch)
+        report = serve(engines, torch.arange(slots.batch_size), rate, duration, deadline_ms / 1e3, max_batch)
         if _emit(report.as_dict(), as_json):
             return
         r = report

@@ -30,6 +30,7 @@ class ServeReport:
     """Outcome of one streaming run. Rates in slots/s, times in ms."""
 
     path: str
+    description: str
     workers: int
     rate_per_s: float
     duration_s: float
@@ -59,8 +60,11 @@ def serve(
     max_batch: int = 32,
     max_queue: int = 4096,
 ) -> ServeReport:
-    """Offer ``rate_per_s * duration_s`` slots from ``pool`` (``[N, C, 14, n_sc]``) and serve them with one
-    worker thread per engine in ``engines``."""
+    """Offer ``rate_per_s * duration_s`` slots from ``pool`` and serve them with one worker thread per engine.
+
+    ``pool`` is what an engine's ``run`` takes, indexed along its first axis: network inputs
+    ``[N, C, 14, n_sc]``, or slot indices when the engine runs the receiver's front end on stored slots.
+    """
     queue: collections.deque[tuple[float, int]] = collections.deque()
     # Idle workers block on the condition instead of polling: a polling thread takes CPU from the busy one.
     ready = threading.Condition()
@@ -116,6 +120,7 @@ def serve(
     achieved = len(latencies) / elapsed
     return ServeReport(
         path=engines[0].path,
+        description=engines[0].description,
         workers=len(engines),
         rate_per_s=rate_per_s,
         duration_s=duration_s,

@@ -70,6 +70,11 @@ class Slot:
     def to(self, device: torch.device | str) -> Slot:
         return Slot(**{k: v.to(device, non_blocking=True) for k, v in self.__dict__.items()})
 
+    def select(self, index: torch.Tensor | list[int]) -> Slot:
+        """The slots at ``index`` along the batch axis (the pilot grid and data mask are shared)."""
+        shared = ("x_pilot", "data_mask")
+        return Slot(**{k: v if k in shared else v[index] for k, v in self.__dict__.items()})
+
 
 @contextlib.contextmanager
 def sionna_device(device: torch.device | str) -> Iterator[None]:
