@@ -9,7 +9,7 @@ from typing import Any
 from deeprx.config import RunConfig, config_hash
 from deeprx.evaluate.ber import BerCurve, evaluate, never_better, sinr_gain_db
 from deeprx.io import atomic_write, write_json
-from deeprx.link.baselines import baseline_receivers
+from deeprx.link.baselines import BASELINES, LS_LMMSE, baseline_receivers
 from deeprx.link.simulator import UplinkSimulator
 from deeprx.link.testset import TestSet
 from deeprx.models.deeprx import count_parameters, flops_per_slot
@@ -18,8 +18,6 @@ from deeprx.report.plots import plot_ber
 from deeprx.runtime import resolve_device
 from deeprx.train import checkpoint
 from deeprx.train.trainer import train
-
-LS = "LS-LMMSE"
 
 
 def run_dir_for(cfg: RunConfig, out: Path) -> Path:
@@ -38,7 +36,7 @@ def train_or_resume(cfg: RunConfig, out: Path, show_progress: bool = True) -> Pa
 
 def summarize(curves: list[BerCurve], target_ber: float) -> list[dict[str, Any]]:
     """Per receiver: geometric-mean BER, SINR at the target BER, BER at the highest SINR, gain over LS."""
-    ls = next((c for c in curves if c.receiver == LS), None)
+    ls = next((c for c in curves if c.receiver == LS_LMMSE), None)
     rows = []
     for c in curves:
         rows.append(
@@ -49,7 +47,7 @@ def summarize(curves: list[BerCurve], target_ber: float) -> list[dict[str, Any]]
                 "ber_at_max_sinr": c.ber[-1],
                 "gain_over_ls_db": None if ls is None or c is ls else sinr_gain_db(c, ls, target_ber),
                 # a neural receiver that beats LS-LMMSE nowhere is flagged in every report
-                "never_better_than_ls": bool(c.receiver.startswith("DeepRx") and ls and never_better(c, ls)),
+                "never_better_than_ls": bool(c.receiver not in BASELINES and ls and never_better(c, ls)),
             }
         )
     return rows

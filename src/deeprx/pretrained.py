@@ -7,8 +7,8 @@ which says how it was made and what it measured:
 * ``command``: the exact ``deeprx`` command that trained it (re-running it re-makes the weights), ``commit``:
   the commit it ran at, ``device``, ``wall_seconds``, ``steps`` and ``slots_seen``;
 * ``tensors_sha256``: the hash of the tensor file, checked on every load;
-* ``evaluation``: BER vs SINR of the receiver and both classical baselines on the profile's test set, and the
-  command that measured it.
+* ``evaluation``: BER vs SINR of the receiver and both classical baselines on every slot of the profile's
+  test set, measured by ``deeprx pretrained add`` (:func:`evaluate_run`).
 
 Entries are made by ``deeprx pretrained add`` from a finished run folder of ``deeprx train``, never by hand.
 Guarantees: a name resolves to a folder whose tensors match the record's hash (else :class:`InputError`);

@@ -91,7 +91,7 @@ def data_re_logits(logits: torch.Tensor, data_mask: torch.Tensor) -> torch.Tenso
 
 
 class FrontEnd:
-    """Slot -> network input, for the ``paper`` or ``enhanced`` features (see the module docstring).
+    """Slot -> network input (and, for ``residual``, prior LLRs), for ``RunConfig.features`` (module docstring).
 
     Args:
         simulator: the simulator of the link (its resource grid and DMRS configuration, and its device,

@@ -24,6 +24,11 @@ with warnings.catch_warnings():
     from sionna.phy.ofdm import LinearDetector
 
 
+LS_LMMSE = "LS-LMMSE"
+PERFECT_CSI_LMMSE = "Perfect-CSI LMMSE"
+BASELINES: tuple[str, ...] = (LS_LMMSE, PERFECT_CSI_LMMSE)  # the names of the classical receivers' curves
+
+
 class LmmseReceiver:
     """LMMSE detection with either Sionna's PUSCH LS estimator or perfect CSI.
 
@@ -65,6 +70,6 @@ class LmmseReceiver:
 def baseline_receivers(simulator: UplinkSimulator) -> dict[str, LmmseReceiver]:
     """The two classical receivers, keyed by the names used in curves and reports."""
     return {
-        "LS-LMMSE": LmmseReceiver(simulator, perfect_csi=False),
-        "Perfect-CSI LMMSE": LmmseReceiver(simulator, perfect_csi=True),
+        LS_LMMSE: LmmseReceiver(simulator, perfect_csi=False),
+        PERFECT_CSI_LMMSE: LmmseReceiver(simulator, perfect_csi=True),
     }

@@ -118,17 +118,17 @@ class TestSet:
 
     def batches(self, point: int, batch_size: int, device: torch.device | str = "cpu") -> Iterator[Slot]:
         """The slots of SINR point ``point`` in stored order, ``batch_size`` at a time, on ``device``."""
+        x_pilot, data_mask = self.x_pilot.to(device), self.data_mask.to(device)
         with h5py.File(self.path, "r") as f:
             for start in range(0, self.slots_per_point, batch_size):
                 sl = slice(start, min(start + batch_size, self.slots_per_point))
                 y = torch.from_numpy(f["y"][point, sl]).to(device)
-                x_pilot = self.x_pilot.to(device)
                 yield Slot(
                     y=y,
                     h=torch.from_numpy(f["h"][point, sl]).to(device),
                     h_ls=raw_ls_estimate(y, x_pilot),
                     x_pilot=x_pilot,
-                    data_mask=self.data_mask.to(device),
+                    data_mask=data_mask,
                     bits=torch.from_numpy(f["bits"][point, sl].astype(np.float32)).to(device),
                     noise_var=torch.from_numpy(f["noise_var"][point, sl]).to(device),
                     sinr_db=torch.from_numpy(f["sinr_db"][point, sl]).to(device),

@@ -27,6 +27,7 @@ from deeprx.energy.meters import open_meter
 from deeprx.energy.processors import load_catalogue
 from deeprx.evaluate.ber import BerCurve, bootstrap, interval, never_better
 from deeprx.io import atomic_write, write_json
+from deeprx.link.baselines import BASELINES, LS_LMMSE
 from deeprx.models.deeprx import create_model
 from deeprx.report.plots import plot_ber
 from deeprx.report.study_plots import (
@@ -330,8 +331,8 @@ def _named_curves(c: dict[str, Any]) -> list[BerCurve]:
 
 def _curves_summary(c: dict[str, Any], target: float) -> dict[str, Any]:
     named = _named_curves(c)
-    ls = next(x for x in named if x.receiver == "LS-LMMSE")
-    neural = [x for x in named if x.receiver not in c["baselines"]]
+    ls = next(x for x in named if x.receiver == LS_LMMSE)
+    neural = [x for x in named if x.receiver not in BASELINES]
     return {
         "never_better_than_ls": [x.receiver for x in neural if never_better(x, ls)],
         "receivers": [

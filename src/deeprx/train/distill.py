@@ -11,6 +11,7 @@ import torch
 from deeprx import pretrained
 from deeprx.config import RunConfig
 from deeprx.io import InputError, sha256_file
+from deeprx.link.baselines import LS_LMMSE, PERFECT_CSI_LMMSE
 from deeprx.link.simulator import Slot
 from deeprx.receivers import NetworkInput, NeuralReceiver, load_receiver
 from deeprx.train import checkpoint
@@ -24,8 +25,8 @@ TEACHER_MUST_MATCH = ("link.n_rx", "link.modulation", "link.n_prb", "link.dmrs_s
 GENIE_TEACHER = "genie-perfect-csi-lmmse"
 LS_LMMSE_TEACHER = "ls-lmmse"
 CLASSICAL_TEACHERS: dict[str, str] = {  # name -> receiver, as keyed in baseline_receivers
-    GENIE_TEACHER: "Perfect-CSI LMMSE",
-    LS_LMMSE_TEACHER: "LS-LMMSE",
+    GENIE_TEACHER: PERFECT_CSI_LMMSE,
+    LS_LMMSE_TEACHER: LS_LMMSE,
 }
 
 TeacherLogits = Callable[[Slot, NetworkInput], torch.Tensor]
