@@ -46,6 +46,10 @@ def test_resume_continues_from_the_saved_step_and_matches_an_uninterrupted_run(
     b = checkpoint.load(tmp_path / "split").model_state
     for key in a:
         assert torch.allclose(a[key].float(), b[key].float(), atol=1e-5), key
+    # the logged loss is a running average that goes on where the checkpoint left it, not restarted
+    losses = [[r["loss"] for r in run.log if "loss" in r] for run in (full, resumed)]
+    assert len(losses[0]) == len(losses[1]) == 12
+    assert losses[1] == pytest.approx(losses[0], rel=1e-5)
 
 
 def test_existing_checkpoint_is_never_overwritten_without_resume(tiny_cfg: RunConfig, tmp_path: Path) -> None:

@@ -1,11 +1,17 @@
-"""The ``deeprx`` command line. Bad input prints one line naming the problem and the fix, and exits 2."""
+"""The ``deeprx`` command line. Bad input prints one line naming the problem and the fix, and exits 2.
+
+Every command that writes claims its output folder before any work starts (a writable folder, locked for
+this process: see :func:`deeprx.io.claim_output_folder`); errors of the operating system (disk full,
+read-only folder) become one line and exit 2 as well.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,7 +20,12 @@ from rich.console import Console
 from rich.table import Table
 
 from deeprx.config import ConfigError, RunConfig, load_profile, parse_override
-from deeprx.io import InputError
+from deeprx.io import InputError, check_writable_folder, claim_output_folder, os_error_message
+
+# Two CPU-heavy processes on a small machine stall each other when OpenMP threads spin while they wait
+# (measured: see docs/architecture.md, "Threads"). Set here, before any command imports torch (and with it
+# its OpenMP runtime, which reads this once); a user's own setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Energy-efficient neural 5G receivers.")
 console = Console()
@@ -47,17 +58,29 @@ def _checkpoint_dir(checkpoint: Path | None, pretrained: str | None, required: b
     return checkpoint
 
 
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    """Print ``message`` as one line on stderr; the caller raises the returned exit."""
+    one_line = " ".join(str(message).split())
+    err_console.print(f"[red]error:[/red] {one_line}", highlight=False, soft_wrap=True, markup=True)
+    return typer.Exit(code)
+
+
 @contextlib.contextmanager
-def _guard() -> Iterator[None]:
-    """Turn bad input into one line on stderr and exit code 2."""
+def _guard() -> Iterator[Callable[[Path], Path]]:
+    """Turn bad input and OS errors (disk full, read-only folder) into one line on stderr and exit code 2.
+
+    Yields ``claim(out)``: call it once the arguments are checked and before any work, to check the output
+    folder and lock it for this process until the command ends.
+    """
     try:
-        yield
+        with contextlib.ExitStack() as claimed:
+            yield lambda out: claimed.enter_context(claim_output_folder(out))
     except (ConfigError, InputError) as e:
-        err_console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+        raise _fail(str(e)) from None
     except KeyError as e:  # unknown preset or channel model, from the registries
-        err_console.print(f"[red]error:[/red] {e.args[0] if e.args else e}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+        raise _fail(str(e.args[0] if e.args else e)) from None
+    except OSError as e:
+        raise _fail(os_error_message(e)) from None
 
 
 def _config(profile: str, sets: list[str] | None, **direct: Any) -> RunConfig:
@@ -135,8 +158,9 @@ def simulate(
     """Build (or verify) the profile's fixed test set in OUT/testsets."""
     from deeprx.link.testset import TestSet
 
-    with _guard():
+    with _guard() as claim:
         cfg = _config(profile, sets, seed=seed)
+        claim(out)
         ts = TestSet.ensure(cfg, out / "testsets", show_progress=not as_json)
         data = {
             "path": str(ts.path),
@@ -162,8 +186,9 @@ def train_cmd(
     """Train DeepRx on simulated slots; checkpoints go to OUT (safetensors + JSON)."""
     from deeprx.train.trainer import train
 
-    with _guard():
+    with _guard() as claim:
         cfg = _config(profile, sets, model=model, seed=seed, device=device, **{"train.steps": steps})
+        claim(out)
         result = train(cfg, out, resume=resume, show_progress=not as_json)
         last = result.log[-1] if result.log else {}
         data = {"run_dir": str(out), "step": result.step, "seconds": result.seconds, "last": last,
@@ -199,10 +224,11 @@ def distill_cmd(
     """Distil a frozen teacher into a student (MODEL): L = alpha * BCE + KL(teacher || student) at temperature T."""
     from deeprx.train.trainer import train
 
-    with _guard():
+    with _guard() as claim:
         direct = {"kd.teacher": str(teacher), "kd.alpha": alpha, "kd.temperature": temperature,
                   "kd.scaling": scaling, "train.steps": steps}  # fmt: skip
         cfg = _config(profile, sets, model=model, seed=seed, device=device, **direct)
+        claim(out)
         result = train(cfg, out, resume=resume, show_progress=not as_json, description=f"distill {cfg.model}")
         last = result.log[-1] if result.log else {}
         data = {"run_dir": str(out), "step": result.step, "seconds": result.seconds, "last": last}
@@ -235,13 +261,14 @@ def evaluate_cmd(
     from deeprx.runtime import resolve_device
     from deeprx.train import checkpoint
 
-    with _guard():
+    with _guard() as claim:
         checkpoint_dir = _checkpoint_dir(checkpoint_dir, pretrained)
         saved = checkpoint.load(checkpoint_dir).config
         cfg = _config(profile, sets) if profile else saved.with_overrides(dict(parse_override(s) for s in sets or []))
         device = resolve_device(cfg.device)
         expected = cfg.with_overrides({"model": saved.model})
         receiver, _ = load_receiver(checkpoint_dir, device, expected)
+        claim(out)
         testset = TestSet.ensure(cfg, out / "testsets", show_progress=not as_json)
         receivers = {
             f"DeepRx ({saved.model})": receiver,
@@ -270,8 +297,9 @@ def run(
     """The main job: test set, training (resumed if interrupted), BER curves, plot and report in OUT."""
     from deeprx.pipeline import run as run_pipeline
 
-    with _guard():
+    with _guard() as claim:
         cfg = _config(profile, sets, model=model, seed=seed, device=device, **{"train.steps": steps})
+        claim(out)
         results = run_pipeline(cfg, out, show_progress=not as_json)
         if not _emit(results, as_json):
             _print_summary(results["summary"], cfg.eval.target_ber)
@@ -288,9 +316,10 @@ def reproduce(
     from deeprx.config import PROFILES
     from deeprx.studies.reproduce import reproduce as run_chain
 
-    with _guard():
+    with _guard() as claim:
         if profile not in PROFILES:
             raise InputError(f"unknown profile {profile!r}: choose one of {list(PROFILES)}")
+        claim(out)
         results = run_chain(profile, out, show_progress=not as_json)
         if _emit(results, as_json):
             return
@@ -335,6 +364,7 @@ def export_cmd(
     pretrained: PretrainedOpt = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="ONNX file to write")] = Path("out/deeprx.onnx"),
     tolerance: Annotated[float, typer.Option(help="max |logit difference| allowed vs PyTorch")] = 1e-3,
+    force: Annotated[bool, typer.Option("--force", help="replace an existing --out file")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Export a checkpoint to ONNX (BatchNorm folded, depthwise convs split); check ONNX Runtime against PyTorch."""
@@ -347,6 +377,11 @@ def export_cmd(
     from deeprx.io import atomic_write
 
     with _guard():
+        if out.is_dir():
+            raise InputError(f"--out {out} is a folder; name the ONNX file to write, e.g. {out / 'deeprx.onnx'}")
+        if out.exists() and not force:
+            raise InputError(f"--out {out} exists; pass --force to replace it or choose another --out")
+        check_writable_folder(out.parent)
         net, link, front_end, slots = _inference_subject(_checkpoint_dir(checkpoint_dir, pretrained), "", None, 30.0, 8)
         z = front_end(slots)
         with tempfile.TemporaryDirectory() as tmp:
@@ -654,13 +689,7 @@ def energy_estimate(
 
 
 def _print_measurement(name: str, r: Any) -> None:
-    kind = "measured" if r.is_measurement else "MODELED, not measured"
-    console.print(
-        f"{name}: {r.joules_per_item * 1e3:.3g} mJ per {r.unit} (± {r.joules_per_item_spread * 1e3:.2g} over "
-        f"{len(r.joules_per_item_repeats)} repeats) [{r.method}, {kind}]; base {r.base_watts:.2f} W (median of "
-        f"{r.base_samples} idle samples), absolute {r.absolute_watts:.2f} W, relative {r.relative_watts:.2f} W, "
-        f"{r.items} items in {r.seconds:.1f} s"
-    )
+    console.print(f"{name}: {r.summary()}", highlight=False)
 
 
 @energy_app.command("measure")
@@ -708,6 +737,9 @@ def energy_measure(
         console.print(f"meter: {energy_meter.description} — {why}")
         _print_measurement("inference", inf)
         _print_measurement("training step", step)
+        if not cycle["resolved"]:
+            console.print(f"life cycle: none ({cycle['why']})")
+            return
         console.print(
             f"life cycle: training {training_steps:,} steps = {cycle['training_joules']:.3g} J; break-even after "
             f"{cycle['break_even_inferences']:.3g} inferences = {cycle['break_even_seconds']:.3g} s at {rate:g} slots/s"
@@ -737,8 +769,9 @@ def energy_report(
     """Everything: counts, estimates, metered energy, life cycle, figures and energy.md/energy.json in OUT."""
     from deeprx.energy.report import energy_report as build
 
-    with _guard():
+    with _guard() as claim:
         subject = _subject(model, n_prb, n_rx, modulation, _checkpoint_dir(checkpoint, pretrained, required=False))
+        claim(out)
         data = build(
             subject, out, catalogue=catalogue, processor=processor,
             meter=meter, batch=batch, repeats=repeats, window_s=window, training_steps=training_steps, rate=rate,
@@ -750,7 +783,20 @@ def energy_report(
 
 
 def main() -> None:
-    app()
+    """The ``deeprx`` entry point: usage errors (unknown option, a value of the wrong type) print one line too."""
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(prog_name="deeprx", standalone_mode=False)
+    except typer.Abort:
+        raise SystemExit(_fail("interrupted", 130).exit_code) from None
+    except typer.TyperException as e:  # click's exceptions, as typer vendors them
+        if type(e).__name__ == "NoArgsIsHelpError":  # bare ``deeprx`` or ``deeprx energy``: the help
+            e.show()
+            raise SystemExit(0) from None
+        ctx = getattr(e, "ctx", None)
+        hint = f"; see '{ctx.command_path} --help'" if ctx is not None else ""
+        raise SystemExit(_fail(f"{e.format_message()}{hint}", getattr(e, "exit_code", 2)).exit_code) from None
+    raise SystemExit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

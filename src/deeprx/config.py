@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +49,43 @@ def _check(ok: bool, name: str, value: Any, allowed: str) -> None:
         raise ConfigError(f"invalid {name}={value!r}: must be {allowed}")
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _type_problem(value: Any, hint: Any) -> str | None:
+    """What ``value`` should be for the type ``hint``, or ``None`` if it is one (bools are not numbers)."""
+    if hint is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        return None if ok else "an integer"
+    if hint is float:
+        return None if _is_number(value) else "a finite number"
+    if hint is bool:
+        return None if isinstance(value, bool) else "true or false"
+    if hint is str:
+        return None if isinstance(value, str) else "a string"
+    args = typing.get_args(hint)  # tuple[str, ...] or tuple[float, float]
+    if args and args[-1] is Ellipsis:
+        ok = isinstance(value, tuple) and all(_type_problem(v, args[0]) is None for v in value)
+        return None if ok else 'a list of strings, e.g. ["CDL-A", "CDL-C"]'
+    if args:
+        ok = isinstance(value, tuple) and len(value) == len(args) and all(_is_number(v) for v in value)
+        return None if ok else f"a list of {len(args)} finite numbers, e.g. [0, 30]"
+    raise TypeError(f"no type check for {hint!r}")
+
+
+def _check_types(obj: Any, section: str) -> None:
+    """Reject a field whose value has the wrong type before any range check compares it."""
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        hint = hints[f.name]
+        if dataclasses.is_dataclass(hint):
+            continue  # a sub-section checks itself
+        problem = _type_problem(getattr(obj, f.name), hint)
+        if problem is not None:
+            _check(False, f"{section}{f.name}", getattr(obj, f.name), problem)
+
+
 def _check_range(name: str, value: tuple[float, float], lo: float, hi: float) -> None:
     ok = len(value) == 2 and lo <= value[0] <= value[1] <= hi
     _check(ok, name, value, f"a pair (low, high) with {lo} <= low <= high <= {hi}")
@@ -74,6 +113,7 @@ class LinkConfig:
     sir_db: tuple[float, float] = (5.0, 30.0)
 
     def __post_init__(self) -> None:
+        _check_types(self, "link.")
         _check(1 <= self.n_prb <= 275, "link.n_prb", self.n_prb, "an integer in [1, 275]")
         _check(1 <= self.n_rx <= 16, "link.n_rx", self.n_rx, "an integer in [1, 16]")
         _check(
@@ -137,6 +177,7 @@ class TrainConfig:
     checkpoint_every: int = 100
 
     def __post_init__(self) -> None:
+        _check_types(self, "train.")
         _check(self.steps >= 1, "train.steps", self.steps, ">= 1")
         _check(1 <= self.batch_size <= 4096, "train.batch_size", self.batch_size, "in [1, 4096]")
         _check(0 < self.lr < 1, "train.lr", self.lr, "in (0, 1)")
@@ -169,6 +210,7 @@ class EvalConfig:
     speed_mps: tuple[float, float] = (0.0, 40.0)
 
     def __post_init__(self) -> None:
+        _check_types(self, "eval.")
         _check(
             self.sinr_stop_db >= self.sinr_start_db,
             "eval.sinr_stop_db",
@@ -209,6 +251,7 @@ class KdConfig:
     scaling: str = "mean"
 
     def __post_init__(self) -> None:
+        _check_types(self, "kd.")
         _check(0 <= self.alpha <= 1e9, "kd.alpha", self.alpha, "in [0, 1e9]")
         _check(0 < self.temperature <= 100, "kd.temperature", self.temperature, "in (0, 100]")
         _check(self.scaling in KD_SCALINGS, "kd.scaling", self.scaling, f"one of {KD_SCALINGS}")
@@ -232,6 +275,7 @@ class RunConfig:
     kd: KdConfig = field(default_factory=KdConfig)
 
     def __post_init__(self) -> None:
+        _check_types(self, "")
         from deeprx.models.deeprx import PRESETS  # local: models import config
 
         _check(self.model in PRESETS, "model", self.model, f"one of {sorted(PRESETS)}")
@@ -272,6 +316,9 @@ class RunConfig:
                 node = node[p]
             if parts[-1] not in node:
                 raise ConfigError(f"unknown config key {key!r}")
+            if isinstance(node[parts[-1]], dict):
+                field_name = next(iter(node[parts[-1]]))
+                raise ConfigError(f"{key!r} is a section; set one of its fields, e.g. {key}.{field_name}=...")
             node[parts[-1]] = value
         return RunConfig.from_dict(d)
 
@@ -281,7 +328,14 @@ def _from_dict(cls: type, d: dict[str, Any]) -> Any:
     unknown = set(d) - set(names)
     if unknown:
         raise ConfigError(f"unknown field(s) {sorted(unknown)} for {cls.__name__}")
-    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for k, v in d.items():
+        if isinstance(v, list):
+            v = tuple(v)
+        elif isinstance(v, str) and typing.get_args(hints[k])[-1:] == (Ellipsis,):
+            v = (v,)  # a bare name where a list of names is expected: a list of one
+        kwargs[k] = v
     return cls(**kwargs)
 
 

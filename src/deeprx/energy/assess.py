@@ -160,8 +160,19 @@ def check_processor(catalogue: dict[str, Processor], key: str) -> None:
 
 
 def lifecycle_table(
-    joules_per_step: float, steps: int, joules_per_inference: float, method: str, rate_per_s: float = PAPER_RATE_PER_S
+    joules_per_step: float | None,
+    steps: int,
+    joules_per_inference: float | None,
+    method: str,
+    rate_per_s: float = PAPER_RATE_PER_S,
 ) -> dict[str, Any]:
-    """Break-even and amortised training energy for a deployment at ``rate_per_s`` slots per second."""
+    """Training energy and break-even for a deployment at ``rate_per_s`` slots per second.
+
+    ``resolved`` is false, with no energies, when either input is ``None`` (an unresolved measurement).
+    """
+    if joules_per_step is None or joules_per_inference is None:
+        missing = "training step" if joules_per_step is None else "inference"
+        why = f"the {missing} energy is unresolved, so there is no life cycle"
+        return {"resolved": False, "why": why, "method": method, "training_steps": steps, "rate_per_s": rate_per_s}
     cycle = life_cycle(joules_per_step, steps, joules_per_inference, rate_per_s, method)
-    return {**cycle.as_dict(), "training_steps": steps, "joules_per_training_step": joules_per_step}
+    return {"resolved": True, **cycle.as_dict(), "training_steps": steps, "joules_per_training_step": joules_per_step}

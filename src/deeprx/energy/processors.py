@@ -6,6 +6,7 @@ the entry's ``assumptions``. Users extend or override entries with their own YAM
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -77,42 +78,94 @@ class Processor:
         return self.peak_flops / self.tdp_watts
 
 
-def _processor_from_entry(key: str, entry: dict[str, Any]) -> Processor:
+PROCESSOR_KINDS = ("cpu", "gpu", "tpu", "npu")
+PEAK_BASES = ("base", "turbo")
+
+
+class _Entry:
+    """Reads one catalogue entry field by field; a missing or bad field raises one line naming it."""
+
+    def __init__(self, where: str, entry: Any) -> None:
+        if not isinstance(entry, dict):
+            raise InputError(f"{where} must be a mapping of fields (name: ..., cores: ...), not {entry!r}")
+        self.where, self.entry = where, entry
+
+    def _bad(self, name: str, value: Any, allowed: str) -> InputError:
+        return InputError(f"{self.where}: invalid {name}={value!r}: must be {allowed}; fix the catalogue")
+
+    def has(self, name: str) -> bool:
+        return name in self.entry
+
+    def number(self, name: str, default: float | None = None, minimum: float = 0.0, inclusive: bool = False) -> float:
+        """A finite number above ``minimum`` (or equal to it, with ``inclusive``)."""
+        if name not in self.entry and default is not None:
+            return default
+        value = self.entry.get(name)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if not ok or not (value >= minimum if inclusive else value > minimum):
+            raise self._bad(name, value, f"a finite number {'>=' if inclusive else '>'} {minimum:g}")
+        return float(value)
+
+    def integer(self, name: str) -> int:
+        value = self.entry.get(name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise self._bad(name, value, "an integer >= 1")
+        return value
+
+    def text(self, name: str, choices: tuple[str, ...] = (), default: str | None = None) -> str:
+        value = self.entry.get(name, default)
+        if not isinstance(value, str) or not value.strip() or (choices and value not in choices):
+            raise self._bad(name, value, f"one of {list(choices)}" if choices else "a non-empty string")
+        return value
+
+    def texts(self, name: str) -> list[str]:
+        value = self.entry.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self._bad(name, value, "a list of strings")
+        return list(value)
+
+    def section(self, name: str) -> _Entry:
+        return _Entry(f"{self.where}.{name}", self.entry.get(name, {}))
+
+
+def _processor_from_entry(key: str, raw: Any) -> Processor:
+    entry = _Entry(f"processor {key!r}", raw)
     required = ("name", "kind", "cores", "base_ghz", "turbo_ghz", "flops_per_cycle_per_core", "tdp_watts", "source")
-    missing = [k for k in required if k not in entry]
+    missing = [k for k in required if not entry.has(k)]
     if missing:
         raise InputError(f"processor {key!r} lacks {missing}: every entry needs {list(required)}")
-    assumptions = list(entry.get("assumptions", []))
-    basis = entry.get("peak_basis", "base")
-    clock = float(entry["base_ghz"] if basis == "base" else entry["turbo_ghz"])
-    cores, tdp = int(entry["cores"]), float(entry["tdp_watts"])
-    peak = cores * clock * 1e9 * float(entry["flops_per_cycle_per_core"])
-    metric1 = entry.get("metric1", {})
-    if "kappa" not in metric1:
+    assumptions = entry.texts("assumptions")
+    basis = entry.text("peak_basis", PEAK_BASES, default="base")
+    base_ghz, turbo_ghz = entry.number("base_ghz"), entry.number("turbo_ghz")
+    clock = base_ghz if basis == "base" else turbo_ghz
+    cores, tdp = entry.integer("cores"), entry.number("tdp_watts")
+    per_cycle = entry.number("flops_per_cycle_per_core")
+    peak = cores * clock * 1e9 * per_cycle
+    metric1, metric2 = entry.section("metric1"), entry.section("metric2")
+    if not metric1.has("kappa"):
         assumptions.append("metric-1 kappa derived from TDP at the peak clock: kappa = TDP / (cores * f^3)")
-    metric2 = entry.get("metric2", {})
     e_mac = 2 * tdp / peak
-    if not {"a_c", "b_c", "a_f"} <= metric2.keys():
+    if not all(metric2.has(k) for k in ("a_c", "b_c", "a_f")):
         assumptions.append(
             f"metric-2 parameters derived from e_mac = 2*TDP/peak: b_c = a_f = e_mac, "
             f"a_c = {METRIC2_OVERHEAD_FEATURES}*e_mac (no published fit for this processor)"
         )
     return Processor(
         key=key,
-        name=str(entry["name"]),
-        kind=str(entry["kind"]),
+        name=entry.text("name"),
+        kind=entry.text("kind", PROCESSOR_KINDS),
         cores=cores,
-        base_ghz=float(entry["base_ghz"]),
-        turbo_ghz=float(entry["turbo_ghz"]),
-        flops_per_cycle_per_core=float(entry["flops_per_cycle_per_core"]),
+        base_ghz=base_ghz,
+        turbo_ghz=turbo_ghz,
+        flops_per_cycle_per_core=per_cycle,
         peak_basis=basis,
         tdp_watts=tdp,
-        cache_mib=float(entry.get("cache_mib", 0.0)),
-        source=str(entry["source"]),
-        kappa=float(metric1.get("kappa", tdp / (cores * clock**3))),
-        a_c=float(metric2.get("a_c", METRIC2_OVERHEAD_FEATURES * e_mac)),
-        b_c=float(metric2.get("b_c", e_mac)),
-        a_f=float(metric2.get("a_f", e_mac)),
+        cache_mib=entry.number("cache_mib", default=0.0, inclusive=True),
+        source=entry.text("source"),
+        kappa=metric1.number("kappa", default=tdp / (cores * clock**3)),
+        a_c=metric2.number("a_c", default=METRIC2_OVERHEAD_FEATURES * e_mac, inclusive=True),
+        b_c=metric2.number("b_c", default=e_mac, inclusive=True),
+        a_f=metric2.number("a_f", default=e_mac, inclusive=True),
         assumptions=tuple(assumptions),
     )
 
@@ -130,7 +183,10 @@ def _read_yaml(path: Path | None) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
-        raise InputError(f"processor catalogue {path} is not valid YAML ({err}); fix the file") from err
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or type(err).__name__
+        raise InputError(f"processor catalogue {path} is not valid YAML ({problem}{where}); fix the file") from None
     if not isinstance(data, dict) or not isinstance(data.get("processors", {}), dict):
         raise InputError(f"processor catalogue {path} needs a top-level mapping 'processors: {{key: entry}}'")
     return data
@@ -151,8 +207,12 @@ def load_catalogue(extra: Path | None = None, include_host: bool = True) -> dict
 def load_memory_energy(extra: Path | None = None) -> MemoryEnergy:
     data = _read_yaml(None)["memory_energy"]
     if extra is not None:
-        data = {**data, **_read_yaml(extra).get("memory_energy", {})}
-    return MemoryEnergy(float(data["dram_joules_per_byte"]), float(data["cache_joules_per_byte"]), str(data["source"]))
+        override = _Entry("memory_energy", _read_yaml(extra).get("memory_energy", {}))
+        data = {**data, **override.entry}
+    entry = _Entry("memory_energy", data)
+    return MemoryEnergy(
+        entry.number("dram_joules_per_byte"), entry.number("cache_joules_per_byte"), entry.text("source")
+    )
 
 
 def _cpuinfo() -> dict[str, str]:

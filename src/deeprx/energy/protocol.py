@@ -7,6 +7,11 @@
 
 Windows last at least ``MIN_WINDOW_UPDATES`` meter updates and ``min_window_s`` seconds; the protocol is
 repeated and the spread over repeats is reported. Units are in the names: W, s, J.
+
+A relative power that does not stand out of the idle power's own fluctuation is not an energy: when the
+median relative power is at most ``NOISE_MULTIPLE`` standard deviations of the idle samples, or any repeat
+comes out at or below zero (another load changed the base power), the result is *unresolved*: it keeps the
+powers it read, gives no energy and cannot enter the life cycle.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any
 from deeprx.energy.meters import EnergyMeter
 
 MIN_WINDOW_UPDATES = 100
+NOISE_MULTIPLE = 2.0  # relative power must exceed this many standard deviations of the idle samples
 
 
 def base_power_watts(samples: list[float]) -> float:
@@ -61,9 +67,12 @@ class ProtocolResult:
         relative_watts: absolute - base, W (median over repeats).
         seconds: running time of one repeat, s (median).
         items: items processed per repeat (median).
-        joules_per_item: relative energy per item, J (median over repeats).
-        joules_per_item_spread: standard deviation over repeats, J (0 for one repeat).
-        joules_per_item_repeats: one value per repeat, J.
+        noise_watts: standard deviation of the idle samples, W.
+        resolved: whether the relative power stands out of the noise (see the module's docstring).
+        joules_per_item: relative energy per item, J (median over repeats); ``None`` when unresolved.
+        joules_per_item_spread: standard deviation over repeats, J (0 for one repeat); ``None`` when unresolved.
+        joules_per_item_repeats: one value per repeat as read, J (may be <= 0 when unresolved).
+        why_unresolved: the reason, empty when resolved.
     """
 
     method: str
@@ -76,9 +85,27 @@ class ProtocolResult:
     relative_watts: float
     seconds: float
     items: int
-    joules_per_item: float
-    joules_per_item_spread: float
+    noise_watts: float
+    resolved: bool
+    joules_per_item: float | None
+    joules_per_item_spread: float | None
     joules_per_item_repeats: tuple[float, ...]
+    why_unresolved: str = ""
+
+    def summary(self) -> str:
+        """The energy per item, or why there is none, with the powers read (one line)."""
+        powers = (
+            f"base {self.base_watts:.2f} W (median of {self.base_samples} idle samples, std {self.noise_watts:.2g} W), "
+            f"absolute {self.absolute_watts:.2f} W, relative {self.relative_watts:.2f} W"
+        )
+        kind = "measured" if self.is_measurement else "MODELED, not measured"
+        if self.joules_per_item is None:
+            return f"UNRESOLVED per {self.unit} [{self.method}]: {self.why_unresolved}; {powers}"
+        return (
+            f"{self.joules_per_item * 1e3:.3g} mJ per {self.unit} (± {self.joules_per_item_spread * 1e3:.2g} over "
+            f"{len(self.joules_per_item_repeats)} repeats) [{self.method}, {kind}]; {powers}; "
+            f"{self.items} items in {self.seconds:.1f} s"
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -129,6 +156,9 @@ def measure(
         seconds.append(t1 - t0)
         items.append(n)
         per_item.append(relative_energy_joules(watts, base, t1 - t0) / n)
+    relative = statistics.median(absolute) - base
+    noise = statistics.stdev(idle) if len(idle) > 1 else 0.0
+    why = resolution_problem(relative, noise, per_item)
     return ProtocolResult(
         method=meter.method,
         is_measurement=meter.is_measurement,
@@ -137,21 +167,35 @@ def measure(
         base_watts=base,
         base_samples=len(idle),
         absolute_watts=statistics.median(absolute),
-        relative_watts=statistics.median(absolute) - base,
+        relative_watts=relative,
         seconds=statistics.median(seconds),
         items=int(statistics.median(items)),
-        joules_per_item=statistics.median(per_item),
-        joules_per_item_spread=statistics.stdev(per_item) if repeats > 1 else 0.0,
+        noise_watts=noise,
+        resolved=not why,
+        joules_per_item=None if why else statistics.median(per_item),
+        joules_per_item_spread=None if why else (statistics.stdev(per_item) if repeats > 1 else 0.0),
         joules_per_item_repeats=tuple(per_item),
+        why_unresolved=why,
     )
 
 
+def resolution_problem(relative_watts: float, noise_watts: float, per_item_joules: list[float]) -> str:
+    """Why a measurement gives no energy (empty if it does): the relative power is within
+    ``NOISE_MULTIPLE`` idle standard deviations, or a repeat is at or below zero."""
+    if relative_watts <= NOISE_MULTIPLE * noise_watts:
+        return (
+            f"relative power {relative_watts:.3g} W is within {NOISE_MULTIPLE:g} x the idle noise "
+            f"({noise_watts:.2g} W std); run on a quieter machine or meter a larger batch"
+        )
+    if min(per_item_joules) <= 0:
+        return (
+            f"a repeat read {min(per_item_joules):.3g} J per item (the base power changed during the run); "
+            "run on a quieter machine"
+        )
+    return ""
+
+
 # --- life cycle ---------------------------------------------------------------------------------------
-
-
-def amortized_training_joules(training_joules: float, n_inferences: float) -> float:
-    """Training energy spread over the inferences the model will serve, J per inference."""
-    return training_joules / n_inferences
 
 
 def break_even_inferences(training_joules: float, joules_per_inference: float) -> float:

@@ -67,7 +67,7 @@ def energy_report(
     figures = [
         *plot_processors(est, inf.as_dict(), out / "energy_per_processor"),
         *plot_breakdown(est, processor, out / "energy_breakdown"),
-        *plot_lifecycle(cycles["metered"], out / "lifecycle_metered"),
+        *(plot_lifecycle(cycles["metered"], out / "lifecycle_metered") if cycles["metered"]["resolved"] else []),
         *plot_lifecycle(cycles[f"metric0 on {processor}"], out / "lifecycle_metric0"),
     ]
     data = {
@@ -118,10 +118,13 @@ def render_markdown(data: dict[str, Any], processor: str) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in (inf, step):
+        joules = "unresolved" if r["joules_per_item"] is None else f"{r['joules_per_item']:.4g}"
+        spread = "-" if r["joules_per_item_spread"] is None else f"{r['joules_per_item_spread']:.2g}"
         lines.append(
-            f"| {r['unit']} | {r['joules_per_item']:.4g} | {r['joules_per_item_spread']:.2g} | {r['base_watts']:.2f} | "
+            f"| {r['unit']} | {joules} | {spread} | {r['base_watts']:.2f} | "
             f"{r['absolute_watts']:.2f} | {r['relative_watts']:.2f} | {r['items']} | {r['seconds']:.1f} |"
         )
+    lines += [f"\n{r['unit']}: unresolved, {r['why_unresolved']}." for r in (inf, step) if not r["resolved"]]
     proc = est["processors"][processor]
     blocks = proc["blocks_joules"]["metric0"]
     total = sum(blocks.values())
@@ -141,9 +144,17 @@ def render_markdown(data: dict[str, Any], processor: str) -> str:
         "|---|---|---|---|---|",
     ]
     for name, c in data["life_cycle"].items():
+        if not c["resolved"]:
+            lines.append(f"| {name} ({c['method']}) | {c['why']} | | | |")
+            continue
         lines.append(
             f"| {name} ({c['method']}) | {c['training_joules']:.3g} | {c['joules_per_inference']:.3g} | "
             f"{c['break_even_inferences']:.3g} | {c['break_even_seconds']:.3g} s at {c['rate_per_s']:g}/s |"
         )
-    lines += ["", "![life cycle](lifecycle_metered.png) ![life cycle](lifecycle_metric0.png)", ""]
+    shown = [
+        f"![life cycle]({Path(f).name})"
+        for f in data["figures"]
+        if Path(f).name.startswith("lifecycle") and f.endswith(".png")
+    ]
+    lines += ["", " ".join(dict.fromkeys(shown)), ""]
     return "\n".join(lines)

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from deeprx.config import RunConfig, config_hash, derive_seed
-from deeprx.io import InputError, atomic_write
+from deeprx.io import InputError, atomic_write, remove_stale_temporaries
 from deeprx.link.simulator import Slot, UplinkSimulator, raw_ls_estimate
 
 GEN_BATCH = 8
@@ -71,6 +71,8 @@ class TestSet:
         """Open the test set for ``cfg`` in ``folder``, building it first if it is not there."""
         path = testset_path(cfg, folder)
         if not path.exists():
+            if folder.is_dir():
+                remove_stale_temporaries(folder)  # a build killed half-way left its temporary file
             cls.build(cfg, path, show_progress)
         return cls(path, cfg)
 

@@ -23,7 +23,7 @@ def plot_processors(est: dict[str, Any], metered: dict[str, Any] | None, stem: P
     x = np.arange(len(keys))
     for i, method in enumerate(methods):
         ax.bar(x + i * width, [procs[k]["joules_per_slot"][method] * 1e3 for k in keys], width, label=method)
-    if metered is not None:
+    if metered is not None and metered["joules_per_item"] is not None:
         j = metered["joules_per_item"] * 1e3
         label = (
             f"host, {metered['method']} meter ({'measured' if metered['is_measurement'] else 'modeled, not measured'})"

@@ -482,8 +482,11 @@ def _claims(results: dict[str, Any], plan: StudyPlan) -> list[dict[str, str]]:
             f"{paper_cycle['break_even_inferences']:.2g} "
             f"inferences ({paper_cycle['break_even_seconds'] / 86400:.0f} days at 400/s); our teacher "
             f"({energy['teacher_training_slots']:,} training slots as this host's steps, {cycle['method']}): "
-            f"{cycle['break_even_inferences']:.2g} inferences "
-            f"({cycle['break_even_seconds']:.3g} s)",
+            + (
+                f"{cycle['break_even_inferences']:.2g} inferences ({cycle['break_even_seconds']:.3g} s)"
+                if cycle.get("resolved", True)
+                else f"none ({cycle['why']})"
+            ),
             "source": f"{profile}, {cycle['method']}",
         },
         {
@@ -741,15 +744,17 @@ def render_report(r: dict[str, Any]) -> str:
             f"{j['coral-edge-tpu'] * 1e6:.2f} |"
         )
     lc = e["life_cycle_measured"]
-    lines += [
-        "",
-        f"Teacher on this host ({m['inference']['method']}, {kind}; {m['why']}): "
-        f"{m['inference']['joules_per_item'] * 1e3:.3g} mJ per inference, "
-        f"{m['training_step']['joules_per_item']:.3g} J per training step; training "
-        f"({lc['training_steps']} steps) = {lc['training_joules']:.3g} J, passed by inference after "
-        f"{lc['break_even_inferences']:.3g} slots ({lc['break_even_seconds']:.3g} s at 400 slots/s).",
-        "",
-    ]
+    inf, step = m["inference"], m["training_step"]
+    if lc.get("resolved", True):  # results written before unresolved measurements existed were all resolved
+        metered = (
+            f"{inf['joules_per_item'] * 1e3:.3g} mJ per inference, {step['joules_per_item']:.3g} J per training "
+            f"step; training ({lc['training_steps']} steps) = {lc['training_joules']:.3g} J, passed by inference "
+            f"after {lc['break_even_inferences']:.3g} slots ({lc['break_even_seconds']:.3g} s at 400 slots/s)."
+        )
+    else:
+        unresolved = [f"{r['unit']}: {r['why_unresolved']}" for r in (inf, step) if not r["resolved"]]
+        metered = "unresolved (" + "; ".join(unresolved) + "), so no life cycle."
+    lines += ["", f"Teacher on this host ({inf['method']}, {kind}; {m['why']}): {metered}", ""]
     lines += [
         f"Store: {r['store']}; training time summed over every trial in the store: "
         f"{r['train_seconds_all_trials'] / 3600:.2f} h; this invocation took {r['seconds_this_run']:.0f} s.",

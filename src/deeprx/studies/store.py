@@ -6,9 +6,11 @@ and resumes from its checkpoint. Each write is one transaction, so a kill never 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,7 @@ class Store:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
         try:
             self.db = sqlite3.connect(path)
             with self.db:
@@ -46,13 +49,25 @@ class Store:
                 f"{path} is not a deeprx study store ({err}); move it away or choose another --out"
             ) from None
 
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One transaction; a full disk or a read-only folder becomes one line (the store keeps what it had)."""
+        try:
+            with self.db:
+                yield
+        except sqlite3.OperationalError as err:
+            raise InputError(
+                f"cannot write the study store {self.path} ({err}); free disk space or choose a writable --out, "
+                "then re-run: finished trials are kept"
+            ) from None
+
     def result(self, key: str) -> dict[str, Any] | None:
         """The finished result of a trial, or ``None`` if it has not finished."""
         row = self.db.execute("SELECT result FROM trials WHERE key = ? AND status = 'done'", (key,)).fetchone()
         return None if row is None else json.loads(row[0])
 
     def start(self, key: str, role: str, config: dict[str, Any]) -> None:
-        with self.db:
+        with self._transaction():
             self.db.execute(
                 "INSERT INTO trials (key, role, config, status, updated) VALUES (?, ?, ?, 'running', ?) "
                 "ON CONFLICT(key) DO UPDATE SET updated = excluded.updated",
@@ -60,14 +75,14 @@ class Store:
             )
 
     def finish(self, key: str, result: dict[str, Any]) -> None:
-        with self.db:
+        with self._transaction():
             self.db.execute(
                 "UPDATE trials SET status = 'done', result = ?, updated = ? WHERE key = ?",
                 (json.dumps(result, default=str), time.time(), key),
             )
 
     def add_member(self, study: str, key: str, label: dict[str, Any]) -> None:
-        with self.db:
+        with self._transaction():
             self.db.execute(
                 "INSERT OR REPLACE INTO members (study, key, label) VALUES (?, ?, ?)",
                 (study, key, json.dumps(label, sort_keys=True)),

@@ -8,6 +8,9 @@ Both are written atomically, tensors first.
 
 from __future__ import annotations
 
+import errno
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,7 +54,7 @@ def save(run_dir: Path, ckpt: Checkpoint) -> None:
             for name, value in state.items():
                 tensors[f"optim.{pid}.{name}"] = torch.as_tensor(value).detach().cpu().contiguous()
         groups = ckpt.optim_state["param_groups"]
-    atomic_write(run_dir / TENSORS, lambda p: save_file(tensors, str(p)))
+    atomic_write(run_dir / TENSORS, lambda p: _save_tensors(tensors, p))
     write_json(
         run_dir / META,
         {
@@ -66,11 +69,36 @@ def save(run_dir: Path, ckpt: Checkpoint) -> None:
     )
 
 
+def _save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """safetensors' ``save_file``, with its I/O errors (a full disk) raised as the ``OSError`` they are."""
+    try:
+        save_file(tensors, str(path))
+    except SafetensorError as err:
+        code = re.search(r"(?:code: |os error )(\d+)", str(err))  # 'I/O error: ... (os error 28)' and older forms
+        number = int(code.group(1)) if code else errno.EIO
+        raise OSError(number, os.strerror(number), str(path)) from None
+
+
+# checkpoint.json's fields and their types; a file that lacks one is not a checkpoint this code wrote
+META_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "config": dict,
+    "step": int,
+    "optim_param_groups": list,
+    "tensors_sha256": str,
+    "log": list,
+}
+
+
 def load(run_dir: Path) -> Checkpoint:
     """Read and verify a checkpoint; raises :class:`InputError` with the fix on any problem."""
     meta = read_json(run_dir / META, "checkpoint metadata")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
         raise InputError(f"{run_dir / META} is not a deeprx checkpoint (format {FORMAT_VERSION})")
+    for name, kind in META_FIELDS.items():
+        if not isinstance(meta.get(name), kind) or isinstance(meta.get(name), bool):
+            raise InputError(
+                f"{run_dir / META} lacks a valid {name!r} field; it is damaged: re-train or restore the run folder"
+            )
     tensor_path = run_dir / TENSORS
     if not tensor_path.exists():
         raise InputError(f"checkpoint tensors missing: {tensor_path}; re-train or restore the file")
@@ -79,7 +107,7 @@ def load(run_dir: Path) -> Checkpoint:
     try:
         tensors = load_file(str(tensor_path))
         config = RunConfig.from_dict(meta["config"])
-    except (SafetensorError, ConfigError, KeyError) as e:
+    except (SafetensorError, ConfigError) as e:
         raise InputError(f"checkpoint {run_dir} is corrupt ({e}); re-train or restore it") from e
     model_state = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
     optim_state = None
@@ -90,7 +118,7 @@ def load(run_dir: Path) -> Checkpoint:
                 _, pid, name = key.split(".", 2)
                 state.setdefault(int(pid), {})[name] = value
         optim_state = {"state": state, "param_groups": meta["optim_param_groups"]}
-    return Checkpoint(config, int(meta["step"]), model_state, optim_state, meta["log"], meta.get("extra", {}))
+    return Checkpoint(config, meta["step"], model_state, optim_state, meta["log"], meta.get("extra", {}))
 
 
 def load_model(run_dir: Path, expected: RunConfig | None = None) -> tuple[DeepRx, Checkpoint]:
@@ -106,12 +134,42 @@ def load_model(run_dir: Path, expected: RunConfig | None = None) -> tuple[DeepRx
     model = create_model(
         cfg.model, cfg.link.n_rx, cfg.link.bits_per_symbol, input_channels(cfg.features, cfg.link.n_rx)
     )
-    try:
-        model.load_state_dict(ckpt.model_state)
-    except RuntimeError as e:
-        raise InputError(f"checkpoint {run_dir} does not match preset {cfg.model!r}: {e}") from e
+    check_weights(ckpt.model_state, model.state_dict(), cfg, run_dir)
+    model.load_state_dict(ckpt.model_state)
     model.eval()
     return model, ckpt
+
+
+def check_weights(
+    saved: dict[str, torch.Tensor], wanted: dict[str, torch.Tensor], cfg: RunConfig, run_dir: Path
+) -> None:
+    """Raise one line if the saved tensors do not fit the model the config asks for, naming the preset
+    (and input) whose shapes they do fit, instead of torch's list of every mismatched tensor."""
+    if _shapes(saved) == _shapes(wanted):
+        return
+    from deeprx.config import FEATURES
+    from deeprx.models.deeprx import PRESETS
+
+    fits = [
+        f"{name} with {features} input"
+        for name in sorted(PRESETS)
+        for features in FEATURES
+        if _shapes(
+            create_model(
+                name, cfg.link.n_rx, cfg.link.bits_per_symbol, input_channels(features, cfg.link.n_rx)
+            ).state_dict()
+        )
+        == _shapes(saved)
+    ]
+    holds = f"{fits[0]} weights" if fits else "weights of no known preset"
+    raise InputError(
+        f"checkpoint {run_dir} holds {holds}, but its config asks for {cfg.model} with {cfg.features} input; "
+        "restore the matching checkpoint.json or re-train"
+    )
+
+
+def _shapes(state: dict[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in state.items()}
 
 
 def check_compatible(saved: RunConfig, wanted: RunConfig, keys: tuple[str, ...]) -> None:

@@ -217,6 +217,8 @@ def train(
         model = model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(cfg.train, model)
     start, log, seconds_before = 0, [], 0.0
+    loss_ema: float | None = None
+    saved_step: int | None = None
     extra = dict(extra or {})
     if loss_fn is None and cfg.kd.teacher:
         from deeprx.train.distill import distillation_loss
@@ -234,6 +236,7 @@ def train(
         allowed = {"train.steps", "train.checkpoint_every", "profile", "device", "kd.teacher"}
         keys = tuple(k for k in _dotted_keys(cfg.to_dict()) if k not in allowed)
         checkpoint.check_compatible(ckpt.config, cfg, keys)
+        checkpoint.check_weights(ckpt.model_state, model.state_dict(), cfg, run_dir)
         model.load_state_dict(ckpt.model_state)
         if ckpt.optim_state is not None:
             optimizer.load_state_dict(ckpt.optim_state)
@@ -241,6 +244,8 @@ def train(
             raise InputError(f"{run_dir} was distilled from another teacher checkpoint; use another --out")
         start, log = ckpt.step, ckpt.log
         seconds_before = float(ckpt.extra.get("train_seconds", 0.0))
+        loss_ema = ckpt.extra.get("loss_ema")  # the logged loss goes on averaging where it stopped
+        saved_step = ckpt.step
     simulator = UplinkSimulator(cfg.link, device)
     receiver = NeuralReceiver(model, FrontEnd(simulator, cfg.features))
     validation = ValidationSet.build(cfg, simulator)
@@ -258,18 +263,28 @@ def train(
             "bf16": use_bf16,
             "device": str(device),
             "train_seconds": seconds_before + time.perf_counter() - t0,
+            "loss_ema": loss_ema,
             **extra,
         }
-        checkpoint.save(
-            run_dir, checkpoint.Checkpoint(cfg, step, model.state_dict(), optimizer.state_dict(), log, facts)
-        )
+        nonlocal saved_step
+        try:
+            checkpoint.save(
+                run_dir, checkpoint.Checkpoint(cfg, step, model.state_dict(), optimizer.state_dict(), log, facts)
+            )
+        except OSError as err:  # disk full, folder gone read-only: say where the last good checkpoint is
+            kept = "no checkpoint was written" if saved_step is None else f"the step-{saved_step} checkpoint is intact"
+            raise InputError(
+                f"cannot write the step-{step} checkpoint in {run_dir} ({err.strerror or err}); {kept}; "
+                "free space or fix the folder, then re-run with --resume"
+            ) from None
+        saved_step = step
 
     draw = UplinkSimulator.sample if batch_cache is None else batch_cache.sample
     t0 = time.perf_counter()
     model.train()
     with _progress(show_progress) as progress:
         task = progress.add_task(description, total=cfg.train.steps, completed=start, loss=float("nan"), rate=0.0)
-        ema, window_start, window_slots = None, time.perf_counter(), 0
+        window_start, window_slots = time.perf_counter(), 0
         pending: list[torch.Tensor] = []  # losses not read back yet: reading one waits for the device
         for step in range(start, cfg.train.steps):
             for group in optimizer.param_groups:
@@ -286,12 +301,13 @@ def train(
                 if not math.isfinite(value):
                     bad_step = step + 1 - len(pending) + i
                     raise InputError(f"training diverged at step {bad_step} (loss {value}); lower train.lr")
-                ema = value if ema is None else 0.95 * ema + 0.05 * value
+                loss_ema = value if loss_ema is None else 0.95 * loss_ema + 0.05 * value
             pending.clear()
             rate = window_slots / (time.perf_counter() - window_start)
-            progress.update(task, advance=1, loss=ema, rate=rate)
+            progress.update(task, advance=1, loss=loss_ema, rate=rate)
             if log_now:
-                log.append({"step": step + 1, "loss": ema, "lr": learning_rate(cfg.train, step), "slots_per_s": rate})
+                lr = learning_rate(cfg.train, step)
+                log.append({"step": step + 1, "loss": loss_ema, "lr": lr, "slots_per_s": rate})
             if save_now:
                 save(step + 1)
                 window_start, window_slots = time.perf_counter(), 0
