@@ -182,7 +182,7 @@ def bench_model(
         speeds = {b: _median(timings[path, b]) for b in batches}
         best = max(speeds, key=lambda b: speeds[b]["slots_per_s"])
         energy = measure(meter, lambda e=engine, b=best: (e.run(z[:b]), b)[1], "slot",
-                         idle_seconds=1.0, min_window_s=seconds, repeats=2)  # fmt: skip
+                         idle_s=1.0, min_window_s=seconds, repeats=2)  # fmt: skip
         row = {"model": name, "path": path, "description": engine.description, "batch1": speeds[batches[0]],
                "flops_per_slot": flops_per_slot, "gflops_per_s": flops_per_slot * speeds[best]["slots_per_s"] / 1e9,
                "best_batch": best, "best": speeds[best], "rounds": rounds, "steal_fraction": steal,

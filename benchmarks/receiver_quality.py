@@ -34,9 +34,9 @@ from deeprx.evaluate.ber import evaluate
 from deeprx.link.baselines import baseline_receivers
 from deeprx.link.simulator import UplinkSimulator
 from deeprx.link.testset import TestSet
-from deeprx.pipeline import train_or_resume
 from deeprx.receivers import load_receiver
 from deeprx.runtime import resolve_device
+from deeprx.studies.runner import Trial, train_trial
 
 console = Console(width=160)
 
@@ -90,7 +90,7 @@ def main(
             if dmrs not in baselines:
                 receivers = baseline_receivers(UplinkSimulator(cfg.link, device))
                 baselines[dmrs] = evaluate(receivers, testset, 32, EVERY_SLOT, not as_json, device)
-            run_dir = train_or_resume(cfg, out, show_progress=not as_json)
+            run_dir = train_trial(Trial(cfg, "scratch"), out, show_progress=not as_json)
             receiver, ckpt = load_receiver(run_dir, device, expected=cfg)
             ours = evaluate({name: receiver}, testset, 32, EVERY_SLOT, not as_json, device)[0]
             ls = baselines[dmrs][0]

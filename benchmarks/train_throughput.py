@@ -5,7 +5,7 @@ side by side in one process, each after warm-up steps, the device synchronised a
 
 * ``simulate``: drawing a batch with Sionna (transmitter, 3GPP channel, noise), as the trainer does;
 * ``front end``: the receiver's input features (paper or enhanced: LS + interpolation + LMMSE);
-* ``step``: the trainer's own optimisation step (:func:`deeprx.train.trainer.train_step`) on a fixed batch,
+* ``step``: the trainer's own optimisation step (:class:`deeprx.train.trainer.TrainingStep`) on a fixed batch,
   for each precision / memory-format variant asked for (fp32, bf16 autocast, channels-last);
 * ``train loop``: simulate + step, as ``deeprx train`` runs it, with the variant the trainer would use.
 
@@ -32,7 +32,7 @@ from deeprx.link.simulator import UplinkSimulator
 from deeprx.models.deeprx import create_model
 from deeprx.receivers import FrontEnd, NeuralReceiver
 from deeprx.runtime import bf16_supported, resolve_device, use_all_cores
-from deeprx.train.trainer import bce_loss, train_step
+from deeprx.train.trainer import TrainingStep, bce_loss
 
 console = Console()
 
@@ -92,9 +92,8 @@ def main(
             net = net.to(memory_format=torch.channels_last)
         receiver = NeuralReceiver(net, front_end)
         optimizer = torch.optim.AdamW(net.parameters(), lr=1e-4)
-        step_seconds[name] = timed(
-            lambda i, r=receiver, o=optimizer, b=bf16: train_step(r, o, slot, bce_loss, 1.0, b), dev, warmup, repeats
-        )
+        step = TrainingStep(receiver, optimizer, bce_loss, 1.0, bf16)
+        step_seconds[name] = timed(lambda i, step=step: step(slot), dev, warmup, repeats)
         add(f"step {name} (front end + fwd/bwd + AdamW)", step_seconds[name])
 
     # The loop as the trainer runs it (bf16 where supported, the trainer's default), simulation included.
@@ -102,12 +101,8 @@ def main(
     net = create_model(model, link.n_rx, link.bits_per_symbol, input_channels(features, link.n_rx)).to(dev)
     receiver = NeuralReceiver(net, front_end)
     optimizer = torch.optim.AdamW(net.parameters(), lr=1e-4)
-    loop = timed(
-        lambda i: train_step(receiver, optimizer, simulator.sample(batch, seed=i), bce_loss, 1.0, bf16),
-        dev,
-        warmup,
-        repeats,
-    )
+    step = TrainingStep(receiver, optimizer, bce_loss, 1.0, bf16)
+    loop = timed(lambda i: step(simulator.sample(batch, seed=i)), dev, warmup, repeats)
     add(f"train loop ({'bf16' if bf16 else 'fp32'}: simulate + step)", loop)
     sim = rows[0]["seconds"]
     result = {

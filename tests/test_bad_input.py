@@ -252,7 +252,7 @@ def test_a_negative_relative_energy_is_unresolved_and_stays_out_of_the_life_cycl
         meter.watts = 25.0
         return 1
 
-    result = measure(meter, work, "inference", idle_seconds=0.1, min_window_s=0.05, repeats=2)
+    result = measure(meter, work, "inference", idle_s=0.1, min_window_s=0.05, repeats=2)
     assert not result.resolved and result.joules_per_item is None and result.joules_per_item_spread is None
     assert result.relative_watts == pytest.approx(-5.0, abs=0.5)
     assert "UNRESOLVED" in result.summary() and "mJ" not in result.summary()

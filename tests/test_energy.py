@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from typer.testing import CliRunner
 
 from deeprx.cli import app
-from deeprx.energy.assess import Subject, inference_work, training_work
+from deeprx.config import LinkConfig, RunConfig
+from deeprx.energy.assess import Subject, inference_work
 from deeprx.energy.estimate import (
     estimate_layers,
     memory_joules,
@@ -226,14 +228,42 @@ def test_training_workload_is_the_trainers_step(monkeypatch: pytest.MonkeyPatch)
     import deeprx.train.trainer as trainer
 
     calls = []
-    real_step = trainer.train_step
-    monkeypatch.setattr(trainer, "train_step", lambda *a, **k: calls.append(a[2].device) or real_step(*a, **k))
+    real_step = trainer.TrainingStep.__call__
+    spy = lambda s, slot: calls.append(slot.device) or real_step(s, slot)  # noqa: E731
+    monkeypatch.setattr(trainer.TrainingStep, "__call__", spy)
     model = create_model("deeprx_eighth", 2, 4)
     before = [p.detach().clone() for p in model.parameters()]
-    work = training_work(Subject(model, "deeprx_eighth", 24), batch=2)
-    assert work() == 1
+    cfg = RunConfig(model="deeprx_eighth", link=LinkConfig(n_prb=2, modulation="16qam"))
+    work = Subject(model, "deeprx_eighth", 24, training_workload=partial(trainer.step_workload, cfg, model))
+    assert work.training_workload(2)() == 1
     assert calls == [torch.device("cpu")]
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
+def test_the_metered_step_is_the_trainers_step_same_loss_on_the_same_batch() -> None:
+    """The energy workload and the trainer take the same step: same optimiser, loss and update on one batch."""
+    import deeprx.train.trainer as trainer
+    from deeprx.link.simulator import UplinkSimulator
+
+    cfg = RunConfig(model="deeprx_eighth", link=LinkConfig(n_prb=2, modulation="16qam"))
+    metered = trainer.build_model(cfg, torch.device("cpu"))
+    trained = trainer.build_model(cfg, torch.device("cpu"))
+    losses = []
+    original = trainer.TrainingStep.__call__
+
+    def spy(step, slot):
+        loss = original(step, slot)
+        losses.append(float(loss))
+        return loss
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(trainer.TrainingStep, "__call__", spy)
+        trainer.step_workload(cfg, metered, 4)()
+        step, _ = trainer.build_step(cfg, trained, UplinkSimulator(cfg.link))
+        step(UplinkSimulator(cfg.link).sample(4, trainer.derive_seed(cfg.seed, "train", 0)))
+    assert losses[0] == pytest.approx(losses[1], rel=1e-6)
+    for a, b in zip(metered.parameters(), trained.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
 
 
 # --- protocol -----------------------------------------------------------------------------------------
@@ -269,7 +299,7 @@ def test_protocol_recovers_energy_per_item_from_a_synthetic_trace() -> None:
         meter.work_joules += 0.5 * 4
         return 4
 
-    result = measure(meter, work, "item", idle_seconds=0.2, min_window_s=0.2, repeats=3)
+    result = measure(meter, work, "item", idle_s=0.2, min_window_s=0.2, repeats=3)
     assert result.base_watts == pytest.approx(10.0, rel=1e-3)
     assert result.joules_per_item == pytest.approx(0.5, rel=0.05)
     assert len(result.joules_per_item_repeats) == 3 and result.method == "synthetic"

@@ -92,17 +92,17 @@ def test_distillation_lowers_the_kd_term(tiny_cfg: RunConfig, tmp_path: Path) ->
 
 def test_classical_teachers_are_baseline_receivers_and_can_be_distilled(tiny_cfg: RunConfig, tmp_path: Path) -> None:
     cfg = tiny_cfg.with_overrides({"kd.teacher": GENIE_TEACHER, "kd.alpha": 0.0, "kd.temperature": 2.0})
-    genie, facts = load_teacher(cfg, torch.device("cpu"))
+    genie, facts = load_teacher(cfg, UplinkSimulator(cfg.link))
     simulator = UplinkSimulator(cfg.link)
     slot = simulator.sample(8, seed=5)
     genie_llr = genie(slot, NetworkInput(paper_input(slot)))
     assert torch.equal(genie_llr, LmmseReceiver(simulator, perfect_csi=True)(slot))
     assert facts["teacher_model"] == "Perfect-CSI LMMSE"
-    ls, facts = load_teacher(cfg.with_overrides({"kd.teacher": LS_LMMSE_TEACHER}), torch.device("cpu"))
+    ls, facts = load_teacher(cfg.with_overrides({"kd.teacher": LS_LMMSE_TEACHER}), UplinkSimulator(cfg.link))
     assert torch.equal(ls(slot, NetworkInput(paper_input(slot))), LmmseReceiver(simulator, perfect_csi=False)(slot))
     assert facts["teacher_model"] == "LS-LMMSE"
     # alpha = 0, mean scaling: the step loss is T^2 * KL / T^2, the KL to the genie's softened LLRs
-    loss_fn, _ = distillation_loss(cfg, torch.device("cpu"))
+    loss_fn, _ = distillation_loss(cfg, UplinkSimulator(cfg.link))
     student = NeuralReceiver(
         create_model(cfg.model, cfg.link.n_rx, cfg.link.bits_per_symbol), FrontEnd(simulator, "paper")
     )

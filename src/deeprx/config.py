@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+SYMBOLS_PER_SLOT = 14  # OFDM symbols of a 5G NR slot (normal cyclic prefix): the grid's first axis
 MODULATIONS: dict[str, int] = {"qpsk": 2, "16qam": 4, "64qam": 6, "256qam": 8}
 CHANNEL_MODELS: tuple[str, ...] = (
     *(f"CDL-{m}" for m in "ABCDE"),
@@ -391,12 +392,17 @@ def cpu() -> RunConfig:
     )
 
 
+# The DeepRx paper's link: 26 PRB (312 subcarriers), 256-QAM, 2 RX antennas, 1 DMRS symbol, every channel model.
+# The grid an untrained preset is counted and metered on, and the paper profile's link.
+PAPER_LINK = LinkConfig(n_prb=26, n_rx=2, modulation="256qam", dmrs_symbols=1, channel_models=CHANNEL_MODELS)
+
+
 def paper() -> RunConfig:
     """The paper's link: 256-QAM, 26 PRB, full-size model. Meant for a GPU."""
     return RunConfig(
         profile="paper",
         model="deeprx_full",
-        link=LinkConfig(n_prb=26, modulation="256qam", dmrs_symbols=1, channel_models=CHANNEL_MODELS),
+        link=PAPER_LINK,
         train=TrainConfig(steps=250_000, batch_size=64, lr=1e-3, checkpoint_every=2000, channels_last=False),
         eval=EvalConfig(
             sinr_step_db=2.0,

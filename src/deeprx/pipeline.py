@@ -1,4 +1,9 @@
-"""The main job: test set -> train DeepRx (resuming) -> BER vs SINR beside the baselines -> plot + report."""
+"""The main job, one trial: test set -> train DeepRx (resuming) -> BER vs SINR beside the baselines -> plot + report.
+
+``deeprx run`` is a one-trial use of the study runner (:mod:`deeprx.studies.runner`): the same trial key, run
+folder, store (``OUT/studies.sqlite``) and evaluation as ``deeprx reproduce``, so the two commands on one
+``--out`` share what they trained. ``deeprx evaluate`` scores any checkpoint the same way.
+"""
 
 from __future__ import annotations
 
@@ -6,32 +11,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from deeprx.config import RunConfig, config_hash
+from deeprx.config import RunConfig
+from deeprx.energy.processors import load_catalogue
 from deeprx.evaluate.ber import BerCurve, evaluate, never_better, sinr_gain_db
 from deeprx.io import atomic_write, write_json
-from deeprx.link.baselines import BASELINES, LS_LMMSE, baseline_receivers
-from deeprx.link.simulator import UplinkSimulator
+from deeprx.link.baselines import BASELINES, LS_LMMSE
 from deeprx.link.testset import TestSet
-from deeprx.models.deeprx import count_parameters, flops_per_slot
 from deeprx.receivers import load_receiver
 from deeprx.report.plots import plot_ber
 from deeprx.runtime import resolve_device
+from deeprx.studies.runner import ALL_SLOTS, Trial, curve_of, run_baselines, run_trial
+from deeprx.studies.store import Store
 from deeprx.train import checkpoint
-from deeprx.train.trainer import train
-
-
-def run_dir_for(cfg: RunConfig, out: Path) -> Path:
-    """One folder per distinct training setup, so a re-run resumes instead of starting over."""
-    key = {k: v for k, v in cfg.to_dict().items() if k not in ("profile", "device", "eval")}
-    return out / "runs" / f"{cfg.model}-{config_hash(key)}"
-
-
-def train_or_resume(cfg: RunConfig, out: Path, show_progress: bool = True) -> Path:
-    run_dir = run_dir_for(cfg, out)
-    done = checkpoint.exists(run_dir) and checkpoint.load(run_dir).step >= cfg.train.steps
-    if not done:
-        train(cfg, run_dir, resume=True, show_progress=show_progress, description=f"train {cfg.model}")
-    return run_dir
 
 
 def summarize(curves: list[BerCurve], target_ber: float) -> list[dict[str, Any]]:
@@ -53,34 +44,40 @@ def summarize(curves: list[BerCurve], target_ber: float) -> list[dict[str, Any]]
     return rows
 
 
+def link_title(cfg: RunConfig) -> str:
+    link = cfg.link
+    return (
+        f"{link.modulation.upper()}, {link.n_prb} PRB, {link.n_rx} RX, {link.dmrs_symbols} DMRS symbol(s), "
+        f"{cfg.eval.speed_mps[0]:g}-{cfg.eval.speed_mps[1]:g} m/s"
+    )
+
+
+def baseline_curves(cfg: RunConfig, out: Path, store: Store, show_progress: bool) -> list[BerCurve]:
+    baselines = run_baselines(cfg, out, store, show_progress)
+    return [BerCurve.from_dict(c) for c in baselines["curves"].values()]
+
+
 def run(cfg: RunConfig, out: Path, show_progress: bool = True) -> dict[str, Any]:
     """Run the main job and write ``results.json``, ``report.md`` and ``ber_vs_sinr.{png,svg}`` to ``out``."""
     t0 = time.perf_counter()
-    testset = TestSet.ensure(cfg, out / "testsets", show_progress)
-    run_dir = train_or_resume(cfg, out, show_progress)
-    device = resolve_device(cfg.device)
-    receiver, ckpt = load_receiver(run_dir, device, expected=cfg)
-    model = receiver.model
-    name = f"DeepRx ({cfg.model})"
-    receivers = {name: receiver, **baseline_receivers(UplinkSimulator(cfg.link, device))}
-    curves = evaluate(receivers, testset, cfg.eval.batch_size, cfg.eval.target_bit_errors, show_progress, device)
-    title = (
-        f"{cfg.link.modulation.upper()}, {cfg.link.n_prb} PRB, {cfg.link.n_rx} RX, "
-        f"{cfg.link.dmrs_symbols} DMRS symbol(s), {cfg.eval.speed_mps[0]:g}-{cfg.eval.speed_mps[1]:g} m/s"
-    )
-    figures = plot_ber(curves, out / "ber_vs_sinr", title, cfg.eval.target_ber)
+    trial = Trial(cfg, "scratch")
+    with Store(out / "studies.sqlite") as store:
+        result = run_trial(trial, out, store, load_catalogue(), show_progress)
+        curves = [curve_of(result, f"DeepRx ({cfg.model})"), *baseline_curves(cfg, out, store, show_progress)]
+    figures = plot_ber(curves, out / "ber_vs_sinr", link_title(cfg), cfg.eval.target_ber)
     results = {
         "config": cfg.to_dict(),
         "model": {
             "preset": cfg.model,
-            "parameters": count_parameters(model),
-            "flops_per_slot": flops_per_slot(model, cfg.link.n_subcarriers),
-            "flops_method": "torch FlopCounterMode, convolutions, FLOP = 2 x MAC",
-            "trained_steps": ckpt.step,
-            "train_seconds": ckpt.extra.get("train_seconds"),
-            "run_dir": str(run_dir),
+            "parameters": result["parameters"],
+            "flops_per_slot": result["flops_per_slot"],
+            "flops_method": "counted per layer (deeprx.energy.flops), convolutions, FLOP = 2 x MAC",
+            "trained_steps": result["trained_steps"],
+            "train_seconds": result["train_seconds"],
+            "run_dir": str(trial.run_dir(out)),
+            "trial": trial.key,
         },
-        "training_log": [r for r in ckpt.log if "val_ber" in r],
+        "training_log": result["validation_log"],
         "curves": [c.to_dict() for c in curves],
         "summary": summarize(curves, cfg.eval.target_ber),
         "figures": [str(p) for p in figures],
@@ -89,6 +86,25 @@ def run(cfg: RunConfig, out: Path, show_progress: bool = True) -> dict[str, Any]
     write_json(out / "results.json", results)
     atomic_write(out / "report.md", lambda p: p.write_text(render_report(results)))
     return results
+
+
+def evaluate_checkpoint(run_dir: Path, cfg: RunConfig, out: Path, show_progress: bool = True) -> dict[str, Any]:
+    """A checkpoint's BER curve on the test set of ``cfg``, beside the baselines (every slot counted, as in a
+    trial), with the plot in ``out``: ``{"curves": [...], "summary": [...], "figures": [...]}``."""
+    saved = checkpoint.saved_config(run_dir)
+    device = resolve_device(cfg.device)
+    receiver, _ = load_receiver(run_dir, device, cfg.with_overrides({"model": saved.model}))
+    testset = TestSet.ensure(cfg, out / "testsets", show_progress)
+    ours = evaluate({f"DeepRx ({saved.model})": receiver}, testset, cfg.eval.batch_size, ALL_SLOTS, show_progress,
+                    device)  # fmt: skip
+    with Store(out / "studies.sqlite") as store:
+        curves = [*ours, *baseline_curves(cfg, out, store, show_progress)]
+    figures = plot_ber(curves, out / "ber_vs_sinr", f"{run_dir}: {link_title(cfg)}", cfg.eval.target_ber)
+    return {
+        "curves": [c.to_dict() for c in curves],
+        "summary": summarize(curves, cfg.eval.target_ber),
+        "figures": [str(p) for p in figures],
+    }
 
 
 def _fmt(v: float | None, spec: str, none: str = "not reached") -> str:

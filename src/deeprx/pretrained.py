@@ -17,6 +17,7 @@ the record's format carries a version (``RECORD_VERSION``).
 
 from __future__ import annotations
 
+import functools
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -73,13 +74,24 @@ def record(name: str, root: Path = WEIGHTS_DIR) -> PretrainedRecord:
     return PretrainedRecord.from_dict(read_json(path, "pretrained record"))
 
 
-def resolve(name: str, root: Path = WEIGHTS_DIR) -> Path:
-    """The run folder of a shipped checkpoint, after checking its tensors against the record's hash."""
-    rec = record(name, root)
-    folder = root / name
+@functools.cache
+def _verified(folder: Path, tensors_sha256: str, mtime_ns: int) -> bool:
+    """Whether the tensor file (as of ``mtime_ns``) has the record's hash; hashed once per process."""
     from deeprx.train.checkpoint import TENSORS
 
-    if sha256_file(folder / TENSORS) != rec.tensors_sha256:
+    return sha256_file(folder / TENSORS) == tensors_sha256
+
+
+def resolve(name: str, root: Path = WEIGHTS_DIR) -> Path:
+    """The run folder of a shipped checkpoint, after checking its tensors against the record's hash (once per
+    process and file version: a study names its teacher many times)."""
+    from deeprx.train.checkpoint import TENSORS
+
+    rec = record(name, root)
+    folder = root / name
+    if not (folder / TENSORS).exists():
+        raise InputError(f"pretrained checkpoint {name!r} lacks its tensors; reinstall deeprx")
+    if not _verified(folder, rec.tensors_sha256, (folder / TENSORS).stat().st_mtime_ns):
         raise InputError(f"pretrained checkpoint {name!r} fails its hash check; reinstall deeprx")
     return folder
 

@@ -23,6 +23,7 @@ network's layers.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,6 +143,21 @@ class FrontEnd:
         return NetworkInput(z, prior)
 
 
+# Any receiver, neural or classical: slot -> LLRs (logits) [batch, n_data_re, bits_per_symbol]; > 0 means bit 1.
+Receiver = Callable[[Slot], torch.Tensor]
+
+
+def slot_bit_errors(llr: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
+    """Hard-decision bit errors per slot: ``llr > 0`` decides 1. ``llr``, ``bits``: ``[batch, n_data_re, q]``;
+    returns ``[batch]`` int64 on ``llr``'s device."""
+    return ((llr > 0) != bits.to(llr.device).bool()).sum(dim=(1, 2))
+
+
+def bit_error_rate(llr: torch.Tensor, bits: torch.Tensor) -> float:
+    """Hard-decision BER of a batch: errors / bits."""
+    return float(slot_bit_errors(llr, bits).sum()) / bits.numel()
+
+
 class NeuralReceiver:
     """A front end and a DeepRx network: ``slot -> logits [batch, n_data_re, bits_per_symbol]`` float32.
 
@@ -183,12 +199,16 @@ def initialise(model: DeepRx, features: str) -> DeepRx:
 
 
 def load_receiver(
-    run_dir: Path, device: torch.device | str = "cpu", expected: RunConfig | None = None
+    run_dir: Path,
+    device: torch.device | str = "cpu",
+    expected: RunConfig | None = None,
+    simulator: UplinkSimulator | None = None,
 ) -> tuple[NeuralReceiver, Checkpoint]:
     """The trained receiver of a run folder (network in eval mode and its front end) on ``device``.
 
     ``expected``: the configuration whose data it will see (checked as by :func:`checkpoint.load_model`).
+    ``simulator``: the caller's, for the front end (its link's grid must be the checkpoint's); else one is built.
     """
     model, ckpt = checkpoint.load_model(run_dir, expected)
-    simulator = UplinkSimulator(ckpt.config.link, device)
+    simulator = simulator or UplinkSimulator(ckpt.config.link, device)
     return NeuralReceiver(model.to(device), FrontEnd(simulator, ckpt.config.features)), ckpt

@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from deeprx.config import SYMBOLS_PER_SLOT
 from deeprx.energy.estimate import METHODS, by_block, estimate_layers, metric0_joules, totals
 from deeprx.energy.flops import block_totals, count_layers, front_end_flops, model_totals
 from deeprx.energy.meters import EnergyMeter
@@ -21,17 +22,24 @@ PAPER_RATE_PER_S = 400.0  # slots per second of the paper's uplink
 CPU = torch.device("cpu")
 
 
+# batch size -> a callable that takes one training step per call and returns 1 (the trainer's step: the
+# caller builds it with deeprx.train.trainer.step_workload, so energy needs nothing from train)
+TrainingWorkload = Callable[[int], Callable[[], int]]
+
+
 @dataclass(frozen=True)
 class Subject:
     """What is assessed: a model, its name, the grid of one slot (``14 x n_subcarriers``), its input
-    features and the device its measured workloads run on (the meter must meter that device)."""
+    features, the device its measured workloads run on (the meter must meter that device) and, to meter
+    training, the trainer's step as a :data:`TrainingWorkload`."""
 
     model: DeepRx
     name: str
     n_subcarriers: int
-    n_symbols: int = 14
+    n_symbols: int = SYMBOLS_PER_SLOT
     device: torch.device = CPU
     features: str = "paper"
+    training_workload: TrainingWorkload | None = None
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -73,7 +81,7 @@ def estimates(subject: Subject, catalogue: dict[str, Processor], memory: MemoryE
         },
         "totals": model_totals(layers),
         "blocks": block_totals(layers),
-        "layers": [layer.as_dict() for layer in layers],
+        "layers": [layer.to_dict() for layer in layers],
         "processors": per_processor,
         "memory_energy_source": memory.source,
     }
@@ -93,32 +101,6 @@ def inference_work(subject: Subject, batch: int) -> Callable[[], int]:
     return work
 
 
-def training_work(subject: Subject, batch: int) -> Callable[[], int]:
-    """One step of the trainer (:func:`deeprx.train.trainer.train_step`: front end, forward, masked BCE,
-    backward, clipping, AdamW update) on one fixed simulated batch, on the subject's device.
-
-    Data simulation is not included: it is a property of the simulator, not of the model.
-    """
-    from deeprx.config import MODULATIONS, LinkConfig
-    from deeprx.link.simulator import UplinkSimulator
-    from deeprx.receivers import FrontEnd, NeuralReceiver
-    from deeprx.train.trainer import bce_loss, train_step
-
-    cfg = subject.model.config
-    modulation = next(m for m, q in MODULATIONS.items() if q == cfg.bits_per_symbol)
-    link = LinkConfig(n_prb=subject.n_subcarriers // 12, n_rx=cfg.n_rx, modulation=modulation)
-    simulator = UplinkSimulator(link, subject.device)
-    receiver = NeuralReceiver(subject.model.to(subject.device).train(), FrontEnd(simulator, subject.features))
-    optimizer = torch.optim.AdamW(subject.model.parameters(), lr=1e-4)
-    slot = simulator.sample(batch, seed=0)
-
-    def work() -> int:
-        train_step(receiver, optimizer, slot, bce_loss, grad_clip=1.0, use_bf16=False)
-        return 1
-
-    return work
-
-
 def measurements(
     subject: Subject,
     meter: EnergyMeter,
@@ -130,11 +112,13 @@ def measurements(
     idle_s: float,
 ) -> dict[str, ProtocolResult]:
     """Energy per inference (one slot) and per training step under the base-power protocol."""
+    if subject.training_workload is None:
+        raise ValueError("metering training needs the subject's training_workload (the trainer's step)")
     state = {k: v.clone() for k, v in subject.model.state_dict().items()}
     inference = measure(meter, inference_work(subject, batch), "inference (slot)", sync=subject.sync,
-                        idle_seconds=idle_s, min_window_s=window_s, repeats=repeats)  # fmt: skip
-    training = measure(meter, training_work(subject, train_batch), f"training step ({train_batch} slots)",
-                       sync=subject.sync, idle_seconds=idle_s, min_window_s=window_s, repeats=repeats)  # fmt: skip
+                        idle_s=idle_s, min_window_s=window_s, repeats=repeats)  # fmt: skip
+    training = measure(meter, subject.training_workload(train_batch), f"training step ({train_batch} slots)",
+                       sync=subject.sync, idle_s=idle_s, min_window_s=window_s, repeats=repeats)  # fmt: skip
     subject.model.load_state_dict(state)  # the training windows must not change the assessed model
     subject.model.eval()
     return {"inference": inference, "training_step": training}
@@ -175,4 +159,4 @@ def lifecycle_table(
         why = f"the {missing} energy is unresolved, so there is no life cycle"
         return {"resolved": False, "why": why, "method": method, "training_steps": steps, "rate_per_s": rate_per_s}
     cycle = life_cycle(joules_per_step, steps, joules_per_inference, rate_per_s, method)
-    return {"resolved": True, **cycle.as_dict(), "training_steps": steps, "joules_per_training_step": joules_per_step}
+    return {"resolved": True, **cycle.to_dict(), "training_steps": steps, "joules_per_training_step": joules_per_step}

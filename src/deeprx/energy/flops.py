@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from deeprx.config import SYMBOLS_PER_SLOT
 from deeprx.models.deeprx import DeepRx
 
 
@@ -59,7 +60,7 @@ class LayerCount:
         """All floating-point operations of the layer: convolution plus other work."""
         return self.conv_flops + self.other_flops
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "flops": self.flops}
 
 
@@ -81,7 +82,9 @@ def _conv_kind(conv: nn.Conv2d) -> str:
     return "pointwise" if conv.kernel_size == (1, 1) else "conv"
 
 
-def count_layers(model: DeepRx, n_subcarriers: int, n_symbols: int = 14, bytes_per_value: int = 4) -> list[LayerCount]:
+def count_layers(
+    model: DeepRx, n_subcarriers: int, n_symbols: int = SYMBOLS_PER_SLOT, bytes_per_value: int = 4
+) -> list[LayerCount]:
     """Per-layer counts of one inference on one ``n_symbols x n_subcarriers`` slot, in execution order.
 
     Shapes are read off a real forward pass (hooks), so the counts follow the model as built.
@@ -156,7 +159,9 @@ def model_totals(layers: list[LayerCount]) -> dict[str, int]:
     return {key: sum(getattr(layer, key) for layer in layers) for key in _NUMERIC}
 
 
-def front_end_flops(features: str, n_rx: int, n_subcarriers: int, n_data_re: int, n_symbols: int = 14) -> int:
+def front_end_flops(
+    features: str, n_rx: int, n_subcarriers: int, n_data_re: int, n_symbols: int = SYMBOLS_PER_SLOT
+) -> int:
     """Real FLOPs per slot of a front end, counted by hand from its operations (complex mul = 6, add = 2).
 
     ``paper``: the raw LS estimate (one complex multiply per antenna and RE). ``enhanced`` adds the linear

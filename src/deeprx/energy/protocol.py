@@ -107,7 +107,7 @@ class ProtocolResult:
             f"{self.items} items in {self.seconds:.1f} s"
         )
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -116,7 +116,7 @@ def measure(
     work: Callable[[], int],
     unit: str,
     *,
-    idle_seconds: float = 3.0,
+    idle_s: float = 3.0,
     min_window_s: float = 2.0,
     repeats: int = 3,
     warmup_calls: int = 3,
@@ -128,17 +128,17 @@ def measure(
         meter: an open energy meter.
         work: runs some work and returns how many items (inferences or steps) it did.
         unit: name of one item, for the report.
-        idle_seconds: length of the idle window (no other load should run on the machine).
+        idle_s: length of the idle window (no other load should run on the machine).
         min_window_s: shortest working window; raised to ``MIN_WINDOW_UPDATES`` meter updates.
         repeats: working windows; the spread over them is reported.
         warmup_calls: calls of ``work`` before measuring (allocations, kernel selection).
         sync: waits for the device that runs ``work`` (CUDA queues work asynchronously); called before
             every meter read, so a window's energy covers exactly its work.
     """
-    if repeats < 1 or idle_seconds <= 0:
-        raise ValueError("measure needs repeats >= 1 and idle_seconds > 0")
+    if repeats < 1 or idle_s <= 0:
+        raise ValueError("measure needs repeats >= 1 and idle_s > 0")
     window = max(min_window_s, MIN_WINDOW_UPDATES * meter.update_interval_s)
-    idle = sample_power_watts(meter, idle_seconds, max(meter.update_interval_s * 10, idle_seconds / 20))
+    idle = sample_power_watts(meter, idle_s, max(meter.update_interval_s * 10, idle_s / 20))
     base = base_power_watts(idle)
     for _ in range(warmup_calls):
         work()
@@ -221,7 +221,7 @@ class LifeCycle:
     break_even_seconds: float
     method: str
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 

@@ -65,7 +65,7 @@ def energy_report(
     }
     out.mkdir(parents=True, exist_ok=True)
     figures = [
-        *plot_processors(est, inf.as_dict(), out / "energy_per_processor"),
+        *plot_processors(est, inf.to_dict(), out / "energy_per_processor"),
         *plot_breakdown(est, processor, out / "energy_breakdown"),
         *(plot_lifecycle(cycles["metered"], out / "lifecycle_metered") if cycles["metered"]["resolved"] else []),
         *plot_lifecycle(cycles[f"metric0 on {processor}"], out / "lifecycle_metric0"),
@@ -75,8 +75,8 @@ def energy_report(
         "estimates": est,
         "meter_choice": why,
         "meter": energy_meter.description,
-        "inference": inf.as_dict(),
-        "training_step": step.as_dict(),
+        "inference": inf.to_dict(),
+        "training_step": step.to_dict(),
         "life_cycle": cycles,
         "figures": [str(p) for p in figures],
     }

@@ -8,16 +8,13 @@ reported beside every curve (``bit_errors`` is 0 there), so nobody mistakes it f
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
 
-from deeprx.link.simulator import Slot
 from deeprx.link.testset import TestSet
-
-Receiver = Callable[[Slot], torch.Tensor]  # slot -> LLRs [batch, n_data_re, bits_per_symbol]
+from deeprx.receivers import Receiver, slot_bit_errors
 
 
 @dataclass
@@ -117,7 +114,7 @@ def evaluate(
                     break
                 for n in active:
                     llr = receivers[n](slot)
-                    slot_errors = ((llr > 0).float() != slot.bits.to(llr.device)).sum(dim=(1, 2)).tolist()
+                    slot_errors = slot_bit_errors(llr, slot.bits).tolist()
                     per_slot[n][p] += slot_errors
                     errors[n][p] += sum(slot_errors)
                     counted[n][p] += slot.bits.numel()

@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -339,3 +340,38 @@ def auto_select(
             best = (engine, row["slots_per_s"])
     assert best is not None  # eager always agrees with itself
     return best[0], rows
+
+
+# Slots a served receiver's path is chosen on: the first CALIBRATION_SLOTS calibrate (int8) and the next
+# PROBE_SLOTS measure speed and agreement with eager fp32.
+CALIBRATION_SLOTS = 32
+PROBE_SLOTS = 16
+
+
+def calibration_and_probe(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Split a pool of network inputs (at least ``CALIBRATION_SLOTS + PROBE_SLOTS``) into calibration and probe."""
+    if z.shape[0] < CALIBRATION_SLOTS + PROBE_SLOTS:
+        raise ValueError(f"need {CALIBRATION_SLOTS + PROBE_SLOTS} slots to choose a path, got {z.shape[0]}")
+    return z[:CALIBRATION_SLOTS], z[CALIBRATION_SLOTS : CALIBRATION_SLOTS + PROBE_SLOTS]
+
+
+def export_verified(model: DeepRx, out: Path, z: torch.Tensor, tolerance: float) -> dict[str, Any]:
+    """Export ``model`` to ONNX at ``out`` (atomically) and run ONNX Runtime on ``z`` beside PyTorch.
+
+    Returns the agreement (:func:`agreement`), whether it ``passed`` (max |logit difference| <= ``tolerance``
+    and every hard decision identical) and the test batch's shape.
+    """
+    import onnxruntime as ort
+
+    from deeprx.io import atomic_write
+
+    with tempfile.TemporaryDirectory() as tmp:
+        export_onnx(model, Path(tmp) / "m.onnx", z.shape[-1])
+        data = (Path(tmp) / "m.onnx").read_bytes()
+    atomic_write(out, lambda p: p.write_bytes(data))
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    with torch.inference_mode():
+        reference = model(z)
+    check = agreement(reference, torch.from_numpy(session.run(None, {"z": z.numpy()})[0]))
+    passed = check["max_abs_logit_diff"] <= tolerance and check["hard_decision_agreement"] == 1.0
+    return {"onnx": str(out), "tolerance": tolerance, "passed": passed, "test_batch": list(z.shape), **check}

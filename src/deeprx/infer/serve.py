@@ -47,7 +47,7 @@ class ServeReport:
     mean_batch: float
     kept_up: bool
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 

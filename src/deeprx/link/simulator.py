@@ -30,7 +30,6 @@ with warnings.catch_warnings():  # Sionna warns about optional extras at import 
     from sionna.phy.channel.tr38901 import CDL, TDL, AntennaArray, UMi
     from sionna.phy.nr import PUSCHConfig, PUSCHLSChannelEstimator, PUSCHTransmitter
 
-N_SYMBOLS = 14
 T = TypeVar("T")
 
 

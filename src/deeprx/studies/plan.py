@@ -36,6 +36,7 @@ class StudyPlan:
         n_boot: bootstrap resamples over test slots for every uncertainty.
         shipped_teachers: ``(DMRS symbols, pretrained name)`` pairs: the main teacher of that DMRS setting is
             the shipped checkpoint (evaluated, not trained); its preset must be ``teacher``.
+        energy_window_s: the idle and shortest working windows of the teacher's metered energy, s.
     """
 
     base: RunConfig
@@ -54,6 +55,7 @@ class StudyPlan:
     classical_teachers: tuple[tuple[str, int], ...] = ((GENIE_TEACHER, 1), (LS_LMMSE_TEACHER, 2))
     n_boot: int = 1000
     shipped_teachers: tuple[tuple[int, str], ...] = ()
+    energy_window_s: float = 3.0
 
 
 def plan_for(profile: str) -> StudyPlan:
@@ -81,6 +83,7 @@ def plan_for(profile: str) -> StudyPlan:
             mean_scaling_alpha=None,
             classical_teachers=(),
             n_boot=300,
+            energy_window_s=1.0,
         )
     if profile == "cpu":
         # Budget: 3 h on 2 cores. Teachers ~1.6 s/step, students ~0.7 s/step (KD ~1.15 s/step with the

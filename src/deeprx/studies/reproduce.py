@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from deeprx import pretrained
-from deeprx.config import LinkConfig
-from deeprx.energy.assess import Subject, lifecycle_table, measurements
+from deeprx.config import PAPER_LINK
+from deeprx.energy.assess import lifecycle_table, measurements
 from deeprx.energy.flops import block_totals, count_layers
 from deeprx.energy.meters import open_meter
 from deeprx.energy.processors import load_catalogue
@@ -39,6 +39,7 @@ from deeprx.report.study_plots import (
 from deeprx.studies.plan import StudyPlan, plan_for
 from deeprx.studies.runner import Trial, curve_of, run_baselines, run_trial
 from deeprx.studies.store import Store
+from deeprx.subjects import energy_subject
 from deeprx.train import checkpoint
 from deeprx.train.distill import CLASSICAL_TEACHERS
 from deeprx.train.trainer import BatchCache, train
@@ -68,26 +69,27 @@ class Chain:
         self.store = Store(out / "studies.sqlite")
         self.processors = load_catalogue()
 
-    def cfg(self, model: str, dmrs: int = 1, steps: int | None = None, kd: dict[str, Any] | None = None):
-        overrides: dict[str, Any] = {"model": model, "link.dmrs_symbols": dmrs, "eval.target_bit_errors": 10**15}
+    def cfg(self, model: str, dmrs_symbols: int = 1, steps: int | None = None, kd: dict[str, Any] | None = None):
+        overrides: dict[str, Any] = {"model": model, "link.dmrs_symbols": dmrs_symbols}
+        overrides["eval.target_bit_errors"] = 10**15  # every slot counted
         if steps is not None:
             overrides["train.steps"] = steps
         overrides.update(kd or {})
         return self.plan.base.with_overrides(overrides)
 
-    def teacher(self, model: str, dmrs: int = 1) -> Trial:
+    def teacher(self, model: str, dmrs_symbols: int = 1) -> Trial:
         """The teacher of ``model``: shipped where the plan names one for this DMRS setting, else trained."""
-        shipped = dict(self.plan.shipped_teachers).get(dmrs) if model == self.plan.teacher else None
+        shipped = dict(self.plan.shipped_teachers).get(dmrs_symbols) if model == self.plan.teacher else None
         if shipped is None:
-            return Trial(self.cfg(model, dmrs, self.plan.teacher_steps), "teacher")
-        saved = checkpoint.load(pretrained.resolve(shipped)).config
+            return Trial(self.cfg(model, dmrs_symbols, self.plan.teacher_steps), "teacher")
+        saved = checkpoint.saved_config(pretrained.resolve(shipped))
         # The shipped run's own link, model and training; this chain's test set and device.
         cfg = dataclasses.replace(saved, profile=self.plan.base.profile, device=self.plan.base.device,
-                                  eval=self.cfg(model, dmrs).eval)  # fmt: skip
+                                  eval=self.cfg(model, dmrs_symbols).eval)  # fmt: skip
         return Trial(cfg, "teacher", shipped=shipped)
 
-    def scratch(self, model: str, dmrs: int = 1) -> Trial:
-        return Trial(self.cfg(model, dmrs), "scratch")
+    def scratch(self, model: str, dmrs_symbols: int = 1) -> Trial:
+        return Trial(self.cfg(model, dmrs_symbols), "scratch")
 
     def kd(
         self,
@@ -95,7 +97,7 @@ class Chain:
         teacher: Trial | str,
         alpha: float,
         temperature: float,
-        dmrs: int = 1,
+        dmrs_symbols: int = 1,
         scaling: str | None = None,
     ) -> Trial:
         """A KD student of ``teacher``: a teacher trial, or a classical receiver (``CLASSICAL_TEACHERS``)."""
@@ -105,7 +107,7 @@ class Chain:
             "kd.temperature": temperature,
             "kd.scaling": scaling or self.plan.scaling,
         }
-        return Trial(self.cfg(student, dmrs, kd=kd), "kd")
+        return Trial(self.cfg(student, dmrs_symbols, kd=kd), "kd")
 
     def run(self, study: str, trial: Trial, **label: Any) -> dict[str, Any]:
         self.store.add_member(study, trial.key, label)
@@ -144,13 +146,6 @@ def compare(kd: dict[str, Any], scratch: dict[str, Any], target_ber: float, n_bo
         "floor_kd": a.ber[-1],
         "floor_scratch": b.ber[-1],
     }
-
-
-def _with_ci(results: list[dict[str, Any]], target_ber: float, n_boot: int, **extra: Any) -> list[dict[str, Any]]:
-    """Rows with bootstrap intervals for results that share one test set."""
-    curves = [curve_of(r, str(i)) for i, r in enumerate(results)]
-    boot = bootstrap(curves, target_ber, n_boot)
-    return [_row(r, boot[str(i)], **{k: v[i] for k, v in extra.items()}) for i, r in enumerate(results)]
 
 
 def reproduce(
@@ -287,7 +282,7 @@ def reproduce(
         _teacher_quality(name, dmrs, result, curves[dmrs], target, n_boot) for name, dmrs, result in classical
     ]
     results["curves"] = {d: _curves_summary(c, target) for d, c in curves.items()}
-    results["energy"] = _energy_section(plan, chain, teacher_result, scratch_student, profile)
+    results["energy"] = _energy_section(plan, chain, teacher_result, scratch_student)
     results["quality_vs_energy"] = list(rows.values())
     results["figures"] = _figures(results, curves, plan, out)
     results["claims"] = _claims(results, plan)
@@ -349,11 +344,11 @@ def _curves_summary(c: dict[str, Any], target: float) -> dict[str, Any]:
     }
 
 
-def _energy_section(plan: StudyPlan, chain: Chain, teacher: dict[str, Any], student: dict[str, Any], profile: str):
+def _energy_section(plan: StudyPlan, chain: Chain, teacher: dict[str, Any], student: dict[str, Any]):
     """FLOPs and metric-0 energy of teacher and student at this grid and at the paper grid; a metered
     (or modeled) inference and training step of the teacher on this host; the life cycle."""
-    paper_grid = LinkConfig(n_prb=26, modulation="256qam").n_subcarriers
-    full = create_model("deeprx_full", 2, 8)
+    paper_grid = PAPER_LINK.n_subcarriers
+    full = create_model("deeprx_full", PAPER_LINK.n_rx, PAPER_LINK.bits_per_symbol)
     blocks = block_totals(count_layers(full, paper_grid))
     total = sum(b["flops"] for b in blocks.values())
     central = sum(blocks[f"block{i}"]["flops"] for i in (5, 6, 7)) / total
@@ -366,12 +361,12 @@ def _energy_section(plan: StudyPlan, chain: Chain, teacher: dict[str, Any], stud
 
         measured = read_json(cache, "energy measurement")
     else:
-        model, ckpt = checkpoint.load_model(chain.teacher(plan.teacher, 1).run_dir(chain.out))
+        subject = energy_subject(chain.teacher(plan.teacher, 1).run_dir(chain.out), plan.teacher, link)
         meter, why = open_meter("auto", chain.processors["host"])
-        window = 1.0 if profile == "quick" else 3.0
+        window = plan.energy_window_s
         try:
             m = measurements(
-                Subject(model, plan.teacher, link.n_subcarriers, features=ckpt.config.features),
+                subject,
                 meter,
                 batch=16,
                 train_batch=plan.base.train.batch_size,
@@ -384,8 +379,8 @@ def _energy_section(plan: StudyPlan, chain: Chain, teacher: dict[str, Any], stud
         measured = {
             "meter": meter.description,
             "why": why,
-            "inference": m["inference"].as_dict(),
-            "training_step": m["training_step"].as_dict(),
+            "inference": m["inference"].to_dict(),
+            "training_step": m["training_step"].to_dict(),
         }
         write_json(cache, measured)
     inf, step = measured["inference"], measured["training_step"]

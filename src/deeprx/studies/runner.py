@@ -71,6 +71,15 @@ def _energy(
     }
 
 
+def train_trial(trial: Trial, out: Path, show_progress: bool = True, trainer: Callable[..., Any] = train) -> Path:
+    """Train a trial to its steps (resuming its run folder), unless it is shipped or already there; its folder."""
+    run_dir = trial.run_dir(out)
+    if not trial.shipped and (checkpoint.saved_step(run_dir) or 0) < trial.cfg.train.steps:
+        trainer(trial.cfg, run_dir, resume=True, show_progress=show_progress,
+                description=f"{trial.role} {trial.cfg.model}")  # fmt: skip
+    return run_dir
+
+
 def run_trial(
     trial: Trial,
     out: Path,
@@ -85,10 +94,7 @@ def run_trial(
         return done
     cfg = trial.cfg
     store.start(trial.key, trial.role, cfg.to_dict())
-    run_dir = trial.run_dir(out)
-    finished = checkpoint.exists(run_dir) and checkpoint.load(run_dir).step >= cfg.train.steps
-    if not finished and not trial.shipped:
-        trainer(cfg, run_dir, resume=True, show_progress=show_progress, description=f"{trial.role} {cfg.model}")
+    run_dir = train_trial(trial, out, show_progress, trainer)
     device = resolve_device(cfg.device)
     receiver, ckpt = load_receiver(run_dir, device, expected=cfg)
     model = receiver.model

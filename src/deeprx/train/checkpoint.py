@@ -28,6 +28,14 @@ FORMAT_VERSION = 1
 EVALUATION_MUST_MATCH = ("model", "link.n_rx", "link.modulation")
 TENSORS = "checkpoint.safetensors"
 META = "checkpoint.json"
+# checkpoint.json's fields and their types; a file that lacks one is not a checkpoint this code wrote
+META_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "config": dict,
+    "step": int,
+    "optim_param_groups": list,
+    "tensors_sha256": str,
+    "log": list,
+}
 
 
 @dataclass
@@ -44,6 +52,33 @@ class Checkpoint:
 
 def exists(run_dir: Path) -> bool:
     return (run_dir / META).exists()
+
+
+def _read_meta(run_dir: Path) -> dict[str, Any]:
+    """``checkpoint.json``, its format and fields checked (not the tensors: see :func:`load`)."""
+    meta = read_json(run_dir / META, "checkpoint metadata")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
+        raise InputError(f"{run_dir / META} is not a deeprx checkpoint (format {FORMAT_VERSION})")
+    for name, kind in META_FIELDS.items():
+        if not isinstance(meta.get(name), kind) or isinstance(meta.get(name), bool):
+            raise InputError(
+                f"{run_dir / META} lacks a valid {name!r} field; it is damaged: re-train or restore the run folder"
+            )
+    return meta
+
+
+def saved_step(run_dir: Path) -> int | None:
+    """The step of the checkpoint in ``run_dir`` (``None`` if there is none), from its JSON alone: cheap, no
+    tensor hashing. :func:`load` verifies everything before the weights are used."""
+    return _read_meta(run_dir)["step"] if exists(run_dir) else None
+
+
+def saved_config(run_dir: Path) -> RunConfig:
+    """The resolved config of the checkpoint in ``run_dir``, from its JSON alone."""
+    try:
+        return RunConfig.from_dict(_read_meta(run_dir)["config"])
+    except ConfigError as e:
+        raise InputError(f"checkpoint {run_dir} is corrupt ({e}); re-train or restore it") from e
 
 
 def save(run_dir: Path, ckpt: Checkpoint) -> None:
@@ -79,26 +114,9 @@ def _save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
         raise OSError(number, os.strerror(number), str(path)) from None
 
 
-# checkpoint.json's fields and their types; a file that lacks one is not a checkpoint this code wrote
-META_FIELDS: dict[str, type | tuple[type, ...]] = {
-    "config": dict,
-    "step": int,
-    "optim_param_groups": list,
-    "tensors_sha256": str,
-    "log": list,
-}
-
-
 def load(run_dir: Path) -> Checkpoint:
     """Read and verify a checkpoint; raises :class:`InputError` with the fix on any problem."""
-    meta = read_json(run_dir / META, "checkpoint metadata")
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
-        raise InputError(f"{run_dir / META} is not a deeprx checkpoint (format {FORMAT_VERSION})")
-    for name, kind in META_FIELDS.items():
-        if not isinstance(meta.get(name), kind) or isinstance(meta.get(name), bool):
-            raise InputError(
-                f"{run_dir / META} lacks a valid {name!r} field; it is damaged: re-train or restore the run folder"
-            )
+    meta = _read_meta(run_dir)
     tensor_path = run_dir / TENSORS
     if not tensor_path.exists():
         raise InputError(f"checkpoint tensors missing: {tensor_path}; re-train or restore the file")

@@ -12,7 +12,7 @@ from deeprx import pretrained
 from deeprx.config import RunConfig
 from deeprx.io import InputError, sha256_file
 from deeprx.link.baselines import LS_LMMSE, PERFECT_CSI_LMMSE
-from deeprx.link.simulator import Slot
+from deeprx.link.simulator import Slot, UplinkSimulator
 from deeprx.receivers import NetworkInput, NeuralReceiver, load_receiver
 from deeprx.train import checkpoint
 from deeprx.train.losses import kd_loss
@@ -32,10 +32,11 @@ CLASSICAL_TEACHERS: dict[str, str] = {  # name -> receiver, as keyed in baseline
 TeacherLogits = Callable[[Slot, NetworkInput], torch.Tensor]
 
 
-def load_teacher(cfg: RunConfig, device: torch.device) -> tuple[TeacherLogits, dict[str, Any]]:
+def load_teacher(cfg: RunConfig, simulator: UplinkSimulator) -> tuple[TeacherLogits, dict[str, Any]]:
     """The frozen teacher named by ``cfg.kd.teacher`` as ``(slot, x) -> logits`` and facts to record.
 
-    ``x`` is the student's front-end output; a network teacher with other input features builds its own.
+    ``x`` is the student's front-end output; a network teacher with other input features builds its own from
+    the student's ``simulator`` (the run's one simulator, on the run's device).
 
     ``cfg.kd.teacher`` is a run folder (a DeepRx checkpoint, used in eval mode without gradients), the name
     of a shipped checkpoint (:mod:`deeprx.pretrained`) or a name in :data:`CLASSICAL_TEACHERS`. Logits are
@@ -43,10 +44,9 @@ def load_teacher(cfg: RunConfig, device: torch.device) -> tuple[TeacherLogits, d
     """
     if cfg.kd.teacher in CLASSICAL_TEACHERS:
         from deeprx.link.baselines import baseline_receivers  # local: Sionna blocks only when asked for
-        from deeprx.link.simulator import UplinkSimulator
 
         receiver_name = CLASSICAL_TEACHERS[cfg.kd.teacher]
-        receiver = baseline_receivers(UplinkSimulator(cfg.link, device))[receiver_name]
+        receiver = baseline_receivers(simulator)[receiver_name]
 
         def classical_logits(slot: Slot, x: NetworkInput) -> torch.Tensor:
             return receiver(slot)
@@ -60,8 +60,8 @@ def load_teacher(cfg: RunConfig, device: torch.device) -> tuple[TeacherLogits, d
             f"no teacher checkpoint in {teacher_dir}; train the teacher first (deeprx train), "
             f"name a shipped one (deeprx pretrained list) or a classical teacher: {', '.join(CLASSICAL_TEACHERS)}"
         )
-    teacher, ckpt = load_receiver(teacher_dir, device)
-    checkpoint.check_compatible(ckpt.config, cfg, TEACHER_MUST_MATCH)
+    teacher, ckpt = load_receiver(teacher_dir, simulator.device, simulator=simulator)
+    checkpoint.check_compatible(ckpt.config, cfg, TEACHER_MUST_MATCH)  # before the teacher ever runs
     teacher.model.eval().requires_grad_(False)
     same_input = ckpt.config.features == cfg.features  # then the student's input is the teacher's too
     facts = {
@@ -77,13 +77,13 @@ def load_teacher(cfg: RunConfig, device: torch.device) -> tuple[TeacherLogits, d
     return network_logits, facts
 
 
-def distillation_loss(cfg: RunConfig, device: torch.device) -> tuple[Any, dict[str, Any]]:
+def distillation_loss(cfg: RunConfig, simulator: UplinkSimulator) -> tuple[Any, dict[str, Any]]:
     """The step loss ``(student receiver, slot) -> L / c`` of paper eq. (2) and the teacher's facts.
 
     ``c = alpha + w`` (``w`` = bits per slot for ``paper`` scaling, ``T^2`` for ``mean``) is a constant:
     AdamW is invariant to it, but it keeps gradient clipping acting as it does for training from scratch.
     """
-    teacher, facts = load_teacher(cfg, device)
+    teacher, facts = load_teacher(cfg, simulator)
     kd = cfg.kd
     n_bits = None
 

@@ -20,8 +20,8 @@ from deeprx.config import LinkConfig, RunConfig, TrainConfig, derive_seed, input
 from deeprx.io import InputError
 from deeprx.link.baselines import LmmseReceiver
 from deeprx.link.simulator import Slot, UplinkSimulator
-from deeprx.models.deeprx import create_model
-from deeprx.receivers import FrontEnd, NeuralReceiver, initialise
+from deeprx.models.deeprx import DeepRx, create_model
+from deeprx.receivers import FrontEnd, NeuralReceiver, bit_error_rate, initialise
 from deeprx.runtime import autocast, bf16_supported, resolve_device, use_all_cores
 from deeprx.train import checkpoint
 from deeprx.train.losses import masked_bce
@@ -60,25 +60,76 @@ def bce_loss(receiver: NeuralReceiver, slot: Slot) -> torch.Tensor:
     return masked_bce(receiver.logits(slot), slot.bits)
 
 
-def train_step(
-    receiver: NeuralReceiver,
-    optimizer: torch.optim.Optimizer,
-    slot: Slot,
-    loss_fn: LossFn,
-    grad_clip: float,
-    use_bf16: bool,
-) -> torch.Tensor:
-    """One optimisation step on one batch; returns the loss (on the device, not read back).
+@dataclass
+class TrainingStep:
+    """The trainer's optimisation step: the loss (masked BCE, or distillation), backward, gradient clipping and
+    the optimiser's update, in the run's precision. :func:`step_workload` meters this same object.
 
-    The energy meter's training workload calls this same function, so what is metered is this step.
+    Called with a slot batch on the model's device, it returns the loss (on the device, not read back).
     """
-    with autocast(slot.device, use_bf16):
-        loss = loss_fn(receiver, slot)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(receiver.model.parameters(), grad_clip)
-    optimizer.step()
-    return loss.detach()
+
+    receiver: NeuralReceiver
+    optimizer: torch.optim.Optimizer
+    loss_fn: LossFn
+    grad_clip: float
+    use_bf16: bool
+
+    def __call__(self, slot: Slot) -> torch.Tensor:
+        with autocast(slot.device, self.use_bf16):
+            loss = self.loss_fn(self.receiver, slot)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.receiver.model.parameters(), self.grad_clip)
+        self.optimizer.step()
+        return loss.detach()
+
+
+def build_model(cfg: RunConfig, device: torch.device) -> DeepRx:
+    """The run's fresh network (seeded from ``cfg.seed``) on ``device``, in the layout the config asks for."""
+    torch.manual_seed(derive_seed(cfg.seed, "init"))
+    in_channels = input_channels(cfg.features, cfg.link.n_rx)
+    model = initialise(create_model(cfg.model, cfg.link.n_rx, cfg.link.bits_per_symbol, in_channels), cfg.features)
+    model = model.to(device)
+    return model.to(memory_format=torch.channels_last) if cfg.train.channels_last else model
+
+
+def build_step(
+    cfg: RunConfig, model: DeepRx, simulator: UplinkSimulator, loss_fn: LossFn | None = None
+) -> tuple[TrainingStep, dict[str, Any]]:
+    """The run's training step for ``model`` and the facts of its teacher (empty without KD).
+
+    The loss is ``loss_fn`` if given, else the distillation loss when ``cfg.kd.teacher`` names a teacher (which
+    shares ``simulator``), else masked BCE.
+    """
+    facts: dict[str, Any] = {}
+    if loss_fn is None and cfg.kd.teacher:
+        from deeprx.train.distill import distillation_loss
+
+        loss_fn, facts = distillation_loss(cfg, simulator)
+    receiver = NeuralReceiver(model, FrontEnd(simulator, cfg.features))
+    use_bf16 = cfg.train.bf16 and bf16_supported(simulator.device)
+    step = TrainingStep(receiver, make_optimizer(cfg.train, model), loss_fn or bce_loss, cfg.train.grad_clip, use_bf16)
+    return step, facts
+
+
+def step_workload(cfg: RunConfig, model: DeepRx, batch: int) -> Callable[[], int]:
+    """The trainer's step (:func:`build_step`) on one fixed simulated batch of ``batch`` slots, on the model's
+    device: the training workload of the energy meter. Each call is one step; it returns 1.
+
+    Data simulation is not included: it is a property of the simulator, not of the model.
+    """
+    device = next(model.parameters()).device
+    simulator = UplinkSimulator(cfg.link, device)
+    if cfg.train.channels_last:
+        model.to(memory_format=torch.channels_last)
+    step, _ = build_step(cfg, model.train(), simulator)
+    slot = simulator.sample(batch, derive_seed(cfg.seed, "train", 0))
+
+    def work() -> int:
+        step(slot)
+        return 1
+
+    return work
 
 
 @dataclass
@@ -137,10 +188,6 @@ def high_sinr_verdict(neural_ber: float, ls_ber: float, sinr_db: float, bits: in
     return (
         f"validation at {sinr_db:g} dB: the network {verdict} LS-LMMSE (BER {neural_ber:.2e} vs {ls_ber:.2e}, {detail})"
     )
-
-
-def bit_error_rate(llr: torch.Tensor, bits: torch.Tensor) -> float:
-    return float(((llr > 0).float() != bits).float().mean())
 
 
 class BatchCache:
@@ -209,23 +256,15 @@ def train(
     """
     use_all_cores()
     device = resolve_device(cfg.device)
-    torch.manual_seed(derive_seed(cfg.seed, "init"))
-    in_channels = input_channels(cfg.features, cfg.link.n_rx)
-    model = initialise(create_model(cfg.model, cfg.link.n_rx, cfg.link.bits_per_symbol, in_channels), cfg.features)
-    model = model.to(device)
-    if cfg.train.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    optimizer = make_optimizer(cfg.train, model)
+    model = build_model(cfg, device)
+    # one simulator for the training batches, the front end, the teacher and the validation set
+    simulator = UplinkSimulator(cfg.link, device)
+    step_fn, teacher_facts = build_step(cfg, model, simulator, loss_fn)
+    optimizer, receiver = step_fn.optimizer, step_fn.receiver
     start, log, seconds_before = 0, [], 0.0
     loss_ema: float | None = None
     saved_step: int | None = None
-    extra = dict(extra or {})
-    if loss_fn is None and cfg.kd.teacher:
-        from deeprx.train.distill import distillation_loss
-
-        loss_fn, teacher_facts = distillation_loss(cfg, device)
-        extra.update(teacher_facts)
-    loss_fn = loss_fn or bce_loss
+    extra = {**(extra or {}), **teacher_facts}
     if checkpoint.exists(run_dir):
         if not resume:
             raise InputError(
@@ -246,10 +285,7 @@ def train(
         seconds_before = float(ckpt.extra.get("train_seconds", 0.0))
         loss_ema = ckpt.extra.get("loss_ema")  # the logged loss goes on averaging where it stopped
         saved_step = ckpt.step
-    simulator = UplinkSimulator(cfg.link, device)
-    receiver = NeuralReceiver(model, FrontEnd(simulator, cfg.features))
     validation = ValidationSet.build(cfg, simulator)
-    use_bf16 = cfg.train.bf16 and bf16_supported(device)
 
     def save(step: int) -> None:
         row = {
@@ -260,7 +296,7 @@ def train(
         }
         log.append(row)
         facts = {
-            "bf16": use_bf16,
+            "bf16": step_fn.use_bf16,
             "device": str(device),
             "train_seconds": seconds_before + time.perf_counter() - t0,
             "loss_ema": loss_ema,
@@ -290,7 +326,7 @@ def train(
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(cfg.train, step)
             slot = draw(simulator, cfg.train.batch_size, derive_seed(cfg.seed, "train", step))
-            pending.append(train_step(receiver, optimizer, slot, loss_fn, cfg.train.grad_clip, use_bf16))
+            pending.append(step_fn(slot))
             window_slots += cfg.train.batch_size
             log_now = (step + 1) % max(1, cfg.train.steps // 200) == 0
             save_now = (step + 1) % cfg.train.checkpoint_every == 0 or step + 1 == cfg.train.steps

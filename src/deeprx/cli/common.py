@@ -1,0 +1,115 @@
+"""What every command shares: consoles, options, the error guard, config parsing and JSON output.
+
+Bad input prints one line naming the problem and the fix, and exits 2. Every command that writes claims its
+output folder before any work starts (a writable folder, locked for this process: see
+:func:`deeprx.io.claim_output_folder`); errors of the operating system (disk full, read-only folder) become
+one line and exit 2 as well.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from deeprx.config import PAPER_LINK, ConfigError, RunConfig, load_profile, parse_override
+from deeprx.io import InputError, claim_output_folder, os_error_message
+
+console = Console()
+err_console = Console(stderr=True)
+
+ProfileOpt = Annotated[str, typer.Option("--profile", "-p", help="quick | cpu | gpu | paper")]
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="output folder")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="override, e.g. --set train.steps=50")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output on stdout")]
+ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="model preset (see `deeprx info`)")]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="the one seed of the run")]
+StepsOpt = Annotated[int | None, typer.Option("--steps", help="training steps")]
+DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda | cuda:N")]
+PretrainedOpt = Annotated[
+    str | None,
+    typer.Option("--pretrained", help="a shipped checkpoint instead of --checkpoint (deeprx pretrained list)"),
+]
+
+
+CheckpointOpt = Annotated[Path | None, typer.Option("--checkpoint", "-c", help="run folder of a checkpoint")]
+NprbOpt = Annotated[int, typer.Option("--n-prb", help=f"PRBs of the grid ({PAPER_LINK.n_prb} = the paper's)")]
+NrxOpt = Annotated[int, typer.Option("--n-rx", help="receive antennas")]
+ModOpt = Annotated[str, typer.Option("--modulation", help="qpsk | 16qam | 64qam | 256qam")]
+
+
+def checkpoint_dir_of(checkpoint: Path | None, pretrained: str | None, required: bool = True) -> Path | None:
+    """The run folder named by ``--checkpoint`` or ``--pretrained`` (one of them; both is an error)."""
+    if checkpoint is not None and pretrained is not None:
+        raise InputError("give --checkpoint or --pretrained, not both")
+    if pretrained is not None:
+        from deeprx.pretrained import resolve
+
+        return resolve(pretrained)
+    if checkpoint is None and required:
+        raise InputError("name a model: --checkpoint RUN_DIR or --pretrained NAME (deeprx pretrained list)")
+    return checkpoint
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print ``message`` as one line on stderr; the caller raises the returned exit."""
+    one_line = " ".join(str(message).split())
+    err_console.print(f"[red]error:[/red] {one_line}", highlight=False, soft_wrap=True, markup=True)
+    return typer.Exit(code)
+
+
+@contextlib.contextmanager
+def guard() -> Iterator[Callable[[Path], Path]]:
+    """Turn bad input and OS errors (disk full, read-only folder) into one line on stderr and exit code 2.
+
+    Yields ``claim(out)``: call it once the arguments are checked and before any work, to check the output
+    folder and lock it for this process until the command ends.
+    """
+    try:
+        with contextlib.ExitStack() as claimed:
+            yield lambda out: claimed.enter_context(claim_output_folder(out))
+    except (ConfigError, InputError) as e:
+        raise fail(str(e)) from None
+    except KeyError as e:  # unknown preset or channel model, from the registries
+        raise fail(str(e.args[0] if e.args else e)) from None
+    except OSError as e:
+        raise fail(os_error_message(e)) from None
+
+
+def config_from(profile: str, sets: list[str] | None, **direct: Any) -> RunConfig:
+    overrides = dict(parse_override(s) for s in sets or [])
+    overrides.update({k: v for k, v in direct.items() if v is not None})
+    return load_profile(profile).with_overrides(overrides)
+
+
+def emit(data: Any, as_json: bool) -> bool:
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    return as_json
+
+
+def print_summary(rows: list[dict[str, Any]], target_ber: float) -> None:
+    table = Table(title="BER vs SINR summary")
+    for col in (
+        "receiver",
+        "geo-mean BER (log10)",
+        f"SINR @ BER {target_ber:g}",
+        "BER @ max SINR",
+        "gain vs LS",
+    ):
+        table.add_column(col)
+    for r in rows:
+        sinr = "not reached" if r["sinr_at_target_db"] is None else f"{r['sinr_at_target_db']:.2f} dB"
+        gain = "-" if r["gain_over_ls_db"] is None else f"{r['gain_over_ls_db']:+.2f} dB"
+        table.add_row(r["receiver"], f"{r['geometric_mean_ber']:.3f}", sinr, f"{r['ber_at_max_sinr']:.2e}", gain)
+    console.print(table)
+    for r in rows:
+        if r.get("never_better_than_ls"):
+            console.print(f"[red]flag:[/red] {r['receiver']} is no better than LS-LMMSE at any SINR point")

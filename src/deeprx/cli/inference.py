@@ -1,0 +1,119 @@
+"""Inference commands: ONNX export (checked against PyTorch) and the serving benchmark."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from deeprx.cli.common import (
+    JsonOpt,
+    PretrainedOpt,
+    checkpoint_dir_of,
+    console,
+    emit,
+    guard,
+)
+from deeprx.config import PAPER_LINK
+from deeprx.io import InputError, check_writable_folder
+
+app = typer.Typer()
+EXPORT_CHECK_SLOTS = 8  # slots ONNX Runtime and PyTorch are compared on
+SERVE_POOL_SLOTS = 64  # simulated slots the served traffic is drawn from (cyclically)
+
+
+@app.command("export")
+def export_cmd(
+    checkpoint_dir: Annotated[
+        Path | None, typer.Option("--checkpoint", "-c", help="run folder of a checkpoint")
+    ] = None,
+    pretrained: PretrainedOpt = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="ONNX file to write")] = Path("out/deeprx.onnx"),
+    tolerance: Annotated[float, typer.Option(help="max |logit difference| allowed vs PyTorch")] = 1e-3,
+    force: Annotated[bool, typer.Option("--force", help="replace an existing --out file")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Export a checkpoint to ONNX (BatchNorm folded, depthwise convs split); check ONNX Runtime against PyTorch."""
+    from deeprx.infer.engine import export_verified
+    from deeprx.subjects import INFERENCE_SINR_DB, inference_subject
+
+    with guard():
+        if out.is_dir():
+            raise InputError(f"--out {out} is a folder; name the ONNX file to write, e.g. {out / 'deeprx.onnx'}")
+        if out.exists() and not force:
+            raise InputError(f"--out {out} exists; pass --force to replace it or choose another --out")
+        check_writable_folder(out.parent)
+        subject = inference_subject(checkpoint_dir_of(checkpoint_dir, pretrained), "", None, EXPORT_CHECK_SLOTS)
+        result = export_verified(subject.net, out, subject.front_end(subject.slots), tolerance)
+        if not emit(result, as_json):
+            console.print(
+                f"wrote {out}; ONNX Runtime vs PyTorch on {result['test_batch'][0]} slots at {INFERENCE_SINR_DB:g} dB: "
+                f"max |logit diff| {result['max_abs_logit_diff']:.2e} (tolerance {tolerance:g}), identical hard "
+                f"decisions {result['hard_decision_agreement']:.4%}: {'PASS' if result['passed'] else 'FAIL'}"
+            )
+        if not result["passed"]:
+            raise typer.Exit(1)
+
+
+@app.command("serve-bench")
+def serve_bench(
+    checkpoint_dir: Annotated[
+        Path | None, typer.Option("--checkpoint", "-c", help="run folder of a checkpoint")
+    ] = None,
+    pretrained: PretrainedOpt = None,
+    model: Annotated[str, typer.Option("--model", "-m", help="untrained preset when no checkpoint")] = "deeprx_full",
+    n_prb: Annotated[
+        int | None, typer.Option("--n-prb", help=f"grid (default: the checkpoint's, else {PAPER_LINK.n_prb})")
+    ] = None,
+    path: Annotated[
+        str, typer.Option(help="auto | eager | folded | bf16 | int8 | onnx | onnx-int8 | compile | cuda-graph (GPU)")
+    ] = "auto",
+    rate: Annotated[float, typer.Option(help="offered slots per second")] = 400.0,
+    duration: Annotated[float, typer.Option(help="seconds of offered traffic")] = 10.0,
+    deadline_ms: Annotated[float, typer.Option(help="a result later than this after arrival is late")] = 50.0,
+    max_batch: Annotated[int, typer.Option(help="largest batch the receiver forms from its queue")] = 32,
+    workers: Annotated[int, typer.Option(help="parallel receivers sharing the queue, the cores split among them")] = 1,
+    device: Annotated[str, typer.Option(help="where the receiver runs: auto | cpu | cuda | cuda:N")] = "auto",
+    as_json: JsonOpt = False,
+) -> None:
+    """Feed simulated slots at RATE for DURATION and report whether the receiver kept up."""
+    import torch
+
+    from deeprx.infer.engine import Engine, auto_select, build_copies, calibration_and_probe, paths_for
+    from deeprx.infer.serve import serve
+    from deeprx.runtime import resolve_device, use_all_cores
+    from deeprx.subjects import inference_subject, on_device
+
+    with guard():
+        where = resolve_device(device)
+        if path != "auto" and path not in paths_for(where):
+            raise InputError(f"unknown path {path!r} on {where.type}: choose auto or one of {list(paths_for(where))}")
+        if min(rate, duration, deadline_ms) <= 0 or max_batch < 1 or workers < 1:
+            raise InputError("--rate, --duration and --deadline-ms must be > 0, --max-batch and --workers >= 1")
+        cores = use_all_cores()
+        checkpoint_dir = checkpoint_dir_of(checkpoint_dir, pretrained, required=False)
+        subject = on_device(inference_subject(checkpoint_dir, model, n_prb, SERVE_POOL_SLOTS), where)
+        net, link, front_end, slots = subject.net, subject.link, subject.front_end, subject.slots
+        calibration, probe = calibration_and_probe(front_end(slots))
+        if path == "auto":
+            path = auto_select(net, calibration, probe, device=where)[0].path
+        # A served slot goes through the receiver's front end, then the network: the pool is slot indices.
+        engines = [
+            Engine(e.path, lambda ids, e=e: e.run(front_end(slots.select(ids))), f"{e.description} + "
+                   f"{front_end.features} front end")
+            for e in build_copies(net, path, calibration, workers, cores, where)
+        ]  # fmt: skip
+        engine = engines[0]
+        report = serve(engines, torch.arange(slots.batch_size), rate, duration, deadline_ms / 1e3, max_batch)
+        if emit(report.to_dict(), as_json):
+            return
+        r = report
+        console.print(
+            f"{engine.description}, {r.workers} worker(s): offered {r.offered} slots at {r.rate_per_s:g}/s "
+            f"for {r.duration_s:g} s on a "
+            f"14 x {link.n_subcarriers} grid; processed {r.processed} ({r.achieved_per_s:.1f}/s), dropped {r.dropped}, "
+            f"late (> {r.deadline_ms:g} ms) {r.late}; latency p50 {r.latency_ms_p50:.1f} / p95 {r.latency_ms_p95:.1f} "
+            f"/ p99 {r.latency_ms_p99:.1f} ms; mean batch {r.mean_batch:.1f} -> "
+            + ("[green]kept up[/green]" if r.kept_up else "[red]did not keep up[/red]")
+        )

@@ -1,0 +1,255 @@
+"""Commands that simulate, train, evaluate and reproduce: parse, call the library, print."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from deeprx.cli.common import (
+    DeviceOpt,
+    JsonOpt,
+    ModelOpt,
+    ModOpt,
+    NprbOpt,
+    NrxOpt,
+    OutOpt,
+    PretrainedOpt,
+    ProfileOpt,
+    SeedOpt,
+    SetOpt,
+    StepsOpt,
+    checkpoint_dir_of,
+    config_from,
+    console,
+    emit,
+    guard,
+    print_summary,
+)
+from deeprx.config import PAPER_LINK, parse_override
+from deeprx.io import InputError
+
+app = typer.Typer()
+
+
+@app.command()
+def info(
+    model: Annotated[str, typer.Option("--model", "-m")] = "deeprx_full",
+    n_prb: NprbOpt = PAPER_LINK.n_prb,
+    n_rx: NrxOpt = PAPER_LINK.n_rx,
+    modulation: ModOpt = PAPER_LINK.modulation,
+    as_json: JsonOpt = False,
+) -> None:
+    """Parameters and FLOPs per slot of a model preset (all presets with --model all)."""
+    from deeprx.config import LinkConfig
+    from deeprx.models.deeprx import PRESETS, count_parameters, create_model, flops_per_slot
+
+    with guard():
+        link = LinkConfig(n_prb=n_prb, n_rx=n_rx, modulation=modulation)
+        names = sorted(PRESETS) if model == "all" else [model]
+        rows = []
+        for name in names:
+            net = create_model(name, link.n_rx, link.bits_per_symbol)
+            rows.append(
+                {
+                    "model": name,
+                    "parameters": count_parameters(net),
+                    "flops_per_slot": flops_per_slot(net, link.n_subcarriers),
+                    "grid": [14, link.n_subcarriers],
+                    "n_rx": n_rx,
+                    "bits_per_symbol": link.bits_per_symbol,
+                }
+            )
+        rows.sort(key=lambda r: r["flops_per_slot"])
+        if emit(rows, as_json):
+            return
+        table = Table(title=f"DeepRx presets on a 14 x {link.n_subcarriers} grid, {n_rx} RX, {modulation}")
+        for col in ("model", "parameters", "GFLOP / slot", "GMAC / slot"):
+            table.add_column(col, justify="right" if col != "model" else "left")
+        for r in rows:
+            table.add_row(
+                r["model"],
+                f"{r['parameters']:,}",
+                f"{r['flops_per_slot'] / 1e9:.3f}",
+                f"{r['flops_per_slot'] / 2e9:.3f}",
+            )
+        console.print(table)
+        console.print("FLOPs: torch FlopCounterMode over the convolutions, FLOP = 2 x MAC.")
+
+
+@app.command()
+def config(profile: ProfileOpt = "quick", sets: SetOpt = None) -> None:
+    """Print the resolved configuration of a profile (with overrides) as JSON."""
+    with guard():
+        emit(config_from(profile, sets).to_dict(), True)
+
+
+@app.command()
+def simulate(
+    profile: ProfileOpt = "quick",
+    out: OutOpt = Path("out"),
+    sets: SetOpt = None,
+    seed: SeedOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Build (or verify) the profile's fixed test set in OUT/testsets."""
+    from deeprx.link.testset import TestSet
+
+    with guard() as claim:
+        cfg = config_from(profile, sets, seed=seed)
+        claim(out)
+        ts = TestSet.ensure(cfg, out / "testsets", show_progress=not as_json)
+        data = {
+            "path": str(ts.path),
+            "sinr_points_db": ts.sinr_points_db,
+            "slots_per_point": ts.slots_per_point,
+        }
+        if not emit(data, as_json):
+            console.print(f"test set {ts.path}: {len(ts.sinr_points_db)} SINR points x {ts.slots_per_point} slots")
+
+
+@app.command("train")
+def train_cmd(
+    profile: ProfileOpt = "quick",
+    out: OutOpt = Path("out/train"),
+    model: ModelOpt = None,
+    steps: StepsOpt = None,
+    seed: SeedOpt = None,
+    device: DeviceOpt = None,
+    sets: SetOpt = None,
+    resume: Annotated[bool, typer.Option("--resume", help="continue the checkpoint in OUT")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train DeepRx on simulated slots; checkpoints go to OUT (safetensors + JSON)."""
+    from deeprx.train.trainer import train
+
+    with guard() as claim:
+        cfg = config_from(profile, sets, model=model, seed=seed, device=device, **{"train.steps": steps})
+        claim(out)
+        result = train(cfg, out, resume=resume, show_progress=not as_json)
+        last = result.log[-1] if result.log else {}
+        data = {"run_dir": str(out), "step": result.step, "seconds": result.seconds, "last": last,
+                "verdict": result.verdict}  # fmt: skip
+        if not emit(data, as_json):
+            console.print(f"trained to step {result.step} in {result.seconds:.0f} s; checkpoint in {out}")
+            console.print(result.verdict)
+
+
+@app.command("distill")
+def distill_cmd(
+    teacher: Annotated[
+        Path,
+        typer.Option(
+            "--teacher",
+            "-t",
+            help="teacher run folder, shipped name (deeprx pretrained list), or genie-perfect-csi-lmmse | ls-lmmse",
+        ),
+    ],
+    profile: ProfileOpt = "quick",
+    out: OutOpt = Path("out/distill"),
+    model: ModelOpt = None,
+    alpha: Annotated[float | None, typer.Option(help="weight of the label loss (paper eq. 2)")] = None,
+    temperature: Annotated[float | None, typer.Option("--temperature", "-T", help="softening temperature")] = None,
+    scaling: Annotated[str | None, typer.Option(help="paper (KL summed per slot) | mean (per bit, x T^2)")] = None,
+    steps: StepsOpt = None,
+    seed: SeedOpt = None,
+    device: DeviceOpt = None,
+    sets: SetOpt = None,
+    resume: Annotated[bool, typer.Option("--resume", help="continue the checkpoint in OUT")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Distil a frozen teacher into a student (MODEL): L = alpha * BCE + KL(teacher || student) at temperature T."""
+    from deeprx.train.trainer import train
+
+    with guard() as claim:
+        direct = {"kd.teacher": str(teacher), "kd.alpha": alpha, "kd.temperature": temperature,
+                  "kd.scaling": scaling, "train.steps": steps}  # fmt: skip
+        cfg = config_from(profile, sets, model=model, seed=seed, device=device, **direct)
+        claim(out)
+        result = train(cfg, out, resume=resume, show_progress=not as_json, description=f"distill {cfg.model}")
+        last = result.log[-1] if result.log else {}
+        data = {"run_dir": str(out), "step": result.step, "seconds": result.seconds, "last": last}
+        if not emit(data, as_json):
+            console.print(f"distilled to step {result.step} in {result.seconds:.0f} s; checkpoint in {out}")
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    checkpoint_dir: Annotated[
+        Path | None, typer.Option("--checkpoint", "-c", help="run folder of a checkpoint")
+    ] = None,
+    pretrained: PretrainedOpt = None,
+    out: OutOpt = Path("out/eval"),
+    profile: Annotated[str | None, typer.Option("--profile", "-p")] = None,
+    sets: SetOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """BER vs SINR of a checkpoint beside LS-LMMSE and perfect-CSI LMMSE, on a fixed test set.
+
+    Without --profile the checkpoint's own configuration is used.
+    """
+    from deeprx.pipeline import evaluate_checkpoint
+    from deeprx.train import checkpoint
+
+    with guard() as claim:
+        checkpoint_dir = checkpoint_dir_of(checkpoint_dir, pretrained)
+        saved = checkpoint.saved_config(checkpoint_dir)
+        overrides = dict(parse_override(s) for s in sets or [])
+        cfg = config_from(profile, sets) if profile else saved.with_overrides(overrides)
+        checkpoint.load_model(checkpoint_dir, cfg.with_overrides({"model": saved.model}))  # verified before any work
+        claim(out)
+        data = evaluate_checkpoint(checkpoint_dir, cfg, out, show_progress=not as_json)
+        if not emit(data, as_json):
+            print_summary(data["summary"], cfg.eval.target_ber)
+            console.print(f"plot: {out / 'ber_vs_sinr.png'}")
+
+
+@app.command()
+def run(
+    profile: ProfileOpt = "quick",
+    out: OutOpt = Path("out"),
+    model: ModelOpt = None,
+    steps: StepsOpt = None,
+    seed: SeedOpt = None,
+    device: DeviceOpt = None,
+    sets: SetOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The main job: test set, training (resumed if interrupted), BER curves, plot and report in OUT."""
+    from deeprx.pipeline import run as run_pipeline
+
+    with guard() as claim:
+        cfg = config_from(profile, sets, model=model, seed=seed, device=device, **{"train.steps": steps})
+        claim(out)
+        results = run_pipeline(cfg, out, show_progress=not as_json)
+        if not emit(results, as_json):
+            print_summary(results["summary"], cfg.eval.target_ber)
+            console.print(f"report: {out / 'report.md'}  plot: {out / 'ber_vs_sinr.png'}")
+
+
+@app.command()
+def reproduce(
+    profile: ProfileOpt = "quick",
+    out: OutOpt = Path("out"),
+    as_json: JsonOpt = False,
+) -> None:
+    """The paper's whole chain (sizes, teachers, KD studies, curves, energy), resumable, with a report in OUT."""
+    from deeprx.config import PROFILES
+    from deeprx.studies.reproduce import reproduce as run_chain
+
+    with guard() as claim:
+        if profile not in PROFILES:
+            raise InputError(f"unknown profile {profile!r}: choose one of {list(PROFILES)}")
+        claim(out)
+        results = run_chain(profile, out, show_progress=not as_json)
+        if emit(results, as_json):
+            return
+        table = Table(title=f"Paper claims vs ours (profile {profile})")
+        for col in ("paper claim", "ours", "from"):
+            table.add_column(col)
+        for c in results["claims"]:
+            table.add_row(c["claim"], c["ours"], c["source"])
+        console.print(table)
+        console.print(f"report: {out / 'report.md'}")

@@ -1,0 +1,93 @@
+"""What the energy and inference commands work on: a network from a checkpoint, or an untrained preset on the
+paper's grid, with its link, front end and slots.
+
+A trained model comes with its own link and input features (from its checkpoint); an untrained preset is
+assessed on the DeepRx paper's grid (:data:`deeprx.config.PAPER_LINK`) with the paper's input.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from deeprx.config import PAPER_LINK, LinkConfig, RunConfig, input_channels
+from deeprx.energy.assess import Subject
+from deeprx.models.deeprx import DeepRx, create_model
+from deeprx.runtime import resolve_device
+from deeprx.train import checkpoint
+
+if TYPE_CHECKING:  # the simulator (Sionna) is imported only by the functions that simulate
+    from deeprx.link.simulator import Slot
+    from deeprx.receivers import FrontEnd
+
+# Slots an inference command simulates to feed and check the network: their seed, and their SINR.
+INFERENCE_SEED = 12345
+INFERENCE_SINR_DB = 30.0
+
+
+def model_config(checkpoint_dir: Path | None, model: str, link: LinkConfig = PAPER_LINK) -> tuple[DeepRx, RunConfig]:
+    """The network and its run config: a checkpoint's (trained, eval mode), else an untrained ``model`` preset
+    on ``link`` with the paper's input and the default training settings."""
+    if checkpoint_dir is not None:
+        net, ckpt = checkpoint.load_model(checkpoint_dir)
+        return net, ckpt.config
+    cfg = RunConfig(model=model, features="paper", link=link)
+    net = create_model(model, link.n_rx, link.bits_per_symbol, input_channels(cfg.features, link.n_rx)).eval()
+    return net, cfg
+
+
+def energy_subject(checkpoint_dir: Path | None, model: str, link: LinkConfig, device: str = "cpu") -> Subject:
+    """The energy :class:`Subject` of a checkpoint (its own link) or of an untrained preset on ``link``; its
+    training workload is the trainer's step for the run's config."""
+    net, cfg = model_config(checkpoint_dir, model, link)
+    return Subject(
+        net,
+        cfg.model,
+        cfg.link.n_subcarriers,
+        device=resolve_device(device),
+        features=cfg.features,
+        training_workload=functools.partial(_trainer_step, cfg, net),
+    )
+
+
+def _trainer_step(cfg: RunConfig, net: DeepRx, batch: int):  # -> Callable[[], int]
+    from deeprx.train.trainer import step_workload  # Sionna only once training is metered
+
+    return step_workload(cfg, net, batch)
+
+
+@dataclass
+class InferenceSubject:
+    """A network, its link and front end, and ``slots`` simulated at :data:`INFERENCE_SINR_DB`."""
+
+    net: DeepRx
+    link: LinkConfig
+    front_end: FrontEnd
+    slots: Slot
+
+
+def inference_subject(checkpoint_dir: Path | None, model: str, n_prb: int | None, n_slots: int) -> InferenceSubject:
+    """A checkpoint's network (or an untrained preset on the paper's grid), optionally on another number of PRBs
+    (the network is fully convolutional), with ``n_slots`` simulated slots on the CPU."""
+    from deeprx.link.simulator import UplinkSimulator
+    from deeprx.receivers import FrontEnd
+
+    net, cfg = model_config(checkpoint_dir, model)
+    link = cfg.link if n_prb is None else LinkConfig(**{**cfg.link.__dict__, "n_prb": n_prb})
+    simulator = UplinkSimulator(link)
+    slots = simulator.sample(n_slots, seed=INFERENCE_SEED, sinr_db=INFERENCE_SINR_DB)
+    return InferenceSubject(net, link, FrontEnd(simulator, cfg.features), slots)
+
+
+def on_device(subject: InferenceSubject, device: torch.device) -> InferenceSubject:
+    """The subject with its slots and front end on ``device``."""
+    from deeprx.link.simulator import UplinkSimulator
+    from deeprx.receivers import FrontEnd
+
+    simulator = UplinkSimulator(subject.link, device)
+    return InferenceSubject(subject.net, subject.link, FrontEnd(simulator, subject.front_end.features),
+                            subject.slots.to(device))  # fmt: skip

@@ -1,0 +1,113 @@
+"""The package's shape: light modules stay light, no import circles, one trial path."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import deeprx
+from deeprx.config import RunConfig
+from deeprx.energy.processors import load_catalogue
+from deeprx.pipeline import run as run_pipeline
+from deeprx.studies.runner import Trial, run_trial
+from deeprx.studies.store import Store
+
+PACKAGE = Path(deeprx.__file__).parent
+
+
+@pytest.mark.parametrize("module", ["deeprx.models.deeprx", "deeprx.config", "deeprx.energy.flops", "deeprx.cli"])
+def test_light_modules_do_not_import_sionna(module: str) -> None:
+    code = f"import sys, {module}; print('sionna' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", module
+
+
+def test_models_import_only_torch() -> None:
+    for path in (PACKAGE / "models").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert not node.module.startswith("deeprx"), (path.name, node.module)
+
+
+def _module_imports() -> dict[str, set[str]]:
+    """Every deeprx module and the deeprx modules it imports anywhere in its body (local imports too)."""
+    modules = {
+        ".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__"): p
+        for p in PACKAGE.rglob("*.py")
+    }
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("deeprx"):
+                submodules = {f"{node.module}.{a.name}" for a in node.names} & modules.keys()
+                # ``from package import module`` depends on that module; any other name, on the package
+                found |= submodules if len(submodules) == len(node.names) else {node.module, *submodules}
+            elif isinstance(node, ast.Import):
+                found |= {a.name for a in node.names}
+        graph[name] = {m for m in found if m in modules and m != name}
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle, or ``None`` (depth-first search with colours)."""
+    colour = dict.fromkeys(graph, 0)  # 0 unvisited, 1 on the stack, 2 done
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        colour[node] = 1
+        stack.append(node)
+        for dep in sorted(graph[node]):
+            if colour[dep] == 1:
+                return [*stack[stack.index(dep) :], dep]
+            if colour[dep] == 0 and (found := visit(dep)):
+                return found
+        stack.pop()
+        colour[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if colour[node] == 0 and (found := visit(node)):
+            return found
+    return None
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_no_import_circle_in_the_package() -> None:
+    graph = _module_imports()
+    assert "deeprx.train.trainer" in graph["deeprx.studies.runner"]  # the walk sees the imports
+    assert _cycle(graph) is None, " -> ".join(_cycle(graph) or [])
+
+
+def test_energy_imports_nothing_from_train() -> None:
+    graph = _module_imports()
+    for name, deps in graph.items():
+        if name.startswith("deeprx.energy"):
+            assert not [d for d in deps if d.startswith("deeprx.train")], name
+
+
+def test_run_then_a_study_share_the_trial(tiny_cfg: RunConfig, tmp_path: Path) -> None:
+    """``deeprx run`` is a one-trial use of the runner: a study asking for the same run finds it trained."""
+    cfg = tiny_cfg.with_overrides({"train.steps": 2, "train.checkpoint_every": 2})
+    results = run_pipeline(cfg, tmp_path, show_progress=False)
+    trial = Trial(cfg, "scratch")
+    assert results["model"]["trial"] == trial.key and Path(results["model"]["run_dir"]) == trial.run_dir(tmp_path)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a shared trial must not be trained again")
+
+    processors = load_catalogue()
+    with Store(tmp_path / "studies.sqlite") as store:  # the same store: the result itself is reused
+        assert run_trial(trial, tmp_path, store, processors, False, no_training)["key"] == trial.key
+    with Store(tmp_path / "other.sqlite") as store:  # another store on the same --out: the run folder is reused
+        again = run_trial(trial, tmp_path, store, processors, False, no_training)
+    assert again["trained_steps"] == 2
+    assert again["curve"]["bit_errors"] == results["curves"][0]["bit_errors"]
