@@ -138,3 +138,44 @@ def test_reproduce_takes_shipped_teachers_without_training_them(tmp_path: Path) 
     assert teacher["ber_at_max_sinr"] < 0.1 * ls["ber_at_max_sinr"]
     text = (tmp_path / "report.md").read_text()
     assert "**Shipped, not trained here:** `cpu-teacher-dmrs1`" in text.splitlines()[3]
+
+
+def test_shipped_results_read_as_typed_results_round_trip_and_render() -> None:
+    """reproduce.json of format 1 (untyped, before record formats) reads, writes back the same and renders."""
+    import json
+
+    from deeprx.studies.report import render_report
+    from deeprx.studies.results import RESULTS_FORMAT, Row, StudyResults
+
+    shipped = Path(__file__).parents[1] / "results" / "reproduce-cpu" / "reproduce.json"
+    original = json.loads(shipped.read_text())
+    typed = StudyResults.from_dict(original)
+    assert isinstance(typed.size[0], Row) and typed.size[0].geo == original["size"][0]["geo"]
+    assert typed.curves[1]["comparison"].geo_diff == original["curves"]["1"]["comparison"]["geo_diff"]
+    back = json.loads(json.dumps(typed.to_dict()))
+    assert back.pop("format") == RESULTS_FORMAT
+    assert json.dumps(back, sort_keys=True) == json.dumps({**original, "models": {}}, sort_keys=True)
+    text = render_report(typed)
+    assert "## Paper claims beside our measurements" in text and "not recorded in this result file" in text
+
+
+def test_a_store_from_before_record_formats_is_migrated_and_newer_records_refused(tmp_path: Path) -> None:
+    import sqlite3
+
+    from deeprx.io import InputError
+    from deeprx.studies.store import RECORD_FORMAT
+
+    old = tmp_path / "studies.sqlite"
+    with sqlite3.connect(old) as db:  # the schema before the format column
+        db.execute("CREATE TABLE trials (key TEXT PRIMARY KEY, role TEXT NOT NULL, config TEXT NOT NULL, "
+                   "status TEXT NOT NULL, result TEXT, updated REAL NOT NULL)")  # fmt: skip
+        db.execute("INSERT INTO trials VALUES ('k', 'scratch', '{}', 'done', '{\"geo\": -2.5}', 0)")
+    with Store(old) as store:
+        assert store.result("k") == {"geo": -2.5}
+        store.start("new", "kd", {})
+        store.finish("new", {"geo": -3.0})
+    with sqlite3.connect(old) as db:
+        assert dict(db.execute("SELECT key, format FROM trials").fetchall()) == {"k": 1, "new": RECORD_FORMAT}
+        db.execute("UPDATE trials SET format = ? WHERE key = 'k'", (RECORD_FORMAT + 1,))
+    with Store(old) as store, pytest.raises(InputError, match="record format"):
+        store.result("k")

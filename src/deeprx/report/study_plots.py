@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deeprx.report.plots import plt, save_figure
 
+if TYPE_CHECKING:  # study rows; the figures need nothing else of the studies
+    from deeprx.studies.results import Row
 
-def _errorbar(ax: Any, xs: list[float], rows: list[dict[str, Any]], **kw: Any) -> None:
-    ys = [r["geo"] for r in rows]
-    lo = [r["geo"] - r["geo_ci"][0] for r in rows]
-    hi = [r["geo_ci"][1] - r["geo"] for r in rows]
+
+def _errorbar(ax: Any, xs: list[float], rows: list[Row], **kw: Any) -> None:
+    ys = [r.geo for r in rows]
+    lo = [r.geo - r.geo_ci[0] for r in rows]
+    hi = [r.geo_ci[1] - r.geo for r in rows]
     ax.errorbar(xs, ys, yerr=[lo, hi], capsize=3, **kw)
 
 
-def _scratch_band(ax: Any, row: dict[str, Any] | None, label: str) -> None:
+def _scratch_band(ax: Any, row: Row | None, label: str) -> None:
     if row is None:
         return
-    ax.axhline(row["geo"], color="gray", ls="--", label=label)
-    ax.axhspan(*row["geo_ci"], color="gray", alpha=0.15)
+    ax.axhline(row.geo, color="gray", ls="--", label=label)
+    ax.axhspan(*row.geo_ci, color="gray", alpha=0.15)
 
 
 def _finish(fig: Any, ax: Any, stem: Path, xlabel: str, title: str, log_x: bool = True) -> list[Path]:
@@ -34,48 +37,46 @@ def _finish(fig: Any, ax: Any, stem: Path, xlabel: str, title: str, log_x: bool 
     return save_figure(fig, stem)
 
 
-def plot_size_study(scratch: list[dict[str, Any]], kd: list[dict[str, Any]], stem: Path, title: str) -> list[Path]:
+def plot_size_study(scratch: list[Row], kd: list[Row], stem: Path, title: str) -> list[Path]:
     """Fig. 3: geometric-mean BER vs FLOPs per slot (95 % bootstrap intervals)."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    _errorbar(ax, [r["flops"] for r in scratch], scratch, fmt="o-", label="from scratch")
+    _errorbar(ax, [r.flops for r in scratch], scratch, fmt="o-", label="from scratch")
     if kd:
-        _errorbar(ax, [r["flops"] for r in kd], kd, fmt="s", label="KD student")
+        _errorbar(ax, [r.flops for r in kd], kd, fmt="s", label="KD student")
     for r in scratch:
-        ax.annotate(r["model"].removeprefix("deeprx_"), (r["flops"], r["geo"]), fontsize=7, xytext=(3, 3),
+        ax.annotate(r.model.removeprefix("deeprx_"), (r.flops, r.geo), fontsize=7, xytext=(3, 3),
                     textcoords="offset points")  # fmt: skip
     return _finish(fig, ax, stem, "FLOPs per slot", title)
 
 
-def plot_teacher_study(
-    rows: list[dict[str, Any]], scratch: dict[str, Any] | None, stem: Path, title: str
-) -> list[Path]:
+def plot_teacher_study(rows: list[Row], scratch: Row | None, stem: Path, title: str) -> list[Path]:
     """Fig. 4: the student's geometric-mean BER vs its teacher's FLOPs."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    _errorbar(ax, [r["teacher_flops"] for r in rows], rows, fmt="o-", label="KD student")
-    _errorbar(ax, [r["teacher_flops"] for r in rows], [r["teacher_row"] for r in rows], fmt="^:", label="teacher")
+    _errorbar(ax, [r.teacher_flops for r in rows], rows, fmt="o-", label="KD student")
+    _errorbar(ax, [r.teacher_flops for r in rows], [r.teacher_row for r in rows], fmt="^:", label="teacher")
     _scratch_band(ax, scratch, "student from scratch")
     return _finish(fig, ax, stem, "teacher FLOPs per slot", title)
 
 
 def plot_temperature_study(
-    by_student: dict[str, list[dict[str, Any]]], scratch: dict[str, dict[str, Any]], stem: Path, title: str
+    by_student: dict[str, list[Row]], scratch: dict[str, Row], stem: Path, title: str
 ) -> list[Path]:
     """Fig. 5: geometric-mean BER vs T, one line per student size, scratch levels dashed."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for i, (student, rows) in enumerate(by_student.items()):
         color = f"C{i}"
-        _errorbar(ax, [r["temperature"] for r in rows], rows, fmt="o-", color=color, label=f"KD {student}")
+        _errorbar(ax, [r.temperature for r in rows], rows, fmt="o-", color=color, label=f"KD {student}")
         if student in scratch:
-            ax.axhline(scratch[student]["geo"], color=color, ls="--", label=f"scratch {student}")
+            ax.axhline(scratch[student].geo, color=color, ls="--", label=f"scratch {student}")
     return _finish(fig, ax, stem, "temperature T", title, log_x=False)
 
 
-def plot_quality_vs_energy(rows: list[dict[str, Any]], stem: Path, title: str, processor: str) -> list[Path]:
+def plot_quality_vs_energy(rows: list[Row], stem: Path, title: str, processor: str) -> list[Path]:
     """Geometric-mean BER vs metric-0 energy per inference: the trade-off the paper is about."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     markers = {"scratch": "o", "kd": "s", "teacher": "^"}
     for role, marker in markers.items():
-        sel = [r for r in rows if r["role"] == role]
+        sel = [r for r in rows if r.role == role]
         if sel:
-            _errorbar(ax, [r["joules"] * 1e6 for r in sel], sel, fmt=marker, label=role)
+            _errorbar(ax, [r.joules * 1e6 for r in sel], sel, fmt=marker, label=role)
     return _finish(fig, ax, stem, f"energy per inference, metric0 on {processor} (µJ per slot)", title)

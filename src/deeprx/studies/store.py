@@ -2,6 +2,10 @@
 
 A trial that finished is never run again; one that was killed mid-way is still ``running`` in the store
 and resumes from its checkpoint. Each write is one transaction, so a kill never leaves half a result.
+
+Every trial record carries the format of its result (:data:`RECORD_FORMAT`); a store made before the column
+existed is migrated when opened (its records are format 1, the same fields), and a record of a newer format
+than this code reads is refused with one line.
 """
 
 from __future__ import annotations
@@ -16,14 +20,16 @@ from typing import Any
 
 from deeprx.io import InputError
 
-SCHEMA = """
+RECORD_FORMAT = 1  # the fields of a trial's result (deeprx.studies.runner.run_trial)
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS trials (
     key TEXT PRIMARY KEY,
     role TEXT NOT NULL,
     config TEXT NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('running', 'done')),
     result TEXT,
-    updated REAL NOT NULL
+    updated REAL NOT NULL,
+    format INTEGER NOT NULL DEFAULT {RECORD_FORMAT}
 );
 CREATE TABLE IF NOT EXISTS members (
     study TEXT NOT NULL,
@@ -44,6 +50,9 @@ class Store:
             self.db = sqlite3.connect(path)
             with self.db:
                 self.db.executescript(SCHEMA)
+                columns = {row[1] for row in self.db.execute("PRAGMA table_info(trials)")}
+                if "format" not in columns:  # a store from before record formats: its records are format 1
+                    self.db.execute("ALTER TABLE trials ADD COLUMN format INTEGER NOT NULL DEFAULT 1")
         except sqlite3.DatabaseError as err:
             raise InputError(
                 f"{path} is not a deeprx study store ({err}); move it away or choose another --out"
@@ -63,8 +72,16 @@ class Store:
 
     def result(self, key: str) -> dict[str, Any] | None:
         """The finished result of a trial, or ``None`` if it has not finished."""
-        row = self.db.execute("SELECT result FROM trials WHERE key = ? AND status = 'done'", (key,)).fetchone()
-        return None if row is None else json.loads(row[0])
+        query = "SELECT result, format FROM trials WHERE key = ? AND status = 'done'"
+        row = self.db.execute(query, (key,)).fetchone()
+        if row is None:
+            return None
+        if row[1] > RECORD_FORMAT:
+            raise InputError(
+                f"{self.path} holds trial {key} in record format {row[1]}; this deeprx reads up to "
+                f"{RECORD_FORMAT}: upgrade deeprx or choose another --out"
+            )
+        return json.loads(row[0])
 
     def start(self, key: str, role: str, config: dict[str, Any]) -> None:
         with self._transaction():
@@ -77,8 +94,8 @@ class Store:
     def finish(self, key: str, result: dict[str, Any]) -> None:
         with self._transaction():
             self.db.execute(
-                "UPDATE trials SET status = 'done', result = ?, updated = ? WHERE key = ?",
-                (json.dumps(result, default=str), time.time(), key),
+                "UPDATE trials SET status = 'done', result = ?, updated = ?, format = ? WHERE key = ?",
+                (json.dumps(result, default=str), time.time(), RECORD_FORMAT, key),
             )
 
     def add_member(self, study: str, key: str, label: dict[str, Any]) -> None:

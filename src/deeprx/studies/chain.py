@@ -1,0 +1,75 @@
+"""The trials of a study plan: built from the plan's base config, run through the store at most once each."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from deeprx import pretrained
+from deeprx.energy.processors import load_catalogue
+from deeprx.studies.plan import StudyPlan
+from deeprx.studies.runner import Trial, run_trial
+from deeprx.studies.store import Store
+from deeprx.train import checkpoint
+from deeprx.train.trainer import BatchCache
+
+BATCH_CACHE_BYTES = 6 * 2**30  # ~4,400 batches of 32 slots at 4 PRB; the paper grid's are ~6.5x larger
+
+
+class Chain:
+    """Builds the trials of a plan and runs them through the store (each at most once)."""
+
+    def __init__(self, plan: StudyPlan, out: Path, show_progress: bool, trainer: Callable[..., Any]) -> None:
+        self.plan, self.out, self.show_progress = plan, out, show_progress
+        # Every trial of one DMRS setting trains on the same batch stream: simulate each batch once.
+        self.batches = BatchCache(BATCH_CACHE_BYTES)
+        self.trainer = functools.partial(trainer, batch_cache=self.batches)
+        self.store = Store(out / "studies.sqlite")
+        self.processors = load_catalogue()
+
+    def cfg(self, model: str, dmrs_symbols: int = 1, steps: int | None = None, kd: dict[str, Any] | None = None):
+        overrides: dict[str, Any] = {"model": model, "link.dmrs_symbols": dmrs_symbols}
+        overrides["eval.target_bit_errors"] = 10**15  # every slot counted
+        if steps is not None:
+            overrides["train.steps"] = steps
+        overrides.update(kd or {})
+        return self.plan.base.with_overrides(overrides)
+
+    def teacher(self, model: str, dmrs_symbols: int = 1) -> Trial:
+        """The teacher of ``model``: shipped where the plan names one for this DMRS setting, else trained."""
+        shipped = dict(self.plan.shipped_teachers).get(dmrs_symbols) if model == self.plan.teacher else None
+        if shipped is None:
+            return Trial(self.cfg(model, dmrs_symbols, self.plan.teacher_steps), "teacher")
+        saved = checkpoint.saved_config(pretrained.resolve(shipped))
+        # The shipped run's own link, model and training; this chain's test set and device.
+        cfg = dataclasses.replace(saved, profile=self.plan.base.profile, device=self.plan.base.device,
+                                  eval=self.cfg(model, dmrs_symbols).eval)  # fmt: skip
+        return Trial(cfg, "teacher", shipped=shipped)
+
+    def scratch(self, model: str, dmrs_symbols: int = 1) -> Trial:
+        return Trial(self.cfg(model, dmrs_symbols), "scratch")
+
+    def kd(
+        self,
+        student: str,
+        teacher: Trial | str,
+        alpha: float,
+        temperature: float,
+        dmrs_symbols: int = 1,
+        scaling: str | None = None,
+    ) -> Trial:
+        """A KD student of ``teacher``: a teacher trial, or a classical receiver (``CLASSICAL_TEACHERS``)."""
+        kd = {
+            "kd.teacher": teacher if isinstance(teacher, str) else teacher.shipped or str(teacher.run_dir(self.out)),
+            "kd.alpha": alpha,
+            "kd.temperature": temperature,
+            "kd.scaling": scaling or self.plan.scaling,
+        }
+        return Trial(self.cfg(student, dmrs_symbols, kd=kd), "kd")
+
+    def run(self, study: str, trial: Trial, **label: Any) -> dict[str, Any]:
+        self.store.add_member(study, trial.key, label)
+        return run_trial(trial, self.out, self.store, self.processors, self.show_progress, self.trainer)

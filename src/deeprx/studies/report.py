@@ -1,0 +1,350 @@
+"""The report of ``deeprx reproduce``: figures, the table of the paper's claims beside ours, and ``report.md``."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+from deeprx.evaluate.ber import BerCurve
+from deeprx.report.plots import plot_ber
+from deeprx.report.study_plots import (
+    plot_quality_vs_energy,
+    plot_size_study,
+    plot_teacher_study,
+    plot_temperature_study,
+)
+from deeprx.studies.plan import StudyPlan
+from deeprx.studies.results import ENERGY_PROCESSOR, StudyResults
+from deeprx.studies.runner import curve_of
+
+
+def named_curves(c: dict[str, Any]) -> list[BerCurve]:
+    """Fig. 6's curves for one DMRS setting: teacher, KD student, scratch student, then the baselines."""
+    return [
+        curve_of(c["teacher"], f"teacher ({c['teacher']['model']})"),
+        curve_of(c["kd"], f"KD student ({c['kd']['model']})"),
+        curve_of(c["scratch"], f"scratch student ({c['scratch']['model']})"),
+        *(BerCurve.from_dict(v) for v in c["baselines"].values()),
+    ]
+
+
+def figures(results: StudyResults, curves: dict[int, Any], plan: StudyPlan, out: Path) -> list[str]:
+    link = plan.base.link
+    grid = f"{link.modulation.upper()}, {link.n_prb} PRB"
+    figs = []
+    kd_rows = [r for r in results.quality_vs_energy if r.role == "kd"]
+    figs += plot_size_study(results.size[:-1], kd_rows, out / "fig3_size", f"Size study from scratch ({grid})")
+    scratch = next(r for r in results.quality_vs_energy if r.key == curves[1]["scratch"]["key"])
+    figs += plot_teacher_study(results.teacher, scratch, out / "fig4_teacher", f"Student {plan.student}")
+    figs += plot_temperature_study(
+        results.temperature, results.temperature_scratch, out / "fig5_temperature", "T x student size"
+    )
+    for dmrs, c in curves.items():
+        title = f"{grid}, {dmrs} DMRS symbol(s), {plan.base.eval.speed_mps[0]:g}-{plan.base.eval.speed_mps[1]:g} m/s"
+        figs += plot_ber(named_curves(c), out / f"fig6_ber_dmrs{dmrs}", title, plan.base.eval.target_ber)
+    figs += plot_quality_vs_energy(results.quality_vs_energy, out / "quality_vs_energy", grid, ENERGY_PROCESSOR)
+    return [str(p) for p in figs]
+
+
+def _fmt_ci(value: float | None, ci: tuple[float, float], spec: str = "+.3f") -> str:
+    if value is None:
+        return "not reached"
+    return f"{value:{spec}} [{ci[0]:{spec}}, {ci[1]:{spec}}]"
+
+
+def claims(results: StudyResults, plan: StudyPlan) -> list[dict[str, str]]:
+    profile = results.profile
+    energy = results.energy
+    target = plan.base.eval.target_ber
+    c1, c2 = results.curves[1]["comparison"], results.curves[2]["comparison"]
+    best_alpha = min(results.alpha, key=lambda r: r.geo)
+    temps = [r for rows in results.temperature.values() for r in rows]
+    best_t = min(temps, key=lambda r: r.diff_vs_scratch)
+    best_teacher = min(results.teacher, key=lambda r: r.geo)
+    sizes = results.size[:-1]
+    monotone = all(a.geo >= b.geo for a, b in itertools.pairwise(sizes))
+    cycle = energy["life_cycle_measured"]
+    paper_cycle = energy["life_cycle_paper_inputs"]
+    return [
+        {
+            "claim": "Performance falls as the model shrinks (Fig. 3)",
+            "ours": ", ".join(f"{r.model.removeprefix('deeprx_')} {r.geo:.3f}" for r in sizes)
+            + (" (monotone)" if monotone else " (not monotone)"),
+            "source": profile,
+        },
+        {
+            "claim": "Central blocks 5-7 use the most energy (Fig. 2)",
+            "ours": f"blocks 5-7 = {energy['paper_grid_full']['central_blocks_share']:.0%} of deeprx_full's FLOPs "
+            "at 14 x 312",
+            "source": "counted",
+        },
+        {
+            "claim": "About 2 mJ per inference on the Coral Edge TPU (metric 0)",
+            "ours": f"{energy['paper_grid_full']['coral_metric0_joules'] * 1e3:.2f} mJ for deeprx_full at 14 x 312 "
+            f"({energy['paper_grid_full']['flops_per_slot'] / 1e9:.2f} GFLOP/slot)",
+            "source": "metric0",
+        },
+        {
+            "claim": "Training energy is passed after ~1e5 inferences (~10 min at 400/s)",
+            "ours": "the paper's own inputs (20 J/step x 250k steps, 2 mJ) give "
+            f"{paper_cycle['break_even_inferences']:.2g} "
+            f"inferences ({paper_cycle['break_even_seconds'] / 86400:.0f} days at 400/s); our teacher "
+            f"({energy['teacher_training_slots']:,} training slots as this host's steps, {cycle['method']}): "
+            + (
+                f"{cycle['break_even_inferences']:.2g} inferences ({cycle['break_even_seconds']:.3g} s)"
+                if cycle.get("resolved", True)
+                else f"none ({cycle['why']})"
+            ),
+            "source": f"{profile}, {cycle['method']}",
+        },
+        {
+            "claim": "Best alpha = 5e5 (Table III)",
+            "ours": f"best alpha {best_alpha.alpha:g} (geo-mean {best_alpha.geo:.3f}, 95% CI "
+            f"[{best_alpha.geo_ci[0]:.3f}, {best_alpha.geo_ci[1]:.3f}]; paper scaling)",
+            "source": profile,
+        },
+        {
+            "claim": "Best temperature T = 3 (Fig. 5)",
+            "ours": f"best T = {best_t.temperature:g} ({best_t.model}, KD - scratch "
+            f"{_fmt_ci(best_t.diff_vs_scratch, best_t.diff_ci)} geo-mean"
+            + ("" if best_t.diff_vs_scratch < 0 else "; KD is worse than scratch at every T")
+            + ")",
+            "source": profile,
+        },
+        {
+            "claim": "A mid-size teacher is best (Fig. 4)",
+            "ours": f"best teacher {best_teacher.teacher} of {', '.join(r.teacher for r in results.teacher)}",
+            "source": profile,
+        },
+        {
+            "claim": "KD beats scratch by ~4 dB at BER 1e-3 (Fig. 6)",
+            "ours": f"1 DMRS: gain {_fmt_ci(c1.gain_db, c1.gain_db_ci, '+.2f')} dB at BER {target:g}, geo-mean "
+            f"{_fmt_ci(c1.geo_diff, c1.geo_diff_ci)}; 2 DMRS: gain "
+            f"{_fmt_ci(c2.gain_db, c2.gain_db_ci, '+.2f')} dB, "
+            f"geo-mean {_fmt_ci(c2.geo_diff, c2.geo_diff_ci)}",
+            "source": profile,
+        },
+        {
+            "claim": "(ours) headroom: teacher - scratch student, the most KD could gain",
+            "ours": f"geo-mean {_fmt_ci(results.kd_headroom.diff_vs_scratch, results.kd_headroom.diff_ci)}"
+            f" ({plan.teacher} vs {plan.student}, 1 DMRS)",
+            "source": profile,
+        },
+        *_teacher_quality_claim(results),
+        {
+            "claim": "KD lowers the error floor (Fig. 6)",
+            "ours": "BER at the highest SINR, KD vs scratch: "
+            f"{c1.floor_kd:.2e} vs {c1.floor_scratch:.2e} (1 DMRS), "
+            f"{c2.floor_kd:.2e} vs {c2.floor_scratch:.2e} (2 DMRS)",
+            "source": profile,
+        },
+        {
+            "claim": "Student at a fraction of the teacher's cost",
+            "ours": f"student/teacher FLOPs = {energy['student_over_teacher_flops']:.2f}",
+            "source": "counted",
+        },
+    ]
+
+
+def _teacher_quality_claim(results: StudyResults) -> list[dict[str, str]]:
+    if not results.teacher_quality:
+        return []
+    parts = []
+    for q in results.teacher_quality:
+        k, n = q["comparison"], q["network_teacher"]
+        parts.append(
+            f"{q['dmrs']} DMRS: from {q['teacher']} ({q['teacher_geo']:.3f}) "
+            f"{_fmt_ci(k.geo_diff, k.geo_diff_ci)}, from {n['teacher']} ({n['teacher_geo']:.3f}) "
+            f"{_fmt_ci(n['comparison'].geo_diff, n['comparison'].geo_diff_ci)}"
+        )
+    return [
+        {
+            "claim": "(ours) a far better teacher: the student distilled from classical receivers' LLRs, "
+            "KD - scratch geo-mean (teacher's geo-mean)",
+            "ours": "; ".join(parts),
+            "source": results.profile,
+        }
+    ]
+
+
+def _models_lines(models: dict[str, Any]) -> list[str]:
+    """The report's first lines: what this run trained, what it took shipped and how those were made."""
+    if not models:
+        return ["**Models:** not recorded in this result file (written before deeprx recorded them)."]
+    trained = models["trained"]
+    roles = sorted({t["role"] for t in trained})
+    counts = ", ".join(f"{sum(t['role'] == role for t in trained)} {role}" for role in roles)
+    lines = [f"**Trained in this run:** {len(trained)} models ({counts}); every one from scratch or by KD here."]
+    for s in models["shipped"]:
+        lines.append(
+            f"**Shipped, not trained here:** `{s['name']}` ({s['model']}, {s['features']} input, "
+            f"{s['dmrs_symbols']} DMRS): {s['steps']:,} steps = {s['slots_seen']:,} slots on {s['device']} in "
+            f"{s['wall_seconds']:.0f} s, commit {s['commit'][:8]}, made by `{s['command']}`."
+        )
+    return lines
+
+
+def render_report(r: StudyResults) -> str:
+    plan = r.plan
+    lines = [
+        f"# deeprx reproduce — profile `{r.profile}`",
+        "",
+        *_models_lines(r.models),
+        "",
+        "Intervals are 95 % paired bootstraps over test slots. Geometric-mean BER is paper eq. (3), log10; "
+        "lower is better. Energies say how they were obtained.",
+        "",
+        "## Paper claims beside our measurements",
+        "",
+        "| paper claim | ours | from |",
+        "|---|---|---|",
+        *(f"| {c['claim']} | {c['ours']} | {c['source']} |" for c in r.claims),
+        "",
+        "## BER vs SINR: teacher, KD student, scratch student (Fig. 6)",
+        "",
+    ]
+    for dmrs in (1, 2):
+        c = r.curves[dmrs]
+        lines += [
+            f"### {dmrs} DMRS symbol(s)",
+            "",
+            f"![BER dmrs{dmrs}](fig6_ber_dmrs{dmrs}.png)",
+            "",
+            "| receiver | geo-mean BER | SINR at target | BER at max SINR |",
+            "|---|---|---|---|",
+        ]
+        for x in c["receivers"]:
+            sinr = "not reached" if x["sinr_at_target_db"] is None else f"{x['sinr_at_target_db']:.2f} dB"
+            lines.append(f"| {x['receiver']} | {x['geometric_mean_ber']:.3f} | {sinr} | {x['ber_at_max_sinr']:.2e} |")
+        k = c["comparison"]
+        lines += [
+            "",
+            *(
+                f"**Flag: {name} is no better than LS-LMMSE at any SINR point** (broken or under-trained)."
+                for name in c.get("never_better_than_ls", [])
+            ),
+            f"KD - scratch geo-mean: {_fmt_ci(k.geo_diff, k.geo_diff_ci)} "
+            f"(P[KD better] = {k.p_kd_better:.2f}); SINR gain at target: "
+            f"{_fmt_ci(k.gain_db, k.gain_db_ci, '+.2f')} dB "
+            f"(both curves reach the target in {k.gain_reached_fraction:.0%} of resamples).",
+            "",
+        ]
+    lines += [
+        "## Size from scratch (Fig. 3)",
+        "",
+        "![size](fig3_size.png)",
+        "",
+        "| model | role | GFLOP/slot | µJ/slot (metric0, host) | geo-mean BER [95% CI] |",
+        "|---|---|---|---|---|",
+    ]
+    for x in r.size:
+        lines.append(
+            f"| {x.model} | {x.role} | {x.flops / 1e9:.3f} | {x.joules * 1e6:.1f} | "
+            f"{x.geo:.3f} [{x.geo_ci[0]:.3f}, {x.geo_ci[1]:.3f}] |"
+        )
+    headroom = r.kd_headroom
+    lines += [
+        "",
+        f"## Alpha (Table III; student {plan['student']}, teacher {plan['teacher']}, T = {plan['temperature']:g})",
+        "",
+        "`paper` scaling: KL summed over a slot's bits, labels' BCE a per-bit mean; `mean`: both per-bit means, "
+        "KL times T². KD - scratch is against the same student from scratch. "
+        f"Headroom (teacher - scratch student): {_fmt_ci(headroom.diff_vs_scratch, headroom.diff_ci)}.",
+        "",
+        "| alpha (scaling) | geo-mean BER [95% CI] | KD - scratch [95% CI] | P[better] |",
+        "|---|---|---|---|",
+    ]
+    for x in r.alpha + ([r.alpha_mean_scaling] if r.alpha_mean_scaling else []):
+        lines.append(
+            f"| {x.alpha:g} ({x.scaling}) | {x.geo:.3f} [{x.geo_ci[0]:.3f}, {x.geo_ci[1]:.3f}] | "
+            f"{_fmt_ci(x.diff_vs_scratch, x.diff_ci)} | {x.p_better_than_scratch:.2f} |"
+        )
+    lines += [
+        "",
+        f"## Temperature x student size (Fig. 5; alpha = {plan['alpha']:g})",
+        "",
+        "![T](fig5_temperature.png)",
+        "",
+        "| student | T | geo-mean BER | KD - scratch [95% CI] | P[better] |",
+        "|---|---|---|---|---|",
+    ]
+    for student, rows in r.temperature.items():
+        for x in rows:
+            lines.append(
+                f"| {student} | {x.temperature:g} | {x.geo:.3f} | "
+                f"{_fmt_ci(x.diff_vs_scratch, x.diff_ci)} | {x.p_better_than_scratch:.2f} |"
+            )
+    lines += [
+        "",
+        f"## Teacher size (Fig. 4; student {plan['student']})",
+        "",
+        "![teacher](fig4_teacher.png)",
+        "",
+        "| teacher | teacher GFLOP/slot | teacher geo-mean | student geo-mean | KD - scratch [95% CI] |",
+        "|---|---|---|---|---|",
+    ]
+    for x in r.teacher:
+        lines.append(
+            f"| {x.teacher} | {x.teacher_flops / 1e9:.3f} | {x.teacher_row.geo:.3f} | {x.geo:.3f} | "
+            f"{_fmt_ci(x.diff_vs_scratch, x.diff_ci)} |"
+        )
+    if r.teacher_quality:
+        lines += [
+            "",
+            "### Teacher quality probe: classical teachers",
+            "",
+            f"The same student ({plan['student']}, alpha = {plan['alpha']:g}, T = {plan['temperature']:g}) distilled "
+            "from a classical receiver's max-log LLRs, beside the student distilled from the DeepRx teacher. "
+            "Perfect-CSI LMMSE is a genie: it sees the true channel, which the student never does. LS-LMMSE sees "
+            "what the student sees. If KD from DeepRx fails because that teacher is barely better than the "
+            "student, a far better teacher should help.",
+            "",
+            "| DMRS | teacher | teacher geo-mean | teacher BER at max SINR | student geo-mean | KD - scratch [95% CI] "
+            "| P[better] | SINR gain at target [95% CI] |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for q in r.teacher_quality:
+            for t in (q, q["network_teacher"]):
+                k = t["comparison"]
+                lines.append(
+                    f"| {q['dmrs']} | {t['teacher']} | {t['teacher_geo']:.3f} | {t['teacher_floor']:.2e} | "
+                    f"{t['student_geo']:.3f} | {_fmt_ci(k.geo_diff, k.geo_diff_ci)} | {k.p_kd_better:.2f} | "
+                    f"{_fmt_ci(k.gain_db, k.gain_db_ci, '+.2f')} dB |"
+                )
+    e = r.energy
+    m = e["measured"]
+    kind = "measured" if m["inference"]["is_measurement"] else "modeled, not measured"
+    lines += [
+        "",
+        "## Energy",
+        "",
+        "![quality vs energy](quality_vs_energy.png)",
+        "",
+        "| model | role | GFLOP/slot | metric0 µJ/slot (host) | metric0 µJ/slot (Coral Edge TPU) |",
+        "|---|---|---|---|---|",
+    ]
+    for name, x in e["models"].items():
+        j = x["metric0_joules_per_slot"]
+        lines.append(
+            f"| {name} | {x['role']} | {x['flops_per_slot'] / 1e9:.3f} | {j['host'] * 1e6:.1f} | "
+            f"{j['coral-edge-tpu'] * 1e6:.2f} |"
+        )
+    lc = e["life_cycle_measured"]
+    inf, step = m["inference"], m["training_step"]
+    if lc.get("resolved", True):  # results written before unresolved measurements existed were all resolved
+        metered = (
+            f"{inf['joules_per_item'] * 1e3:.3g} mJ per inference, {step['joules_per_item']:.3g} J per training "
+            f"step; training ({lc['training_steps']} steps) = {lc['training_joules']:.3g} J, passed by inference "
+            f"after {lc['break_even_inferences']:.3g} slots ({lc['break_even_seconds']:.3g} s at 400 slots/s)."
+        )
+    else:
+        unresolved = [f"{r['unit']}: {r['why_unresolved']}" for r in (inf, step) if not r["resolved"]]
+        metered = "unresolved (" + "; ".join(unresolved) + "), so no life cycle."
+    lines += ["", f"Teacher on this host ({inf['method']}, {kind}; {m['why']}): {metered}", ""]
+    lines += [
+        f"Store: {r.store}; training time summed over every trial in the store: "
+        f"{r.train_seconds_all_trials / 3600:.2f} h; this invocation took {r.seconds_this_run:.0f} s.",
+        "",
+    ]
+    return "\n".join(lines)
