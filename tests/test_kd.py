@@ -129,3 +129,96 @@ def test_distill_rejects_missing_or_mismatched_teacher(tiny_cfg: RunConfig, tmp_
     other = tiny_cfg.with_overrides({"kd.teacher": str(tmp_path / "t"), "link.modulation": "qpsk"})
     with pytest.raises(InputError, match="modulation"):
         train(other, tmp_path / "s2", show_progress=False)
+
+
+# --- KD options beyond the paper ------------------------------------------------------------------------
+
+
+def test_logit_mse_masks_and_annealing_by_hand() -> None:
+    from deeprx.train.losses import annealed_kd_weight, kd_mask, logit_mse
+
+    assert logit_mse(torch.tensor([-1.0]), torch.tensor([2.0]), 3.0).item() == pytest.approx(1.0)  # 3^2 / 3^2
+    teacher = torch.tensor([[[3.0, -2.5, 1.0, -2.0]]])
+    bits = torch.tensor([[[1.0, 0.0, 0.0, 1.0]]])
+    # confidence 0.9 <=> |logit| >= ln 9 = 2.197: the first two bits
+    assert kd_mask(teacher, bits, "confident", 0.9).tolist() == [[[1.0, 1.0, 0.0, 0.0]]]
+    # the teacher decides 1, 0, 1, 0: right on the first two bits
+    assert kd_mask(teacher, bits, "correct", 0.9).tolist() == [[[1.0, 1.0, 0.0, 0.0]]]
+    assert kd_mask(teacher, bits, "all", 0.9) is None
+    assert [annealed_kd_weight(p, "linear") for p in (0.0, 0.25, 1.0, 1.5)] == [1.0, 0.75, 0.0, 0.0]
+    assert annealed_kd_weight(0.7, "none") == 1.0
+
+
+def test_masked_mse_kd_loss_by_hand() -> None:
+    teacher = torch.tensor([[[3.0, -2.5, 1.0, -2.0]]])
+    student = torch.zeros(1, 1, 4)
+    bits = torch.tensor([[[1.0, 0.0, 0.0, 1.0]]])
+    # per bit (z_s - z_t)^2 / T^2 with T = 1: 9, 6.25, 1, 4; confident keeps 9 and 6.25
+    mean, parts = kd_loss(student, teacher, bits, 0.0, 1.0, "mean", term="mse", mask="confident", confidence=0.9)
+    assert mean.item() == pytest.approx(15.25 / 2) and parts["kept"] == 0.5
+    paper, _ = kd_loss(student, teacher, bits, 0.0, 1.0, "paper", term="mse", mask="confident", kd_weight=0.5)
+    assert paper.item() == pytest.approx(0.5 * 15.25)
+    everything, parts = kd_loss(student, teacher, bits, 0.0, 1.0, "mean", term="mse")
+    assert everything.item() == pytest.approx((9 + 6.25 + 1 + 4) / 4) and parts["kept"] == 1.0
+    with pytest.raises(ConfigError, match=r"kd\.mask"):
+        RunConfig().with_overrides({"kd.mask": "some"})
+
+
+def test_sobolev_term_is_zero_for_the_teacher_itself_and_its_gradient_matches_autograd() -> None:
+    from deeprx.train.losses import sobolev_term
+
+    torch.manual_seed(0)
+    student, teacher = torch.nn.Conv2d(3, 2, 3, padding=1), torch.nn.Conv2d(3, 2, 3, padding=1)
+    z = torch.randn(2, 3, 4, 5)
+
+    def gen() -> torch.Generator:
+        return torch.Generator().manual_seed(7)
+
+    assert sobolev_term(student, student, z, 2, gen()).item() == pytest.approx(0.0, abs=1e-12)
+    term = sobolev_term(student, teacher, z, 2, gen())
+    (grad,) = torch.autograd.grad(term, student.weight)
+    # by hand: the full Jacobians (the maps are linear in z), u^T J for the same two directions
+    g = gen()
+    us = [torch.randn(student(z).shape, generator=g) for _ in range(2)]
+    j_t = torch.autograd.functional.jacobian(teacher, z).detach()
+    j_s = torch.autograd.functional.jacobian(student, z, create_graph=True)
+    dims = list(range(j_s.dim() - z.dim()))
+    expected = sum(((torch.tensordot(u, j_s - j_t, dims=(dims, dims))) ** 2).mean() for u in us) / 2
+    (expected_grad,) = torch.autograd.grad(expected, student.weight)
+    assert term.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert torch.allclose(grad, expected_grad, rtol=1e-4, atol=1e-7)
+
+
+def test_distillation_loss_anneals_and_sobolev_needs_a_network_teacher(tiny_cfg: RunConfig, tmp_path: Path) -> None:
+    from deeprx.train.distill import DistillationLoss
+
+    cfg = tiny_cfg.with_overrides({"kd.teacher": GENIE_TEACHER, "kd.alpha": 0.0, "kd.anneal": "linear"})
+    simulator = UplinkSimulator(cfg.link)
+    loss_fn, _ = distillation_loss(cfg, simulator)
+    student = NeuralReceiver(
+        create_model(cfg.model, cfg.link.n_rx, cfg.link.bits_per_symbol), FrontEnd(simulator, "paper")
+    )
+    slot = simulator.sample(4, seed=3)
+    assert loss_fn(student, slot).item() > 0
+    loss_fn.set_step(cfg.train.steps - 1)  # the last step: the KD weight is 0 and alpha is 0
+    assert loss_fn(student, slot).item() == 0.0
+    with pytest.raises(InputError, match="sobolev_weight"):
+        DistillationLoss(cfg.with_overrides({"kd.sobolev_weight": 1.0}), loss_fn.teacher)
+    # a network teacher with the student's input: the trainer runs Sobolev KD end to end, and resumes it exactly
+    train(tiny_cfg.with_overrides({"train.steps": 2}), tmp_path / "teacher", show_progress=False)
+    sob = tiny_cfg.with_overrides(
+        {"kd.teacher": str(tmp_path / "teacher"), "kd.sobolev_weight": 10.0, "kd.sobolev_directions": 2}
+    )
+    result = train(sob, tmp_path / "student", show_progress=False)
+    assert all(math.isfinite(r["loss"]) for r in result.log if "loss" in r)
+
+
+def test_trial_keys_ignore_kd_options_at_their_defaults(tiny_cfg: RunConfig) -> None:
+    from deeprx.config import config_hash
+    from deeprx.studies.runner import Trial
+
+    d = {k: v for k, v in tiny_cfg.to_dict().items() if k not in ("profile", "device")}
+    for added in ("term", "mask", "confidence", "anneal", "sobolev_weight", "sobolev_directions"):
+        del d["kd"][added]
+    assert Trial(tiny_cfg, "scratch").key == f"{tiny_cfg.model}-{config_hash(d)}"  # the key before the options
+    assert Trial(tiny_cfg.with_overrides({"kd.term": "mse"}), "scratch").key != Trial(tiny_cfg, "scratch").key

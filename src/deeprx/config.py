@@ -235,6 +235,9 @@ class EvalConfig:
 
 
 KD_SCALINGS: tuple[str, ...] = ("paper", "mean")
+KD_TERMS: tuple[str, ...] = ("kl", "mse")  # Bernoulli KL (the paper's), logit MSE (Kim et al. 2021)
+KD_MASKS: tuple[str, ...] = ("all", "confident", "correct")  # which bits the KD term sees
+KD_ANNEALING: tuple[str, ...] = ("none", "linear")  # teacher annealing: KD weight 1 -> 0 over training
 
 
 @dataclass(frozen=True)
@@ -244,18 +247,36 @@ class KdConfig:
     ``scaling`` says how the terms are reduced (see :func:`deeprx.train.losses.kd_loss`): ``paper`` sums
     the Bernoulli KL over every data bit of a slot (so the paper's alpha of 1e5-1e6 balances a per-bit
     mean BCE); ``mean`` averages it per bit and multiplies it by Hinton's ``T^2`` (alpha of order 1).
+
+    Beyond the paper: ``term`` (``kl`` or logit ``mse``), ``mask`` (KD on ``all`` bits, only where the teacher
+    is ``confident`` — its probability of its decision >= ``confidence`` — or only where it is ``correct``),
+    ``anneal`` (``linear``: the KD weight falls from 1 to 0 over training) and Sobolev KD
+    (``sobolev_weight`` > 0: also match the teacher's input-gradients along ``sobolev_directions`` random
+    output directions; network teachers with the student's input only).
     """
 
     teacher: str = ""
     alpha: float = 1.0
     temperature: float = 3.0
     scaling: str = "mean"
+    term: str = "kl"
+    mask: str = "all"
+    confidence: float = 0.9
+    anneal: str = "none"
+    sobolev_weight: float = 0.0
+    sobolev_directions: int = 1
 
     def __post_init__(self) -> None:
         _check_types(self, "kd.")
         _check(0 <= self.alpha <= 1e9, "kd.alpha", self.alpha, "in [0, 1e9]")
         _check(0 < self.temperature <= 100, "kd.temperature", self.temperature, "in (0, 100]")
         _check(self.scaling in KD_SCALINGS, "kd.scaling", self.scaling, f"one of {KD_SCALINGS}")
+        _check(self.term in KD_TERMS, "kd.term", self.term, f"one of {KD_TERMS}")
+        _check(self.mask in KD_MASKS, "kd.mask", self.mask, f"one of {KD_MASKS}")
+        _check(0.5 < self.confidence < 1, "kd.confidence", self.confidence, "in (0.5, 1)")
+        _check(self.anneal in KD_ANNEALING, "kd.anneal", self.anneal, f"one of {KD_ANNEALING}")
+        _check(0 <= self.sobolev_weight <= 1e9, "kd.sobolev_weight", self.sobolev_weight, "in [0, 1e9]")
+        _check(1 <= self.sobolev_directions <= 64, "kd.sobolev_directions", self.sobolev_directions, "in [1, 64]")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from deeprx import pretrained
-from deeprx.config import RunConfig, config_hash
+from deeprx.config import KdConfig, RunConfig, config_hash
 from deeprx.energy.estimate import metric0_joules
 from deeprx.energy.flops import count_layers, front_end_flops, model_totals
 from deeprx.energy.processors import Processor
@@ -27,6 +27,13 @@ from deeprx.studies.store import Store
 from deeprx.train import checkpoint
 from deeprx.train.trainer import train
 
+# Config fields added after trial keys existed: {section: {field: default}}; at their defaults they are left out
+# of the key, so the trials of a store made before them keep their keys.
+_KD_DEFAULTS = KdConfig()
+KEYED_ONLY_WHEN_SET: dict[str, dict[str, Any]] = {
+    "kd": {f: getattr(_KD_DEFAULTS, f) for f in ("term", "mask", "confidence", "anneal", "sobolev_weight",
+                                                  "sobolev_directions")},
+}  # fmt: skip
 # Every slot of the test set is counted (no early stop), so curves can be bootstrapped in pairs.
 ALL_SLOTS = 10**15
 
@@ -46,10 +53,13 @@ class Trial:
     @property
     def key(self) -> str:
         """Hash of the resolved config; a teacher counts by its own trial key, not by where its folder is,
-        so an output folder can be moved (or shipped) and its trials still resume."""
+        so an output folder can be moved (or shipped) and its trials still resume. Options added after the
+        key scheme count only when set away from their defaults, so adding one keeps every key."""
         d = {k: v for k, v in self.cfg.to_dict().items() if k not in ("profile", "device")}
         if d["kd"]["teacher"]:
             d["kd"]["teacher"] = Path(d["kd"]["teacher"]).name
+        for section, defaults in KEYED_ONLY_WHEN_SET.items():
+            d[section] = {k: v for k, v in d[section].items() if k not in defaults or v != defaults[k]}
         return f"{self.cfg.model}-{config_hash(d)}"
 
     def run_dir(self, out: Path) -> Path:

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from deeprx import pretrained
-from deeprx.config import RunConfig
+from deeprx.config import RunConfig, derive_seed
 from deeprx.io import InputError, sha256_file
 from deeprx.link.baselines import LS_LMMSE, PERFECT_CSI_LMMSE
 from deeprx.link.simulator import Slot, UplinkSimulator
 from deeprx.receivers import NetworkInput, NeuralReceiver, load_receiver
 from deeprx.train import checkpoint
-from deeprx.train.losses import kd_loss
+from deeprx.train.losses import annealed_kd_weight, kd_loss, sobolev_term
 
 TEACHER_MUST_MATCH = ("link.n_rx", "link.modulation", "link.n_prb", "link.dmrs_symbols")
 # Teachers that are not networks: classical receivers' max-log LLRs, the probes of "is the teacher good
@@ -70,31 +71,66 @@ def load_teacher(cfg: RunConfig, simulator: UplinkSimulator) -> tuple[TeacherLog
         "teacher_sha256": sha256_file(teacher_dir / checkpoint.TENSORS),
     }
 
+    return NetworkTeacher(teacher, same_input), facts
+
+
+@dataclass
+class NetworkTeacher:
+    """A frozen DeepRx teacher as :data:`TeacherLogits`; ``same_input``: it reads the student's front-end output
+    (then its network is also what Sobolev KD differentiates)."""
+
+    receiver: NeuralReceiver
+    same_input: bool
+
     @torch.no_grad()
-    def network_logits(slot: Slot, x: NetworkInput) -> torch.Tensor:
-        return teacher.logits(slot, x if same_input else None)
-
-    return network_logits, facts
+    def __call__(self, slot: Slot, x: NetworkInput) -> torch.Tensor:
+        return self.receiver.logits(slot, x if self.same_input else None)
 
 
-def distillation_loss(cfg: RunConfig, simulator: UplinkSimulator) -> tuple[Any, dict[str, Any]]:
-    """The step loss ``(student receiver, slot) -> L / c`` of paper eq. (2) and the teacher's facts.
+class DistillationLoss:
+    """The step loss ``(student receiver, slot) -> L / c`` of paper eq. (2) with this project's options.
 
-    ``c = alpha + w`` (``w`` = bits per slot for ``paper`` scaling, ``T^2`` for ``mean``) is a constant:
-    AdamW is invariant to it, but it keeps gradient clipping acting as it does for training from scratch.
+    ``L = alpha * BCE + w(progress) * L_KD [+ sobolev_weight * S]`` (see :func:`deeprx.train.losses.kd_loss`
+    and :func:`~deeprx.train.losses.sobolev_term`); ``w`` is the teacher-annealing weight. ``c = alpha + u``
+    (``u`` = bits per slot for ``paper`` scaling, ``T^2`` for ``mean``) is a constant: AdamW is invariant to
+    it, but it keeps gradient clipping acting as it does for training from scratch.
+
+    The trainer calls :meth:`set_step` before each step: the annealing weight and the Sobolev directions
+    (seeded from the run's seed and the step, so a resumed run draws the same ones) depend on it.
     """
-    teacher, facts = load_teacher(cfg, simulator)
-    kd = cfg.kd
-    n_bits = None
 
-    def loss_fn(student: NeuralReceiver, slot: Slot) -> torch.Tensor:
-        nonlocal n_bits
+    def __init__(self, cfg: RunConfig, teacher: TeacherLogits) -> None:
+        self.kd, self.seed, self.total_steps = cfg.kd, cfg.seed, cfg.train.steps
+        self.teacher = teacher
+        self.step = 0
+        if cfg.kd.sobolev_weight > 0 and not (isinstance(teacher, NetworkTeacher) and teacher.same_input):
+            raise InputError(
+                "kd.sobolev_weight > 0 needs a network teacher with the student's input features "
+                f"({cfg.features}); set kd.sobolev_weight=0 or choose such a teacher"
+            )
+
+    def set_step(self, step: int) -> None:
+        self.step = step
+
+    def __call__(self, student: NeuralReceiver, slot: Slot) -> torch.Tensor:
+        kd = self.kd
         x = student.front_end.prepare(slot)
-        teacher_logits = teacher(slot, x)
+        teacher_logits = self.teacher(slot, x)
         student_logits = student.logits(slot, x)
-        loss, _ = kd_loss(student_logits, teacher_logits, slot.bits, kd.alpha, kd.temperature, kd.scaling)
-        n_bits = n_bits or slot.bits[0].numel()
-        weight = n_bits if kd.scaling == "paper" else kd.temperature**2
-        return loss / (kd.alpha + weight)
+        weight = annealed_kd_weight(self.step / max(1, self.total_steps - 1), kd.anneal)
+        loss, _ = kd_loss(student_logits, teacher_logits, slot.bits, kd.alpha, kd.temperature, kd.scaling,
+                          kd.term, kd.mask, kd.confidence, weight)  # fmt: skip
+        if kd.sobolev_weight > 0:
+            assert isinstance(self.teacher, NetworkTeacher)
+            generator = torch.Generator(slot.device).manual_seed(derive_seed(self.seed, "sobolev", self.step))
+            loss = loss + kd.sobolev_weight * sobolev_term(
+                student.model, self.teacher.receiver.model, x.z, kd.sobolev_directions, generator
+            )
+        n_bits = slot.bits[0].numel()
+        return loss / (kd.alpha + (n_bits if kd.scaling == "paper" else kd.temperature**2))
 
-    return loss_fn, facts
+
+def distillation_loss(cfg: RunConfig, simulator: UplinkSimulator) -> tuple[DistillationLoss, dict[str, Any]]:
+    """The distillation step loss for ``cfg`` (teacher on the run's ``simulator``) and the teacher's facts."""
+    teacher, facts = load_teacher(cfg, simulator)
+    return DistillationLoss(cfg, teacher), facts

@@ -325,6 +325,8 @@ def train(
         for step in range(start, cfg.train.steps):
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(cfg.train, step)
+            if hasattr(step_fn.loss_fn, "set_step"):  # a loss with a schedule (teacher annealing, Sobolev draws)
+                step_fn.loss_fn.set_step(step)
             slot = draw(simulator, cfg.train.batch_size, derive_seed(cfg.seed, "train", step))
             pending.append(step_fn(slot))
             window_slots += cfg.train.batch_size
