@@ -194,24 +194,6 @@ def _plan_dict(plan: StudyPlan) -> dict[str, Any]:
     return {**d, "base": plan.base.to_dict()}
 
 
-def _models_summary(trial_results: list[dict[str, Any]]) -> dict[str, Any]:
-    """Which models this chain trained (role, preset, steps, seconds) and which it took shipped, with records."""
-    trained: dict[str, dict[str, Any]] = {}
-    shipped: dict[str, dict[str, Any]] = {}
-    for r in trial_results:
-        if r.get("shipped"):
-            shipped[r["shipped"]["name"]] = r["shipped"]
-        else:
-            trained[r["key"]] = {k: r[k] for k in ("key", "role", "model", "dmrs_symbols", "trained_steps")}
-            trained[r["key"]]["train_seconds"] = r["train_seconds"]
-    return {"trained": list(trained.values()), "shipped": list(shipped.values())}
-
-
-def _plan_dict(plan: StudyPlan) -> dict[str, Any]:
-    d = {k: v for k, v in plan.__dict__.items() if k != "base"}
-    return {**d, "base": plan.base.to_dict()}
-
-
 def _curves_summary(c: dict[str, Any], target: float) -> dict[str, Any]:
     named = named_curves(c)
     ls = next(x for x in named if x.receiver == LS_LMMSE)
