@@ -113,3 +113,17 @@ def test_serve_counts_every_offered_slot(trained) -> None:
     report = serve(engines, pool, rate_per_s=50, duration_s=1.0, deadline_s=1.0)
     assert report.offered == 50 and report.processed + report.dropped == 50 and report.workers == 2
     assert report.latency_ms_p50 <= report.latency_ms_p99 <= report.latency_ms_max
+
+
+def test_a_dense_student_runs_on_the_folded_and_onnx_paths(trained, tmp_path: Path) -> None:
+    """The hardware-friendly student (dense 3x3 blocks) goes through BatchNorm folding and ONNX unchanged."""
+    from deeprx.models.deeprx import create_model
+
+    _, cfg = trained
+    model = create_model("dense_sixteenth", cfg.link.n_rx, cfg.link.bits_per_symbol)
+    calibration, probe = _inputs(cfg, 32, 25.0, 2), _inputs(cfg, 16, 30.0, 3)
+    model = _confident(model, calibration)
+    ref = build_engine(model, "eager", calibration).run(probe)
+    for path in ("folded", "onnx"):
+        result = agreement(ref, build_engine(model, path, calibration, workdir=tmp_path).run(probe))
+        assert result["hard_decision_agreement"] == 1.0 and result["max_abs_logit_diff"] < 1e-3, (path, result)

@@ -47,3 +47,21 @@ def test_in_channels_default_to_the_papers_input() -> None:
     assert create_model("deeprx_eighth", n_rx=2).config.in_channels == 10
     model = create_model("deeprx_eighth", n_rx=2, bits_per_symbol=4, in_channels=18)
     assert model(torch.zeros(1, 18, 14, 24)).shape == (1, 4, 14, 24)
+
+
+def test_dense_blocks_by_hand() -> None:
+    """A dense block's convolutions are full 3x3 ones: MACs = c_in c_out 9 H W each, by hand."""
+    from deeprx.energy.flops import count_layers
+    from deeprx.models.deeprx import PreActBlock
+
+    model = create_model("dense_sixteenth", n_rx=2, bits_per_symbol=4, in_channels=18)
+    assert model.config.block == "dense" and model.config.channels == (4, 4, 8, 8, 16, 16, 16, 8, 8, 4, 4)
+    block = model.blocks[4]  # 8 -> 16 channels, dilation (2, 3)
+    assert isinstance(block, PreActBlock) and block.conv1.groups == 1 and block.conv1.kernel_size == (3, 3)
+    layers = {layer.name: layer for layer in count_layers(model, n_subcarriers=24)}
+    grid = 14 * 24
+    assert layers["blocks.4.conv1"].macs == 8 * 16 * 9 * grid
+    assert layers["blocks.4.conv2"].macs == 16 * 16 * 9 * grid
+    # the residual branch starts at zero: an untrained dense block is its skip connection
+    x = torch.randn(2, 16, 14, 24)
+    assert torch.equal(model.blocks[5].eval()(x), x)

@@ -103,8 +103,9 @@ def split_depthwise(model: DeepRx) -> DeepRx:
     """A copy of ``model`` (eval mode) with every separable convolution unrolled over its depth multiplier."""
     split = copy.deepcopy(model).eval()
     for block in split.blocks:
-        block.conv1 = SplitSeparableConv2d(block.conv1)
-        block.conv2 = SplitSeparableConv2d(block.conv2)
+        if isinstance(block.conv1, SeparableConv2d):  # dense blocks have nothing to unroll
+            block.conv1 = SplitSeparableConv2d(block.conv1)
+            block.conv2 = SplitSeparableConv2d(block.conv2)
     return split
 
 
@@ -112,7 +113,10 @@ def fold_batchnorm(model: DeepRx) -> DeepRx:
     """A copy of ``model`` (eval mode) with every foldable BatchNorm folded into the convolution before it."""
     folded = copy.deepcopy(model).eval()
     for block in folded.blocks:
-        block.conv1[1] = fold_conv_bn(block.conv1[1], block.bn2)
+        if isinstance(block.conv1, SeparableConv2d):  # bn2 follows the pointwise conv
+            block.conv1[1] = fold_conv_bn(block.conv1[1], block.bn2)
+        else:  # bn2 follows the dense conv
+            block.conv1 = fold_conv_bn(block.conv1, block.bn2)
         block.bn2 = nn.Identity()
     return folded
 

@@ -11,6 +11,11 @@ larger dilation is along frequency. The reference widths give about 1.23 M param
 
 Sizes are registered presets over one builder (like timm's model entry points). Smaller presets shrink
 the central blocks 5-7 first, which the energy breakdown shows to cost the most, then halve all widths.
+
+``block="dense"`` replaces every separable convolution by a dense dilated 3x3 one: more FLOPs per channel,
+but dense 3x3 convolutions run near the peak of CPUs (oneDNN) and tensor cores, where depthwise ones are
+memory-bound. The ``dense_*`` presets are students built for the hardware, judged by measured slots/s and
+J/slot (``benchmarks/inference.py``), not by FLOPs alone.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+BLOCKS: tuple[str, ...] = ("separable", "dense")
 REFERENCE_CHANNELS: tuple[int, ...] = (64, 64, 128, 128, 256, 256, 256, 128, 128, 64, 64)
 REFERENCE_DILATIONS: tuple[tuple[int, int], ...] = (
     (1, 1),
@@ -49,6 +55,7 @@ class DeepRxConfig:
         channels: output width of each residual block.
         dilations: ``(symbol, subcarrier)`` dilation of each residual block.
         depth_multiplier: depthwise expansion inside every separable convolution.
+        block: ``separable`` (DeepRx's depthwise-separable convolutions) or ``dense`` (dense 3x3 ones).
     """
 
     n_rx: int = 2
@@ -58,10 +65,13 @@ class DeepRxConfig:
     dilations: tuple[tuple[int, int], ...] = REFERENCE_DILATIONS
     depth_multiplier: int = 2
     in_channels: int = 0
+    block: str = "separable"
 
     def __post_init__(self) -> None:
         if len(self.channels) != len(self.dilations):
             raise ValueError("channels and dilations must have one entry per residual block")
+        if self.block not in BLOCKS:
+            raise ValueError(f"unknown block {self.block!r}: one of {BLOCKS}")
         if self.in_channels == 0:  # frozen dataclass: set the derived default once
             object.__setattr__(self, "in_channels", 4 * self.n_rx + 2)
 
@@ -80,20 +90,33 @@ class SeparableConv2d(nn.Sequential):
         )
 
 
-class PreActBlock(nn.Module):
-    """Pre-activation residual block: (BN, ReLU, sep-conv) x 2 plus a skip (1x1 conv when widths differ)."""
+def dense_conv(c_in: int, c_out: int, dilation: tuple[int, int]) -> nn.Conv2d:
+    """A dense dilated 3x3 convolution, padding = dilation, no bias (a BatchNorm or the residual sum follows)."""
+    return nn.Conv2d(c_in, c_out, 3, padding=dilation, dilation=dilation, bias=False)
 
-    def __init__(self, c_in: int, c_out: int, dilation: tuple[int, int], depth_multiplier: int) -> None:
+
+class PreActBlock(nn.Module):
+    """Pre-activation residual block: (BN, ReLU, conv) x 2 plus a skip (1x1 conv when widths differ); the convs
+    are separable (``block="separable"``) or dense 3x3 (``"dense"``)."""
+
+    def __init__(
+        self, c_in: int, c_out: int, dilation: tuple[int, int], depth_multiplier: int, block: str = "separable"
+    ) -> None:
         super().__init__()
         self.bn1 = nn.BatchNorm2d(c_in)
-        self.conv1 = SeparableConv2d(c_in, c_out, dilation, depth_multiplier)
         self.bn2 = nn.BatchNorm2d(c_out)
-        self.conv2 = SeparableConv2d(c_out, c_out, dilation, depth_multiplier)
+        if block == "dense":
+            self.conv1, self.conv2 = dense_conv(c_in, c_out, dilation), dense_conv(c_out, c_out, dilation)
+            last = self.conv2
+        else:
+            self.conv1 = SeparableConv2d(c_in, c_out, dilation, depth_multiplier)
+            self.conv2 = SeparableConv2d(c_out, c_out, dilation, depth_multiplier)
+            last = self.conv2[1]
         self.skip = nn.Identity() if c_in == c_out else nn.Conv2d(c_in, c_out, 1, bias=False)
         # Each residual branch starts at zero, so every block starts as (a projection of) the identity
         # (Goyal et al. 2017, Zhang et al. 2019 "Fixup"). On this receiver it makes early training several
         # times faster: 240 steps reach a 2.8 % instead of a 10.5 % high-SINR BER (quarter preset, 16-QAM).
-        nn.init.zeros_(self.conv2[1].weight)
+        nn.init.zeros_(last.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv1(torch.relu(self.bn1(x)))
@@ -111,7 +134,7 @@ class DeepRx(nn.Module):
         widths = (config.stem_channels, *config.channels)
         self.blocks = nn.Sequential(
             *(
-                PreActBlock(widths[i], widths[i + 1], config.dilations[i], config.depth_multiplier)
+                PreActBlock(widths[i], widths[i + 1], config.dilations[i], config.depth_multiplier, config.block)
                 for i in range(len(config.channels))
             )
         )
@@ -141,12 +164,14 @@ def _scaled(factor: float, center: int | None = None) -> tuple[int, ...]:
     return tuple(widths)
 
 
-def _build(channels: tuple[int, ...], stem: int, n_rx: int, bits_per_symbol: int, in_channels: int) -> DeepRx:
-    return DeepRx(
-        DeepRxConfig(
-            n_rx=n_rx, bits_per_symbol=bits_per_symbol, stem_channels=stem, channels=channels, in_channels=in_channels
-        )
-    )
+def _build(
+    channels: tuple[int, ...], stem: int, n_rx: int, bits_per_symbol: int, in_channels: int, block: str = "separable"
+) -> DeepRx:
+    config = DeepRxConfig(
+        n_rx=n_rx, bits_per_symbol=bits_per_symbol, stem_channels=stem, channels=channels, in_channels=in_channels,
+        block=block,
+    )  # fmt: skip
+    return DeepRx(config)
 
 
 @register_model
@@ -201,6 +226,18 @@ def deeprx_quarter_c32(n_rx: int = 2, bits_per_symbol: int = 8, in_channels: int
 def deeprx_eighth(n_rx: int = 2, bits_per_symbol: int = 8, in_channels: int = 0) -> DeepRx:
     """An eighth of the reference widths: the smallest student."""
     return _build(_scaled(0.125), 8, n_rx, bits_per_symbol, in_channels)
+
+
+@register_model
+def dense_eighth(n_rx: int = 2, bits_per_symbol: int = 8, in_channels: int = 0) -> DeepRx:
+    """DeepRx's layout at an eighth of the widths with dense 3x3 convolutions: a student for the hardware."""
+    return _build(_scaled(0.125), 8, n_rx, bits_per_symbol, in_channels, block="dense")
+
+
+@register_model
+def dense_sixteenth(n_rx: int = 2, bits_per_symbol: int = 8, in_channels: int = 0) -> DeepRx:
+    """Dense 3x3 convolutions at a sixteenth of the widths (4 to 16 channels): about deeprx_eighth's FLOPs."""
+    return _build(_scaled(0.0625), 4, n_rx, bits_per_symbol, in_channels, block="dense")
 
 
 def create_model(name: str, n_rx: int = 2, bits_per_symbol: int = 8, in_channels: int = 0) -> DeepRx:
