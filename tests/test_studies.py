@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from deeprx.cli import app
 from deeprx.config import RunConfig
 from deeprx.evaluate.ber import BerCurve, bootstrap, interval
 from deeprx.studies.plan import StudyPlan
@@ -104,6 +107,19 @@ def test_reproduce_killed_midway_resumes_without_repeating_trials(tiny_cfg: RunC
     for stem in ("fig3_size", "fig4_teacher", "fig5_temperature", "fig6_ber_dmrs1", "fig6_ber_dmrs2",
                  "quality_vs_energy"):  # fmt: skip
         assert (tmp_path / f"{stem}.png").exists(), stem
+    # the frontier: every 1-DMRS model on each processor, a Pareto set, and a recommendation from the CLI
+    assert "frontier" in results["figures"][-1] and (tmp_path / "frontier.png").exists()
+    tpu = results["frontier"]["coral-edge-tpu"]
+    assert any(r["pareto"] for r in tpu) and all(r["energy_method"] == "estimated (metric0)" for r in tpu)
+    picked = CliRunner().invoke(app, ["recommend", "--from", str(tmp_path), "--processor", "coral-edge-tpu",
+                                      "--rate", "400", "--json"])  # fmt: skip
+    assert picked.exit_code == 0, picked.output
+    rec = json.loads(picked.stdout)["recommendation"]
+    able = [r for r in tpu if r["sustains"]]
+    assert rec["geo"] == min(r["geo"] for r in able)
+    nothing = CliRunner().invoke(app, ["recommend", "--from", str(tmp_path), "--processor", "coral-edge-tpu",
+                                       "--rate", "1e12", "--json"])  # fmt: skip
+    assert nothing.exit_code == 0 and json.loads(nothing.stdout)["recommendation"] is None
     again: list[str] = []
     moved = tmp_path.parent / f"{tmp_path.name}-moved"
     shutil.move(tmp_path, moved)  # trial keys do not depend on where the folder is
@@ -142,8 +158,6 @@ def test_reproduce_takes_shipped_teachers_without_training_them(tmp_path: Path) 
 
 def test_shipped_results_read_as_typed_results_round_trip_and_render() -> None:
     """reproduce.json of format 1 (untyped, before record formats) reads, writes back the same and renders."""
-    import json
-
     from deeprx.studies.report import render_report
     from deeprx.studies.results import RESULTS_FORMAT, Row, StudyResults
 
@@ -154,7 +168,7 @@ def test_shipped_results_read_as_typed_results_round_trip_and_render() -> None:
     assert typed.curves[1]["comparison"].geo_diff == original["curves"]["1"]["comparison"]["geo_diff"]
     back = json.loads(json.dumps(typed.to_dict()))
     assert back.pop("format") == RESULTS_FORMAT
-    assert json.dumps(back, sort_keys=True) == json.dumps({**original, "models": {}}, sort_keys=True)
+    assert json.dumps(back, sort_keys=True) == json.dumps({**original, "models": {}, "frontier": {}}, sort_keys=True)
     text = render_report(typed)
     assert "## Paper claims beside our measurements" in text and "not recorded in this result file" in text
 
@@ -179,3 +193,24 @@ def test_a_store_from_before_record_formats_is_migrated_and_newer_records_refuse
         db.execute("UPDATE trials SET format = ? WHERE key = 'k'", (RECORD_FORMAT + 1,))
     with Store(old) as store, pytest.raises(InputError, match="record format"):
         store.result("k")
+
+
+def test_pareto_and_recommendation_by_hand() -> None:
+    from deeprx.energy.processors import Processor
+    from deeprx.studies.frontier import Candidate, assess, pareto, recommend
+
+    # (energy, quality): (1, -1) and (2, -3) and (4, -4) are on the front; (3, -2) is beaten by (2, -3)
+    assert pareto([(1.0, -1.0), (2.0, -3.0), (3.0, -2.0), (4.0, -4.0)]) == [True, True, False, True]
+    assert pareto([(1.0, -1.0), (1.0, -1.0)]) == [True, True]  # equal points do not beat each other
+    proc = Processor(key="toy", name="toy", kind="cpu", cores=1, base_ghz=1.0, turbo_ghz=1.0,
+                     flops_per_cycle_per_core=1e3, peak_basis="base", tdp_watts=10.0, cache_mib=0.0, source="hand",
+                     kappa=1.0, a_c=0.0, b_c=0.0, a_f=0.0)  # fmt: skip
+    # peak 1e12 FLOP/s, 1e11 FLOP/s per W
+    small, big = Candidate("s", "small", "kd", -2.0, 1e9), Candidate("b", "big", "teacher", -3.0, 1e10)
+    rows = assess([small, big], proc, rate_per_s=200.0)
+    assert [r.slots_per_s for r in rows] == [1000.0, 100.0]  # 1e12 / FLOPs per slot
+    assert [r.joules_per_slot for r in rows] == [pytest.approx(0.01), pytest.approx(0.1)]  # FLOPs / 1e11
+    assert [r.sustains for r in rows] == [True, False] and all(r.pareto for r in rows)
+    assert recommend(rows).candidate is small  # the better model cannot keep up: the best that can
+    measured = assess([small, big], proc, 50.0, lambda c: (60.0, "measured (test)"))
+    assert recommend(measured).candidate is big and measured[0].rate_method == "measured (test)"

@@ -91,3 +91,14 @@ def on_device(subject: InferenceSubject, device: torch.device) -> InferenceSubje
     simulator = UplinkSimulator(subject.link, device)
     return InferenceSubject(subject.net, subject.link, FrontEnd(simulator, subject.front_end.features),
                             subject.slots.to(device))  # fmt: skip
+
+
+def measured_slots_per_s(checkpoint_dir: Path) -> tuple[float, str]:
+    """This host's throughput of a checkpoint's network (front end excluded) on its fastest path that keeps
+    the eager model's decisions, at the path-choice probe batch: ``(slots/s, path)``."""
+    from deeprx.infer.engine import CALIBRATION_SLOTS, PROBE_SLOTS, auto_select, calibration_and_probe
+
+    subject = inference_subject(checkpoint_dir, "", None, CALIBRATION_SLOTS + PROBE_SLOTS)
+    calibration, probe = calibration_and_probe(subject.front_end(subject.slots))
+    engine, rows = auto_select(subject.net, calibration, probe)
+    return next(r["slots_per_s"] for r in rows if r["path"] == engine.path), engine.path

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from deeprx.report.plots import plt, save_figure
 
 if TYPE_CHECKING:  # study rows; the figures need nothing else of the studies
+    from deeprx.studies.frontier import Assessed
     from deeprx.studies.results import Row
 
 
@@ -80,3 +81,39 @@ def plot_quality_vs_energy(rows: list[Row], stem: Path, title: str, processor: s
         if sel:
             _errorbar(ax, [r.joules * 1e6 for r in sel], sel, fmt=marker, label=role)
     return _finish(fig, ax, stem, f"energy per inference, metric0 on {processor} (µJ per slot)", title)
+
+
+def plot_frontier(
+    per_processor: dict[str, list[Assessed]], references: dict[str, float], stem: Path, title: str
+) -> list[Path]:
+    """Quality (geometric-mean BER) vs energy per slot, one panel per processor, the Pareto set joined and
+    ringed, the classical receivers as horizontal reference lines. Energies say how they were obtained."""
+    n = len(per_processor)
+    cols = 2 if n > 1 else 1
+    rows_n = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows_n, cols, figsize=(6.2 * cols, 4.2 * rows_n), squeeze=False)
+    markers = {"scratch": "o", "kd": "s", "teacher": "^"}
+    for ax, (name, rows) in zip(axes.flat, per_processor.items(), strict=False):
+        for role, marker in markers.items():
+            sel = [r for r in rows if r.candidate.role == role]
+            if sel:
+                ax.scatter([r.joules_per_slot * 1e6 for r in sel], [r.candidate.geo for r in sel], marker=marker,
+                           label=role, zorder=3)  # fmt: skip
+        front = sorted((r for r in rows if r.pareto), key=lambda r: r.joules_per_slot)
+        ax.plot([r.joules_per_slot * 1e6 for r in front], [r.candidate.geo for r in front], "k-", lw=1,
+                label="Pareto set", zorder=2)  # fmt: skip
+        ax.scatter([r.joules_per_slot * 1e6 for r in front], [r.candidate.geo for r in front], s=120,
+                   facecolors="none", edgecolors="k", zorder=4)  # fmt: skip
+        for i, (ref, geo) in enumerate(references.items()):
+            ax.axhline(geo, color=f"C{i + 5}", ls="--", lw=1, label=ref)
+        method = rows[0].energy_method if rows else ""
+        ax.set_xscale("log")
+        ax.set_xlabel(f"energy per slot, µJ ({method})")
+        ax.set_ylabel("geometric-mean BER (log10)")
+        ax.set_title(name, fontsize=9)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    fig.suptitle(title)
+    return save_figure(fig, stem)

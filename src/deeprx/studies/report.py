@@ -6,9 +6,11 @@ import itertools
 from pathlib import Path
 from typing import Any
 
+from deeprx.energy.assess import PAPER_RATE_PER_S
 from deeprx.evaluate.ber import BerCurve
 from deeprx.report.plots import plot_ber
 from deeprx.report.study_plots import (
+    plot_frontier,
     plot_quality_vs_energy,
     plot_size_study,
     plot_teacher_study,
@@ -45,6 +47,18 @@ def figures(results: StudyResults, curves: dict[int, Any], plan: StudyPlan, out:
         figs += plot_ber(named_curves(c), out / f"fig6_ber_dmrs{dmrs}", title, plan.base.eval.target_ber)
     figs += plot_quality_vs_energy(results.quality_vs_energy, out / "quality_vs_energy", grid, ENERGY_PROCESSOR)
     return [str(p) for p in figs]
+
+
+# The panels of the frontier figure: this host, a server CPU, a GPU and the paper's edge TPU.
+FRONTIER_PROCESSORS = ("host", "xeon-gold-5320", "rtx-2080-ti", "coral-edge-tpu")
+
+
+def frontier_figure(frontier: dict[str, list[Any]], curves: dict[str, Any], plan: StudyPlan, out: Path) -> list[str]:
+    """The frontier figure of the 1-DMRS models, LS-LMMSE and perfect-CSI LMMSE as reference lines."""
+    references = {name: BerCurve.from_dict(c).geometric_mean_ber() for name, c in curves["baselines"].items()}
+    link = plan.base.link
+    title = f"Quality vs energy per slot ({link.modulation.upper()}, {link.n_prb} PRB, 1 DMRS); ringed: Pareto set"
+    return [str(p) for p in plot_frontier(frontier, references, out / "frontier", title)]
 
 
 def _fmt_ci(value: float | None, ci: tuple[float, float], spec: str = "+.3f") -> str:
@@ -166,6 +180,33 @@ def _teacher_quality_claim(results: StudyResults) -> list[dict[str, str]]:
             "source": results.profile,
         }
     ]
+
+
+def _frontier_lines(frontier: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Per processor: the Pareto set (quality vs energy per slot) and the best model that sustains 400 slots/s."""
+    if not frontier:
+        return []
+    lines = [
+        "## Frontier: quality vs energy per slot, per processor",
+        "",
+        "![frontier](frontier.png)",
+        "",
+        "Energies are metric-0 estimates; rates are the peak-FLOPs bound (estimated). "
+        "`deeprx recommend --processor KEY --rate R --from OUT` measures the rate on this host.",
+        "",
+        f"| processor | Pareto set (model, geo-mean, µJ/slot) | best that sustains {PAPER_RATE_PER_S:g} slots/s |",
+        "|---|---|---|",
+    ]
+    for key, rows in frontier.items():
+        front = sorted((x for x in rows if x["pareto"]), key=lambda x: x["joules_per_slot"])
+        able = [x for x in rows if x["sustains"]]
+        best = min(able, key=lambda x: (x["geo"], x["joules_per_slot"])) if able else None
+        shown = ", ".join(
+            f"{x['model']} ({x['role']}) {x['geo']:.3f} @ {x['joules_per_slot'] * 1e6:.3g}" for x in front
+        )
+        pick = "none" if best is None else f"{best['model']} ({best['role']}, {best['geo']:.3f})"
+        lines.append(f"| {key} | {shown} | {pick} |")
+    return [*lines, ""]
 
 
 def _models_lines(models: dict[str, Any]) -> list[str]:
@@ -342,6 +383,7 @@ def render_report(r: StudyResults) -> str:
         unresolved = [f"{r['unit']}: {r['why_unresolved']}" for r in (inf, step) if not r["resolved"]]
         metered = "unresolved (" + "; ".join(unresolved) + "), so no life cycle."
     lines += ["", f"Teacher on this host ({inf['method']}, {kind}; {m['why']}): {metered}", ""]
+    lines += _frontier_lines(r.frontier)
     lines += [
         f"Store: {r.store}; training time summed over every trial in the store: "
         f"{r.train_seconds_all_trials / 3600:.2f} h; this invocation took {r.seconds_this_run:.0f} s.",

@@ -19,13 +19,15 @@ from typing import Any
 
 import numpy as np
 
+from deeprx.energy.assess import PAPER_RATE_PER_S
 from deeprx.evaluate.ber import BerCurve, bootstrap, interval, never_better
 from deeprx.io import atomic_write, write_json
 from deeprx.link.baselines import BASELINES, LS_LMMSE
 from deeprx.studies.chain import Chain
 from deeprx.studies.energy_section import energy_section
+from deeprx.studies.frontier import Candidate, assess
 from deeprx.studies.plan import StudyPlan, plan_for
-from deeprx.studies.report import claims, figures, named_curves, render_report
+from deeprx.studies.report import FRONTIER_PROCESSORS, claims, figures, frontier_figure, named_curves, render_report
 from deeprx.studies.results import Row, StudyResults, compare
 from deeprx.studies.runner import curve_of, run_baselines
 from deeprx.train.distill import CLASSICAL_TEACHERS
@@ -163,7 +165,12 @@ def reproduce(
     results.curves = {d: _curves_summary(c, target) for d, c in curves.items()}
     results.energy = energy_section(plan, chain, teacher_result, scratch_student)
     results.quality_vs_energy = list(rows.values())
-    results.figures = figures(results, curves, plan, out)
+    frontier = {
+        key: assess([Candidate.of(r) for r in pool.values()], chain.processors[key], PAPER_RATE_PER_S)
+        for key in FRONTIER_PROCESSORS
+    }
+    results.frontier = {key: [a.to_dict() for a in rows_] for key, rows_ in frontier.items()}
+    results.figures = figures(results, curves, plan, out) + frontier_figure(frontier, curves[1], plan, out)
     results.claims = claims(results, plan)
     results.seconds_this_run = time.perf_counter() - t0
     results.train_seconds_all_trials = chain.store.train_seconds()

@@ -181,6 +181,7 @@ class StudyResults:
     curves: dict[int, dict[str, Any]] = field(default_factory=dict)
     energy: dict[str, Any] = field(default_factory=dict)
     quality_vs_energy: list[Row] = field(default_factory=list)
+    frontier: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     figures: list[str] = field(default_factory=list)
     claims: list[dict[str, str]] = field(default_factory=list)
     seconds_this_run: float = 0.0
@@ -226,6 +227,7 @@ class StudyResults:
             curves={int(k): with_comparison(c) for k, c in d["curves"].items()},
             energy=d["energy"],
             quality_vs_energy=rows(d["quality_vs_energy"]),
+            frontier=d.get("frontier", {}),
             figures=d.get("figures", []),
             claims=d.get("claims", []),
             seconds_this_run=d.get("seconds_this_run", 0.0),

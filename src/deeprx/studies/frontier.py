@@ -1,0 +1,119 @@
+"""The decision a user makes: quality against energy per slot for every model of a study, per processor.
+
+A *candidate* is a trained model of the studies (one trial on the shared 1-DMRS test set) with its quality
+(geometric-mean BER, lower is better) and its FLOPs per slot (network + front end). On a processor of the
+catalogue its energy per slot is metric 0 (``estimated``), and the rate it can sustain is the processor's
+peak FLOP/s over its FLOPs per slot (``estimated``, an upper bound). On this host the rate can be
+``measured`` instead: the throughput of the model's checkpoint on its fastest decision-keeping path.
+
+:func:`recommend` names the best-quality candidate that sustains a rate on a processor; :func:`pareto`
+the candidates no other one beats on both quality and energy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from deeprx.energy.estimate import metric0_joules
+from deeprx.energy.processors import Processor
+from deeprx.io import InputError
+from deeprx.link.baselines import BASELINES
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A trained model of a study: its trial ``key``, preset, role, quality and FLOPs per slot (network +
+    front end)."""
+
+    key: str
+    model: str
+    role: str
+    geo: float
+    flops_per_slot: float
+
+    @classmethod
+    def of(cls, result: dict[str, Any]) -> Candidate:
+        """From a stored trial result (:func:`deeprx.studies.runner.run_trial`)."""
+        flops = result["all_flops_per_slot"] + result.get("front_end_flops_per_slot", 0)
+        return cls(result["key"], result["model"], result["role"], result["geometric_mean_ber"], flops)
+
+
+@dataclass(frozen=True)
+class Assessed:
+    """A candidate on one processor: energy per slot and sustainable rate, each with how it was obtained."""
+
+    candidate: Candidate
+    joules_per_slot: float
+    energy_method: str
+    slots_per_s: float
+    rate_method: str
+    sustains: bool
+    pareto: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self.candidate), **{k: v for k, v in asdict(self).items() if k != "candidate"}}
+
+
+def pareto(points: list[tuple[float, float]]) -> list[bool]:
+    """For ``(energy, quality)`` pairs (both lower is better): whether each is on the Pareto front, i.e. no
+    other point is at most as large in both and smaller in one."""
+    return [
+        not any((e2 <= e and q2 <= q) and (e2 < e or q2 < q) for j, (e2, q2) in enumerate(points) if j != i)
+        for i, (e, q) in enumerate(points)
+    ]
+
+
+def assess(
+    candidates: list[Candidate],
+    processor: Processor,
+    rate_per_s: float,
+    measured_rate: Callable[[Candidate], tuple[float, str]] | None = None,
+) -> list[Assessed]:
+    """Every candidate on ``processor``: metric-0 energy, and the rate from ``measured_rate`` (this host's
+    measured throughput and how it was measured) or else the peak-FLOPs bound; the Pareto set over energy and
+    quality marked."""
+    rows = []
+    for c in candidates:
+        if measured_rate is not None:
+            rate, rate_method = measured_rate(c)
+        else:
+            rate, rate_method = processor.peak_flops / c.flops_per_slot, "estimated (peak FLOP/s / FLOPs per slot)"
+        joules = metric0_joules(c.flops_per_slot, processor)
+        rows.append(Assessed(c, joules, "estimated (metric0)", rate, rate_method, rate >= rate_per_s))
+    front = pareto([(r.joules_per_slot, r.candidate.geo) for r in rows])
+    return [Assessed(**{**r.__dict__, "pareto": p}) for r, p in zip(rows, front, strict=True)]
+
+
+def recommend(assessed: list[Assessed]) -> Assessed | None:
+    """The best-quality candidate that sustains the rate (the lower energy on a tie), or ``None``."""
+    able = [a for a in assessed if a.sustains]
+    return min(able, key=lambda a: (a.candidate.geo, a.joules_per_slot)) if able else None
+
+
+def study_candidates(out: Path) -> tuple[list[Candidate], dict[str, float], dict[str, Path]]:
+    """The 1-DMRS models of the study in ``out`` (``reproduce.json`` and ``studies.sqlite``), the classical
+    receivers' geo-mean BER on the same test set, and each candidate's run folder (shipped ones resolved)."""
+    from deeprx import pretrained
+    from deeprx.evaluate.ber import BerCurve
+    from deeprx.io import read_json
+    from deeprx.studies.store import Store
+
+    if not (out / "studies.sqlite").exists():
+        raise InputError(f"no study in {out}: run `deeprx reproduce --out {out}` first or pass --from OUT")
+    data = read_json(out / "reproduce.json", "study results (reproduce.json)")
+    candidates, folders = [], {}
+    with Store(out / "studies.sqlite") as store:
+        for row in data["quality_vs_energy"]:
+            result = store.result(row["key"])
+            if result is None:
+                continue  # a trial the store no longer holds as done
+            candidates.append(Candidate.of(result))
+            shipped = result.get("shipped")
+            folders[row["key"]] = pretrained.resolve(shipped["name"]) if shipped else out / "runs" / row["key"]
+    curves = data["curves"]["1"]
+    references = {c["receiver"]: BerCurve.from_dict(c).geometric_mean_ber() for c in curves["curves"]
+                  if c["receiver"] in BASELINES}  # fmt: skip
+    return candidates, references, folders
