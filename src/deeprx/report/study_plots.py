@@ -117,3 +117,22 @@ def plot_frontier(
         ax.set_visible(False)
     fig.suptitle(title)
     return save_figure(fig, stem)
+
+
+def plot_learning_curves(
+    runs: dict[str, tuple[list[int], list[float]]], reference: tuple[str, float], sinr_db: float, stem: Path, title: str
+) -> list[Path]:
+    """BER at the highest validation SINR vs slots seen, one line per run (KD and scratch students), with a
+    classical receiver's BER on the same validation slots as a dashed line. Zero errors are drawn at the floor
+    ``0.5 / bits`` already applied by the caller."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for i, (label, (slots, ber)) in enumerate(runs.items()):
+        ax.plot(slots, ber, "o-", color=f"C{i}", label=label)
+    ax.axhline(reference[1], color="gray", ls="--", label=reference[0])
+    ax.set_yscale("log")
+    ax.set_xlabel("training slots seen")
+    ax.set_ylabel(f"validation BER at {sinr_db:g} dB")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return save_figure(fig, stem)

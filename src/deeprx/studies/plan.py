@@ -68,7 +68,8 @@ def plan_for(profile: str) -> StudyPlan:
         # steps it is far above it); the genie probe, the mean-scaling trial and alpha = 30 are left out to pay
         # for it (the demo ran 10.4 min with alpha = 30).
         return StudyPlan(
-            base=base.with_overrides({"train.steps": 200, "train.batch_size": 16, "train.checkpoint_every": 100}),
+            # a checkpoint (and a validation point of the learning curves) every 25 steps
+            base=base.with_overrides({"train.steps": 200, "train.batch_size": 16, "train.checkpoint_every": 25}),
             teacher="deeprx_half",
             shipped_teachers=((1, "cpu-teacher-dmrs1"), (2, "cpu-teacher-dmrs2")),
             teacher_steps=160,
@@ -89,7 +90,7 @@ def plan_for(profile: str) -> StudyPlan:
         # Budget: 3 h on 2 cores. Teachers ~1.6 s/step, students ~0.7 s/step (KD ~1.15 s/step with the
         # teacher's forward pass), ~45 s to score a trial on every test slot.
         return StudyPlan(
-            base=base.with_overrides({"train.steps": 500, "train.checkpoint_every": 125}),
+            base=base.with_overrides({"train.steps": 500, "train.checkpoint_every": 50}),
             teacher="deeprx_half",
             teacher_steps=1000,
             teachers=("deeprx_half_c64", "deeprx_half"),

@@ -27,7 +27,17 @@ from deeprx.studies.chain import Chain
 from deeprx.studies.energy_section import energy_section
 from deeprx.studies.frontier import Candidate, assess
 from deeprx.studies.plan import StudyPlan, plan_for
-from deeprx.studies.report import FRONTIER_PROCESSORS, claims, figures, frontier_figure, named_curves, render_report
+from deeprx.studies.report import (
+    FRONTIER_PROCESSORS,
+    claims,
+    figures,
+    frontier_figure,
+    learning_curve,
+    learning_figures,
+    named_curves,
+    render_report,
+    slots_to_reach,
+)
 from deeprx.studies.results import Row, StudyResults, compare
 from deeprx.studies.runner import curve_of, run_baselines
 from deeprx.train.distill import CLASSICAL_TEACHERS
@@ -170,7 +180,12 @@ def reproduce(
         for key in FRONTIER_PROCESSORS
     }
     results.frontier = {key: [a.to_dict() for a in rows_] for key, rows_ in frontier.items()}
-    results.figures = figures(results, curves, plan, out) + frontier_figure(frontier, curves[1], plan, out)
+    results.learning = {d: _learning(c, plan.base.train.batch_size) for d, c in curves.items()}
+    results.figures = [
+        *figures(results, curves, plan, out),
+        *frontier_figure(frontier, curves[1], plan, out),
+        *learning_figures(curves, plan, out),
+    ]
     results.claims = claims(results, plan)
     results.seconds_this_run = time.perf_counter() - t0
     results.train_seconds_all_trials = chain.store.train_seconds()
@@ -242,4 +257,18 @@ def _teacher_quality(
             "student_geo": c["kd"]["geometric_mean_ber"],
             "comparison": c["comparison"],
         },
+    }
+
+
+def _learning(c: dict[str, Any], batch_size: int) -> dict[str, Any]:
+    """KD's promise as speed: the students' validation BER at high SINR vs slots seen, and after how many slots
+    the KD student first reaches the scratch student's final value (``None``: never within its budget)."""
+    kd, scratch = learning_curve(c["kd"], batch_size), learning_curve(c["scratch"], batch_size)
+    final = scratch[1][-1] if scratch[1] else None
+    return {
+        "kd": {"slots": kd[0], "ber": kd[1]},
+        "scratch": {"slots": scratch[0], "ber": scratch[1]},
+        "scratch_final_ber": final,
+        "scratch_slots": scratch[0][-1] if scratch[0] else None,
+        "kd_slots_to_scratch_final": None if final is None else slots_to_reach(kd, final),
     }

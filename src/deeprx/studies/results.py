@@ -182,6 +182,7 @@ class StudyResults:
     energy: dict[str, Any] = field(default_factory=dict)
     quality_vs_energy: list[Row] = field(default_factory=list)
     frontier: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    learning: dict[int, dict[str, Any]] = field(default_factory=dict)
     figures: list[str] = field(default_factory=list)
     claims: list[dict[str, str]] = field(default_factory=list)
     seconds_this_run: float = 0.0
@@ -228,6 +229,7 @@ class StudyResults:
             energy=d["energy"],
             quality_vs_energy=rows(d["quality_vs_energy"]),
             frontier=d.get("frontier", {}),
+            learning={int(k): v for k, v in d.get("learning", {}).items()},
             figures=d.get("figures", []),
             claims=d.get("claims", []),
             seconds_this_run=d.get("seconds_this_run", 0.0),
