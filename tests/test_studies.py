@@ -221,3 +221,24 @@ def test_pareto_and_recommendation_by_hand() -> None:
     assert recommend(rows).candidate is small  # the better model cannot keep up: the best that can
     measured = assess([small, big], proc, 50.0, lambda c: (60.0, "measured (test)"))
     assert recommend(measured).candidate is big and measured[0].rate_method == "measured (test)"
+
+
+def test_reproduce_runs_kd_variants_and_hardware_students(tiny_cfg: RunConfig, tmp_path: Path) -> None:
+    import dataclasses
+
+    plan = dataclasses.replace(
+        _tiny_plan(tiny_cfg),
+        mean_scaling_alpha=None,
+        classical_teachers=(),
+        kd_variants=(("logit MSE", (("kd.term", "mse"),)), ("annealed", (("kd.anneal", "linear"),))),
+        hardware_students=("dense_sixteenth",),
+    )
+    results = reproduce("quick", tmp_path, show_progress=False, plan=plan)
+    assert [r["variant"] for r in results["kd_variants"]] == ["logit MSE", "annealed"]
+    assert all("diff_ci" in r for r in results["kd_variants"])  # each against the student from scratch
+    hardware = results["hardware"]
+    assert [(r["model"], r["role"]) for r in hardware] == [("dense_sixteenth", "scratch"), ("dense_sixteenth", "kd")]
+    assert "diff_vs_scratch" in hardware[1] and "diff_vs_scratch" not in hardware[0]
+    assert any(r["model"] == "dense_sixteenth" for r in results["frontier"]["host"])
+    text = (tmp_path / "report.md").read_text()
+    assert "## KD variants beyond the paper" in text and "## Students built for the hardware" in text

@@ -60,13 +60,16 @@ class Chain:
         temperature: float,
         dmrs_symbols: int = 1,
         scaling: str | None = None,
+        options: dict[str, Any] | None = None,
     ) -> Trial:
-        """A KD student of ``teacher``: a teacher trial, or a classical receiver (``CLASSICAL_TEACHERS``)."""
+        """A KD student of ``teacher``: a teacher trial, or a classical receiver (``CLASSICAL_TEACHERS``);
+        ``options``: further ``kd.*`` overrides (a KD variant)."""
         kd = {
             "kd.teacher": teacher if isinstance(teacher, str) else teacher.shipped or str(teacher.run_dir(self.out)),
             "kd.alpha": alpha,
             "kd.temperature": temperature,
             "kd.scaling": scaling or self.plan.scaling,
+            **(options or {}),
         }
         return Trial(self.cfg(student, dmrs_symbols, kd=kd), "kd")
 

@@ -358,6 +358,37 @@ def render_report(r: StudyResults) -> str:
             f"| {x.alpha:g} ({x.scaling}) | {x.geo:.3f} [{x.geo_ci[0]:.3f}, {x.geo_ci[1]:.3f}] | "
             f"{_fmt_ci(x.diff_vs_scratch, x.diff_ci)} | {x.p_better_than_scratch:.2f} |"
         )
+    if r.kd_variants:
+        lines += [
+            "",
+            f"## KD variants beyond the paper (student {plan['student']}, alpha = {plan['alpha']:g}, "
+            f"T = {plan['temperature']:g})",
+            "",
+            "| variant | geo-mean BER [95% CI] | KD - scratch [95% CI] | P[better] |",
+            "|---|---|---|---|",
+            *(
+                f"| {x.variant} | {x.geo:.3f} [{x.geo_ci[0]:.3f}, {x.geo_ci[1]:.3f}] | "
+                f"{_fmt_ci(x.diff_vs_scratch, x.diff_ci)} | {x.p_better_than_scratch:.2f} |"
+                for x in r.kd_variants
+            ),
+        ]
+    if r.hardware:
+        lines += [
+            "",
+            "## Students built for the hardware (dense 3x3 blocks)",
+            "",
+            "Judged by quality and measured speed, not FLOPs alone: `deeprx recommend --processor host --from OUT` "
+            "measures every model's slots/s here, `benchmarks/inference.py` compares the paths.",
+            "",
+            "| model | role | GFLOP/slot | geo-mean BER [95% CI] | KD - its scratch [95% CI] |",
+            "|---|---|---|---|---|",
+            *(
+                f"| {x.model} | {x.role} | {x.flops / 1e9:.3f} | {x.geo:.3f} [{x.geo_ci[0]:.3f}, {x.geo_ci[1]:.3f}] | "
+                + ("-" if x.diff_vs_scratch is None else _fmt_ci(x.diff_vs_scratch, x.diff_ci))
+                + " |"
+                for x in r.hardware
+            ),
+        ]
     lines += [
         "",
         f"## Temperature x student size (Fig. 5; alpha = {plan['alpha']:g})",

@@ -114,6 +114,21 @@ def reproduce(
         trial = chain.kd(plan.student, name, plan.alpha, plan.temperature, dmrs)
         classical.append((name, dmrs, chain.run("teacher-quality", trial, teacher=name, dmrs=dmrs)))
 
+    # (ours) The KD options beyond the paper, each on the main student in the main setting.
+    variant_results = [
+        (name, chain.run("kd-variants", chain.kd(plan.student, teacher, plan.alpha, plan.temperature,
+                                                  options=dict(options)), variant=name))
+        for name, options in plan.kd_variants
+    ]  # fmt: skip
+    # (ours) Students built for the hardware: from scratch and by KD, judged on the frontier.
+    hardware_results = [
+        (
+            chain.run("hardware", chain.scratch(s), student=s, role="scratch"),
+            chain.run("hardware", chain.kd(s, teacher, plan.alpha, plan.temperature), student=s, role="kd"),
+        )
+        for s in plan.hardware_students
+    ]
+
     # Uncertainty for every dmrs-1 result: all on one test set, so one joint bootstrap.
     scratch_student = curves[1]["scratch"]
     pool = {
@@ -128,6 +143,8 @@ def reproduce(
             *student_scratch.values(),
             *[x for pair in teacher_rows for x in pair],
             curves[1]["kd"],
+            *(r for _, r in variant_results),
+            *(r for pair in hardware_results for r in pair),
         ]
     }
     results.models = _models_summary(
@@ -168,6 +185,12 @@ def reproduce(
     results.teacher = [
         vs_scratch(k["key"], teacher=t["model"], teacher_flops=t["flops_per_slot"], teacher_row=rows[t["key"]])
         for t, k in teacher_rows
+    ]
+    results.kd_variants = [vs_scratch(r["key"], variant=name) for name, r in variant_results]
+    results.hardware = [
+        row
+        for scratch_hw, kd_hw in hardware_results
+        for row in (rows[scratch_hw["key"]], vs_scratch(kd_hw["key"], scratch_hw["key"]))
     ]
     results.teacher_quality = [
         _teacher_quality(name, dmrs, result, curves[dmrs], target, n_boot) for name, dmrs, result in classical

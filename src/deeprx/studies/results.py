@@ -49,7 +49,7 @@ class Row:
         sinr_at_target_db: SINR at the profile's target BER (``None``: not reached); ber_at_max_sinr: floor.
         diff_vs_scratch, diff_ci, p_better_than_scratch: this trial minus the same student from scratch
             (geo-mean, paired bootstrap), where compared.
-        alpha, scaling, temperature, teacher, teacher_flops, teacher_row: the study's variable, where set.
+        alpha, scaling, temperature, teacher, teacher_flops, teacher_row, variant: the study's variable, where set.
     """
 
     model: str
@@ -70,6 +70,7 @@ class Row:
     teacher: str | None = None
     teacher_flops: float | None = None
     teacher_row: Row | None = None
+    variant: str | None = None
 
     @classmethod
     def of(cls, result: dict[str, Any], samples: np.ndarray) -> Row:
@@ -181,6 +182,8 @@ class StudyResults:
     curves: dict[int, dict[str, Any]] = field(default_factory=dict)
     energy: dict[str, Any] = field(default_factory=dict)
     quality_vs_energy: list[Row] = field(default_factory=list)
+    kd_variants: list[Row] = field(default_factory=list)
+    hardware: list[Row] = field(default_factory=list)
     frontier: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     learning: dict[int, dict[str, Any]] = field(default_factory=dict)
     figures: list[str] = field(default_factory=list)
@@ -228,6 +231,8 @@ class StudyResults:
             curves={int(k): with_comparison(c) for k, c in d["curves"].items()},
             energy=d["energy"],
             quality_vs_energy=rows(d["quality_vs_energy"]),
+            kd_variants=rows(d.get("kd_variants", [])),
+            hardware=rows(d.get("hardware", [])),
             frontier=d.get("frontier", {}),
             learning={int(k): v for k, v in d.get("learning", {}).items()},
             figures=d.get("figures", []),
