@@ -91,7 +91,7 @@ def plot_frontier(
     n = len(per_processor)
     cols = 2 if n > 1 else 1
     rows_n = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows_n, cols, figsize=(6.2 * cols, 4.2 * rows_n), squeeze=False)
+    fig, axes = plt.subplots(rows_n, cols, figsize=(6.2 * cols, 4.4 * rows_n), squeeze=False, layout="constrained")
     markers = {"scratch": "o", "kd": "s", "teacher": "^"}
     for ax, (name, rows) in zip(axes.flat, per_processor.items(), strict=False):
         for role, marker in markers.items():
@@ -123,8 +123,8 @@ def plot_learning_curves(
     runs: dict[str, tuple[list[int], list[float]]], reference: tuple[str, float], sinr_db: float, stem: Path, title: str
 ) -> list[Path]:
     """BER at the highest validation SINR vs slots seen, one line per run (KD and scratch students), with a
-    classical receiver's BER on the same validation slots as a dashed line. Zero errors are drawn at the floor
-    ``0.5 / bits`` already applied by the caller."""
+    classical receiver's BER on the same validation slots as a dashed line. A checkpoint with no errors in its
+    validation bits has no point on the log scale."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for i, (label, (slots, ber)) in enumerate(runs.items()):
         ax.plot(slots, ber, "o-", color=f"C{i}", label=label)

@@ -55,8 +55,8 @@ FRONTIER_PROCESSORS = ("host", "xeon-gold-5320", "rtx-2080-ti", "coral-edge-tpu"
 
 
 def learning_curve(result: dict[str, Any], batch_size: int) -> tuple[list[int], list[float]]:
-    """(slots seen, validation BER at the highest validation SINR) at each checkpoint of a trial; zero errors
-    count as half an error in the validation bits (as in the BER curves)."""
+    """(slots seen, validation BER at the highest validation SINR) at each checkpoint of a trial (0 where the
+    validation bits had no error)."""
     rows = [r for r in result["validation_log"] if "val_ber" in r]
     return [r["step"] * batch_size for r in rows], [r["val_ber"][-1] for r in rows]
 
