@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -127,3 +128,21 @@ def test_a_dense_student_runs_on_the_folded_and_onnx_paths(trained, tmp_path: Pa
     for path in ("folded", "onnx"):
         result = agreement(ref, build_engine(model, path, calibration, workdir=tmp_path).run(probe))
         assert result["hard_decision_agreement"] == 1.0 and result["max_abs_logit_diff"] < 1e-3, (path, result)
+
+
+def test_qat_export_keeps_hard_decisions_at_high_sinr(trained, tmp_path: Path) -> None:
+    """Quantization-aware fine-tuning to int8, exported as QDQ ONNX: ONNX Runtime's int8 run agrees with the
+    fake-quantized model and keeps the fp32 model's hard decisions on a high-SINR batch."""
+    from deeprx.train.qat import qat_finetune
+
+    run_dir, cfg = trained
+    model, ckpt = checkpoint.load_model(run_dir)
+    model = _confident(model, _inputs(cfg, 32, 25.0, 2))  # logits far from 0, as after real training
+    confident = tmp_path / "confident"
+    checkpoint.save(confident, checkpoint.Checkpoint(ckpt.config, ckpt.step, model.state_dict(), None, ckpt.log))
+    out = tmp_path / "m.int8.onnx"
+    result = qat_finetune(confident, out, steps=2, lr=1e-6)
+    assert out.exists() and math.isfinite(result["loss_last"])
+    assert result["int8_vs_fake_quant"]["hard_decision_agreement"] >= 0.97  # measured 0.984: ORT int8 rounding
+    # static int8 flips 3-7 % of this net's decisions (test above); QAT starts from the same scales
+    assert result["int8_vs_fp32"]["hard_decision_agreement"] >= 0.95  # measured 0.981

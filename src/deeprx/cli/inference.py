@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from deeprx.cli.common import (
+    CheckpointOpt,
     JsonOpt,
     PretrainedOpt,
     checkpoint_dir_of,
@@ -116,4 +117,51 @@ def serve_bench(
             f"late (> {r.deadline_ms:g} ms) {r.late}; latency p50 {r.latency_ms_p50:.1f} / p95 {r.latency_ms_p95:.1f} "
             f"/ p99 {r.latency_ms_p99:.1f} ms; mean batch {r.mean_batch:.1f} -> "
             + ("[green]kept up[/green]" if r.kept_up else "[red]did not keep up[/red]")
+        )
+
+
+@app.command("qat")
+def qat_cmd(
+    checkpoint_dir: CheckpointOpt = None,
+    pretrained: PretrainedOpt = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="int8 ONNX file to write")] = Path("out/deeprx.int8.onnx"),
+    steps: Annotated[int, typer.Option(help="fine-tuning steps with fake quantization")] = 100,
+    lr: Annotated[float, typer.Option(help="learning rate of the fine-tuning (AdamW)")] = 1e-4,
+    force: Annotated[bool, typer.Option("--force", help="replace an existing --out file")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Quantization-aware fine-tuning to int8 with the run's own loss (KD for a KD student), exported to ONNX (QDQ),
+    checked against the fp32 model at high SINR and timed in ONNX Runtime beside the fp32 ONNX path."""
+    from deeprx.infer.engine import CALIBRATION_SLOTS, build_engine, onnx_file_engine, throughput
+    from deeprx.runtime import use_all_cores
+    from deeprx.subjects import inference_subject
+    from deeprx.train.qat import qat_finetune
+
+    with guard():
+        if out.is_dir():
+            raise InputError(f"--out {out} is a folder; name the ONNX file to write, e.g. {out / 'deeprx.int8.onnx'}")
+        if out.exists() and not force:
+            raise InputError(f"--out {out} exists; pass --force to replace it or choose another --out")
+        if steps < 1 or lr <= 0:
+            raise InputError("--steps must be >= 1 and --lr > 0")
+        check_writable_folder(out.parent)
+        run_dir = checkpoint_dir_of(checkpoint_dir, pretrained)
+        threads = use_all_cores()
+        result = qat_finetune(run_dir, out, steps, lr)
+        subject = inference_subject(run_dir, "", None, CALIBRATION_SLOTS)
+        z = subject.front_end(subject.slots)
+        int8 = onnx_file_engine(out, threads, "onnx-qat", "QAT int8, ONNX Runtime (QDQ)")
+        fp32 = build_engine(subject.net, "onnx", z, workdir=out.parent)
+        result["slots_per_s"] = {"onnx fp32": throughput(fp32, z)["slots_per_s"],
+                                 "onnx qat int8": throughput(int8, z)["slots_per_s"]}  # fmt: skip
+        if emit(result, as_json):
+            return
+        a, b = result["int8_vs_fp32"], result["int8_vs_fake_quant"]
+        console.print(
+            f"wrote {out} after {steps} QAT steps (loss {result['loss_first']:.4f} -> {result['loss_last']:.4f}"
+            f"{', teacher ' + result['teacher'] if result['teacher'] else ''}); at {result['check_sinr_db']:g} dB on "
+            f"{result['check_slots']} slots: hard decisions {a['hard_decision_agreement']:.4%} as fp32's, "
+            f"ONNX Runtime vs fake quantization max |logit diff| {b['max_abs_logit_diff']:.2e}; "
+            f"{result['slots_per_s']['onnx qat int8']:.0f} slots/s int8 vs {result['slots_per_s']['onnx fp32']:.0f} "
+            f"fp32 ONNX (batch {CALIBRATION_SLOTS})"
         )
