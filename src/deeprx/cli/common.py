@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from deeprx.config import PAPER_LINK, ConfigError, RunConfig, load_profile, parse_override
-from deeprx.io import InputError, claim_output_folder, os_error_message
+from deeprx.io import InputError, check_writable_folder, claim_output_folder, os_error_message
 
 console = Console()
 err_console = Console(stderr=True)
@@ -81,6 +81,15 @@ def guard() -> Iterator[Callable[[Path], Path]]:
         raise fail(str(e.args[0] if e.args else e)) from None
     except OSError as e:
         raise fail(os_error_message(e)) from None
+
+
+def check_new_file(out: Path, force: bool, example_name: str) -> None:
+    """``--out`` names a file to write: not a folder, not an existing file unless ``--force``, in a writable folder."""
+    if out.is_dir():
+        raise InputError(f"--out {out} is a folder; name the file to write, e.g. {out / example_name}")
+    if out.exists() and not force:
+        raise InputError(f"--out {out} exists; pass --force to replace it or choose another --out")
+    check_writable_folder(out.parent)
 
 
 def config_from(profile: str, sets: list[str] | None, **direct: Any) -> RunConfig:

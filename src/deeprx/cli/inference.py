@@ -11,13 +11,14 @@ from deeprx.cli.common import (
     CheckpointOpt,
     JsonOpt,
     PretrainedOpt,
+    check_new_file,
     checkpoint_dir_of,
     console,
     emit,
     guard,
 )
 from deeprx.config import PAPER_LINK
-from deeprx.io import InputError, check_writable_folder
+from deeprx.io import InputError
 
 app = typer.Typer()
 EXPORT_CHECK_SLOTS = 8  # slots ONNX Runtime and PyTorch are compared on
@@ -40,11 +41,7 @@ def export_cmd(
     from deeprx.subjects import INFERENCE_SINR_DB, inference_subject
 
     with guard():
-        if out.is_dir():
-            raise InputError(f"--out {out} is a folder; name the ONNX file to write, e.g. {out / 'deeprx.onnx'}")
-        if out.exists() and not force:
-            raise InputError(f"--out {out} exists; pass --force to replace it or choose another --out")
-        check_writable_folder(out.parent)
+        check_new_file(out, force, "deeprx.onnx")
         subject = inference_subject(checkpoint_dir_of(checkpoint_dir, pretrained), "", None, EXPORT_CHECK_SLOTS)
         result = export_verified(subject.net, out, subject.front_end(subject.slots), tolerance)
         if not emit(result, as_json):
@@ -138,13 +135,9 @@ def qat_cmd(
     from deeprx.train.qat import qat_finetune
 
     with guard():
-        if out.is_dir():
-            raise InputError(f"--out {out} is a folder; name the ONNX file to write, e.g. {out / 'deeprx.int8.onnx'}")
-        if out.exists() and not force:
-            raise InputError(f"--out {out} exists; pass --force to replace it or choose another --out")
         if steps < 1 or lr <= 0:
             raise InputError("--steps must be >= 1 and --lr > 0")
-        check_writable_folder(out.parent)
+        check_new_file(out, force, "deeprx.int8.onnx")
         run_dir = checkpoint_dir_of(checkpoint_dir, pretrained)
         threads = use_all_cores()
         result = qat_finetune(run_dir, out, steps, lr)
