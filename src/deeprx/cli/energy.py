@@ -181,27 +181,22 @@ def energy_measure(
     as_json: JsonOpt = False,
 ) -> None:
     """Energy per inference and per training step with a meter, under the paper's base-power protocol."""
-    from deeprx.energy.assess import check_protocol_args, lifecycle_table, measurements
-    from deeprx.energy.meters import open_meter
+    from deeprx.energy.assess import check_protocol_args, lifecycle_table, metered
     from deeprx.runtime import use_all_cores
 
     with guard():
         check_protocol_args(min(batch, train_batch), repeats, training_steps, window, idle, rate)
         use_all_cores()
         subject = _energy_subject(checkpoint, pretrained, model, n_prb, n_rx, modulation, device)
-        energy_meter, why = open_meter(meter, device=str(subject.device))
-        try:
-            res = measurements(subject, energy_meter, batch=batch, train_batch=train_batch, repeats=repeats,
-                               window_s=window, idle_s=idle)  # fmt: skip
-        finally:
-            energy_meter.close()
+        res, description, why = metered(subject, meter, batch=batch, train_batch=train_batch, repeats=repeats,
+                                        window_s=window, idle_s=idle)  # fmt: skip
         inf, step = res["inference"], res["training_step"]
         cycle = lifecycle_table(step.joules_per_item, training_steps, inf.joules_per_item, inf.method, rate)
         data = {"model": subject.name, "meter_choice": why, "inference": inf.to_dict(),
                 "training_step": step.to_dict(), "life_cycle": cycle}  # fmt: skip
         if emit(data, as_json):
             return
-        console.print(f"meter: {energy_meter.description} — {why}")
+        console.print(f"meter: {description} — {why}")
         _print_measurement("inference", inf)
         _print_measurement("training step", step)
         if not cycle["resolved"]:

@@ -28,7 +28,7 @@ from deeprx.cli.common import (
     guard,
     print_summary,
 )
-from deeprx.config import PAPER_LINK, parse_override
+from deeprx.config import PAPER_LINK, RunConfig, parse_override
 from deeprx.io import InputError
 
 app = typer.Typer()
@@ -123,18 +123,23 @@ def train_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Train DeepRx on simulated slots; checkpoints go to OUT (safetensors + JSON)."""
-    from deeprx.train.trainer import train
-
     with guard() as claim:
         cfg = config_from(profile, sets, model=model, seed=seed, device=device, **{"train.steps": steps})
         claim(out)
-        result = train(cfg, out, resume=resume, show_progress=not as_json)
-        last = result.log[-1] if result.log else {}
-        data = {"run_dir": str(out), "step": result.step, "seconds": result.seconds, "last": last,
-                "verdict": result.verdict}  # fmt: skip
-        if not emit(data, as_json):
-            console.print(f"trained to step {result.step} in {result.seconds:.0f} s; checkpoint in {out}")
-            console.print(result.verdict)
+        _train_and_report(cfg, out, resume, as_json, "train", "trained")
+
+
+def _train_and_report(cfg: RunConfig, out: Path, resume: bool, as_json: bool, description: str, done: str) -> None:
+    """Train (or distil) ``cfg`` into ``out`` and print or emit the outcome with the verdict vs LS-LMMSE."""
+    from deeprx.train.trainer import train
+
+    result = train(cfg, out, resume=resume, show_progress=not as_json, description=f"{description} {cfg.model}")
+    last = result.log[-1] if result.log else {}
+    data = {"run_dir": str(out), "step": result.step, "seconds": result.seconds, "last": last,
+            "verdict": result.verdict}  # fmt: skip
+    if not emit(data, as_json):
+        console.print(f"{done} to step {result.step} in {result.seconds:.0f} s; checkpoint in {out}")
+        console.print(result.verdict)
 
 
 @app.command("distill")
@@ -161,18 +166,12 @@ def distill_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Distil a frozen teacher into a student (MODEL): L = alpha * BCE + KL(teacher || student) at temperature T."""
-    from deeprx.train.trainer import train
-
     with guard() as claim:
         direct = {"kd.teacher": str(teacher), "kd.alpha": alpha, "kd.temperature": temperature,
                   "kd.scaling": scaling, "train.steps": steps}  # fmt: skip
         cfg = config_from(profile, sets, model=model, seed=seed, device=device, **direct)
         claim(out)
-        result = train(cfg, out, resume=resume, show_progress=not as_json, description=f"distill {cfg.model}")
-        last = result.log[-1] if result.log else {}
-        data = {"run_dir": str(out), "step": result.step, "seconds": result.seconds, "last": last}
-        if not emit(data, as_json):
-            console.print(f"distilled to step {result.step} in {result.seconds:.0f} s; checkpoint in {out}")
+        _train_and_report(cfg, out, resume, as_json, "distill", "distilled")
 
 
 @app.command("evaluate")

@@ -124,6 +124,20 @@ def measurements(
     return {"inference": inference, "training_step": training}
 
 
+def metered(
+    subject: Subject, meter_name: str, host: Processor | None = None, **protocol: Any
+) -> tuple[dict[str, ProtocolResult], str, str]:
+    """Open the meter ``meter_name`` for the subject's device, run :func:`measurements` with ``protocol`` (batch,
+    train_batch, repeats, window_s, idle_s) and close it: ``(results, meter description, why this meter)``."""
+    from deeprx.energy import meters  # looked up at call time: tests stand in a fake meter
+
+    meter, why = meters.open_meter(meter_name, host, device=str(subject.device))
+    try:
+        return measurements(subject, meter, **protocol), meter.description, why
+    finally:
+        meter.close()
+
+
 def check_protocol_args(
     batch: int, repeats: int, training_steps: int, window_s: float, idle_s: float, rate: float
 ) -> None:

@@ -11,10 +11,9 @@ from deeprx.energy.assess import (
     check_protocol_args,
     estimates,
     lifecycle_table,
-    measurements,
+    metered,
 )
 from deeprx.energy.estimate import metric0_joules
-from deeprx.energy.meters import open_meter
 from deeprx.energy.processors import load_catalogue, load_memory_energy
 from deeprx.io import atomic_write, write_json
 from deeprx.report.energy_plots import plot_breakdown, plot_lifecycle, plot_processors
@@ -44,12 +43,8 @@ def energy_report(
     check_protocol_args(min(batch, train_batch), repeats, training_steps, window_s, idle_s, rate)
     use_all_cores()
     est = estimates(subject, procs, load_memory_energy(catalogue))
-    energy_meter, why = open_meter(meter, procs["host"], device=str(subject.device))
-    try:
-        res = measurements(subject, energy_meter, batch=batch, train_batch=train_batch, repeats=repeats,
-                           window_s=window_s, idle_s=idle_s)  # fmt: skip
-    finally:
-        energy_meter.close()
+    res, description, why = metered(subject, meter, procs["host"], batch=batch, train_batch=train_batch,
+                                    repeats=repeats, window_s=window_s, idle_s=idle_s)  # fmt: skip
     inf, step = res["inference"], res["training_step"]
     flops = est["totals"]["flops"]
     proc = procs[processor]
@@ -74,7 +69,7 @@ def energy_report(
         "model": subject.name,
         "estimates": est,
         "meter_choice": why,
-        "meter": energy_meter.description,
+        "meter": description,
         "inference": inf.to_dict(),
         "training_step": step.to_dict(),
         "life_cycle": cycles,

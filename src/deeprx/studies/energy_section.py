@@ -7,9 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from deeprx.config import PAPER_LINK
-from deeprx.energy.assess import lifecycle_table, measurements
+from deeprx.energy.assess import lifecycle_table, metered
 from deeprx.energy.flops import block_totals, count_layers
-from deeprx.energy.meters import open_meter
 from deeprx.io import read_json, write_json
 from deeprx.models.deeprx import create_model
 from deeprx.studies.chain import Chain
@@ -34,22 +33,12 @@ def energy_section(plan: StudyPlan, chain: Chain, teacher: dict[str, Any], stude
         measured = read_json(cache, "energy measurement")
     else:
         subject = energy_subject(chain.teacher(plan.teacher, 1).run_dir(chain.out), plan.teacher, link)
-        meter, why = open_meter("auto", chain.processors["host"])
         window = plan.energy_window_s
-        try:
-            m = measurements(
-                subject,
-                meter,
-                batch=16,
-                train_batch=plan.base.train.batch_size,
-                repeats=3,
-                window_s=window,
-                idle_s=window,
-            )
-        finally:
-            meter.close()
+        m, description, why = metered(subject, "auto", chain.processors["host"], batch=16,
+                                      train_batch=plan.base.train.batch_size, repeats=3, window_s=window,
+                                      idle_s=window)  # fmt: skip
         measured = {
-            "meter": meter.description,
+            "meter": description,
             "why": why,
             "inference": m["inference"].to_dict(),
             "training_step": m["training_step"].to_dict(),

@@ -38,6 +38,10 @@ def _interval(value: Any) -> Interval | None:
     return None if value is None else (float(value[0]), float(value[1]))
 
 
+# Row fields every row has (kept in to_dict even when None: "not reached" is a measurement)
+_ROW_MEASURED = ("model", "role", "key", "flops", "joules", "geo", "geo_ci", "sinr_at_target_db", "ber_at_max_sinr")
+
+
 @dataclass(frozen=True)
 class Row:
     """One trial on the shared test set, with its bootstrap interval, and what its study varied.
@@ -104,9 +108,6 @@ class Row:
             "diff_ci": _interval(d.get("diff_ci")),
             "teacher_row": None if teacher_row is None else cls.from_dict(teacher_row),
         })  # fmt: skip
-
-
-_ROW_MEASURED = ("model", "role", "key", "flops", "joules", "geo", "geo_ci", "sinr_at_target_db", "ber_at_max_sinr")
 
 
 @dataclass(frozen=True)
