@@ -18,7 +18,7 @@ from deeprx.receivers import FrontEnd, NetworkInput, NeuralReceiver, data_re_log
 from deeprx.train import checkpoint
 from deeprx.train.distill import GENIE_TEACHER, LS_LMMSE_TEACHER, distillation_loss, load_teacher
 from deeprx.train.losses import bernoulli_kl, kd_loss, masked_bce
-from deeprx.train.trainer import train
+from deeprx.train.trainer import BatchCache, train
 
 
 def _kl_by_hand(zt: float, zs: float, t: float) -> float:
@@ -88,6 +88,29 @@ def test_distillation_lowers_the_kd_term(tiny_cfg: RunConfig, tmp_path: Path) ->
     student, ckpt = checkpoint.load_model(tmp_path / "student")
     assert ckpt.extra["teacher_model"] == "deeprx_quarter_c32" and len(ckpt.extra["teacher_sha256"]) == 64
     assert _kl_on_fixed_batch(student, teacher, cfg) < 0.8 * _kl_on_fixed_batch(start, teacher, cfg)
+
+
+def test_students_sharing_a_batch_cache_run_the_teacher_once_per_batch_and_train_the_same(
+    tiny_cfg: RunConfig, tmp_path: Path
+) -> None:
+    teacher_cfg = tiny_cfg.with_overrides({"model": "deeprx_quarter_c32", "train.steps": 4})
+    train(teacher_cfg, tmp_path / "t", show_progress=False)
+    cfg = tiny_cfg.with_overrides({"kd.teacher": str(tmp_path / "t"), "kd.alpha": 10.0, "kd.temperature": 2.0})
+    plain = train(cfg, tmp_path / "plain", show_progress=False)
+    cache = BatchCache(max_bytes=2**30)
+    first = train(cfg, tmp_path / "first", show_progress=False, batch_cache=cache)
+    assert (cache.derived_hits, cache.derived_misses) == (0, cfg.train.steps)
+    # another student (another alpha) of the same teacher reads the kept outputs; another teacher does not
+    second = train(cfg.with_overrides({"kd.alpha": 1.0}), tmp_path / "second", show_progress=False, batch_cache=cache)
+    assert (cache.derived_hits, cache.derived_misses) == (cfg.train.steps, cfg.train.steps)
+    genie = cfg.with_overrides({"kd.teacher": GENIE_TEACHER})
+    train(genie, tmp_path / "genie", show_progress=False, batch_cache=cache)
+    assert cache.derived_misses == 2 * cfg.train.steps
+    a, b = (checkpoint.load(r.run_dir).model_state for r in (plain, first))
+    assert all(torch.equal(a[k], b[k]) for k in a)  # kept outputs are the outputs: the same training
+    uncached = train(cfg.with_overrides({"kd.alpha": 1.0}), tmp_path / "uncached", show_progress=False)
+    c, d = (checkpoint.load(r.run_dir).model_state for r in (second, uncached))
+    assert all(torch.equal(c[k], d[k]) for k in c)
 
 
 def test_classical_teachers_are_baseline_receivers_and_can_be_distilled(tiny_cfg: RunConfig, tmp_path: Path) -> None:

@@ -140,7 +140,8 @@ def test_reproduce_takes_shipped_teachers_without_training_them(tmp_path: Path) 
     )
     plan = StudyPlan(
         base=base, teacher="deeprx_half", shipped_teachers=((1, "cpu-teacher-dmrs1"), (2, "cpu-teacher-dmrs2")),
-        teacher_steps=4, teachers=("deeprx_half",), student="deeprx_eighth", students=("deeprx_eighth",),
+        teacher_steps=4, teachers=("cpu-teacher-half-32k", "deeprx_half"), student="deeprx_eighth",
+        students=("deeprx_eighth",),
         sizes=("deeprx_eighth",), alphas=(300.0,), temperatures=(3.0,), alpha=300.0, temperature=3.0,
         mean_scaling_alpha=None, classical_teachers=(), n_boot=20,
     )  # fmt: skip
@@ -152,7 +153,10 @@ def test_reproduce_takes_shipped_teachers_without_training_them(tmp_path: Path) 
 
     results = reproduce("quick", tmp_path, show_progress=False, trainer=counting, plan=plan)
     assert trained and all(c.model == "deeprx_eighth" for c in trained)  # the shipped teacher never trains
-    assert [s["name"] for s in results["models"]["shipped"]] == ["cpu-teacher-dmrs1", "cpu-teacher-dmrs2"]
+    shipped = ["cpu-teacher-dmrs1", "cpu-teacher-dmrs2", "cpu-teacher-half-32k"]
+    assert sorted(s["name"] for s in results["models"]["shipped"]) == shipped
+    # teachers of one size are told apart by their budget
+    assert [r["teacher"] for r in results["teacher"]] == ["deeprx_half (32k slots)", "deeprx_half (296k slots)"]
     assert all(t["model"] == "deeprx_eighth" for t in results["models"]["trained"])
     teacher = next(r for r in results["curves"][1]["receivers"] if r["receiver"].startswith("teacher"))
     ls = next(r for r in results["curves"][1]["receivers"] if r["receiver"] == "LS-LMMSE")
@@ -223,7 +227,7 @@ def test_pareto_and_recommendation_by_hand() -> None:
     assert recommend(measured).candidate is big and measured[0].rate_method == "measured (test)"
 
 
-def test_reproduce_runs_kd_variants_and_hardware_students(tiny_cfg: RunConfig, tmp_path: Path) -> None:
+def test_reproduce_runs_kd_variants_hardware_students_and_int8_qat(tiny_cfg: RunConfig, tmp_path: Path) -> None:
     import dataclasses
 
     plan = dataclasses.replace(
@@ -232,8 +236,16 @@ def test_reproduce_runs_kd_variants_and_hardware_students(tiny_cfg: RunConfig, t
         classical_teachers=(),
         kd_variants=(("logit MSE", (("kd.term", "mse"),)), ("annealed", (("kd.anneal", "linear"),))),
         hardware_students=("dense_sixteenth",),
+        qat_steps=2,
     )
     results = reproduce("quick", tmp_path, show_progress=False, plan=plan)
+    q = results["quantized"]
+    assert [x["source"] for x in q["students"]] == ["scratch", "kd"]
+    for x in q["students"]:  # each int8 student scored on every test slot, in pairs with its fp32 self
+        assert x["key"].endswith("-qat2-lr0.0001") and (tmp_path / "runs" / x["key"] / "model.int8.onnx").exists()
+        assert x["int8_vs_fp32"]["geo_diff"] == pytest.approx(x["geo_int8"] - x["geo_fp32"])
+    assert q["students"][1]["qat"]["teacher"] is not None  # the KD student's QAT keeps its teacher
+    assert "KD + int8 quantization-aware training" in (tmp_path / "report.md").read_text()
     assert [r["variant"] for r in results["kd_variants"]] == ["logit MSE", "annealed"]
     assert all("diff_ci" in r for r in results["kd_variants"])  # each against the student from scratch
     hardware = results["hardware"]

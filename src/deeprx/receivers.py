@@ -190,6 +190,23 @@ class NeuralReceiver:
         return out
 
 
+class RunnerReceiver:
+    """A network run by something other than torch (e.g. ONNX Runtime) as a :data:`Receiver`.
+
+    ``run`` maps the front end's ``z: [batch, C, 14, n_sc]`` float32 to the network's logits
+    ``[batch, bits, 14, n_sc]``; calls return ``[batch, n_data_re, bits_per_symbol]`` float32 on the slot's device.
+    """
+
+    def __init__(self, run: Callable[[torch.Tensor], torch.Tensor], front_end: FrontEnd) -> None:
+        self.run, self.front_end = run, front_end
+
+    @torch.no_grad()
+    def __call__(self, slot: Slot) -> torch.Tensor:
+        x = self.front_end.prepare(slot)
+        out = data_re_logits(self.run(x.z).to(slot.device).float(), slot.data_mask)
+        return out if x.prior is None else out + x.prior
+
+
 def initialise(model: DeepRx, features: str) -> DeepRx:
     """A fresh network for ``features``: for ``residual`` its output layer starts at zero (= LS-LMMSE)."""
     if features == "residual":

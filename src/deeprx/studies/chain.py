@@ -10,6 +10,7 @@ from typing import Any
 
 from deeprx import pretrained
 from deeprx.energy.processors import load_catalogue
+from deeprx.io import InputError
 from deeprx.studies.plan import StudyPlan
 from deeprx.studies.runner import Trial, run_trial
 from deeprx.studies.store import Store
@@ -39,14 +40,21 @@ class Chain:
         return self.plan.base.with_overrides(overrides)
 
     def teacher(self, model: str, dmrs_symbols: int = 1) -> Trial:
-        """The teacher of ``model``: shipped where the plan names one for this DMRS setting, else trained."""
-        shipped = dict(self.plan.shipped_teachers).get(dmrs_symbols) if model == self.plan.teacher else None
+        """The teacher ``model``: the name of a shipped checkpoint, or a preset, which is the plan's shipped
+        teacher where the plan names one for this DMRS setting, else trained here for ``teacher_steps``."""
+        if pretrained.is_pretrained(model):
+            shipped: str | None = model
+        else:
+            shipped = dict(self.plan.shipped_teachers).get(dmrs_symbols) if model == self.plan.teacher else None
         if shipped is None:
             return Trial(self.cfg(model, dmrs_symbols, self.plan.teacher_steps), "teacher")
         saved = checkpoint.saved_config(pretrained.resolve(shipped))
+        if saved.link.dmrs_symbols != dmrs_symbols:
+            raise InputError(f"teacher {shipped!r} was trained with {saved.link.dmrs_symbols} DMRS symbol(s), "
+                             f"the study needs {dmrs_symbols}; name a shipped teacher of that setting")  # fmt: skip
         # The shipped run's own link, model and training; this chain's test set and device.
         cfg = dataclasses.replace(saved, profile=self.plan.base.profile, device=self.plan.base.device,
-                                  eval=self.cfg(model, dmrs_symbols).eval)  # fmt: skip
+                                  eval=self.cfg(saved.model, dmrs_symbols).eval)  # fmt: skip
         return Trial(cfg, "teacher", shipped=shipped)
 
     def scratch(self, model: str, dmrs_symbols: int = 1) -> Trial:

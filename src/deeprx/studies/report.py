@@ -18,7 +18,7 @@ from deeprx.report.study_plots import (
     plot_temperature_study,
 )
 from deeprx.studies.plan import StudyPlan
-from deeprx.studies.results import ENERGY_PROCESSOR, StudyResults
+from deeprx.studies.results import ENERGY_PROCESSOR, Comparison, StudyResults
 from deeprx.studies.runner import curve_of
 
 
@@ -157,7 +157,8 @@ def claims(results: StudyResults, plan: StudyPlan) -> list[dict[str, str]]:
         },
         {
             "claim": "A mid-size teacher is best (Fig. 4)",
-            "ours": f"best teacher {best_teacher.teacher} of {', '.join(r.teacher for r in results.teacher)}",
+            "ours": f"best teacher {best_teacher.teacher}; KD - scratch per teacher: "
+            + "; ".join(f"{r.teacher} {_fmt_ci(r.diff_vs_scratch, r.diff_ci)}" for r in results.teacher),
             "source": profile,
         },
         {
@@ -176,6 +177,7 @@ def claims(results: StudyResults, plan: StudyPlan) -> list[dict[str, str]]:
         },
         *_teacher_quality_claim(results),
         *_learning_claim(results),
+        *_quantized_claim(results),
         {
             "claim": "KD lowers the error floor (Fig. 6)",
             "ours": "BER at the highest SINR, KD vs scratch: "
@@ -189,6 +191,49 @@ def claims(results: StudyResults, plan: StudyPlan) -> list[dict[str, str]]:
             "source": "counted",
         },
     ]
+
+
+def _quantized_section(q: dict[str, Any], plan: dict[str, Any]) -> list[str]:
+    """KD + int8 QAT: each int8 student beside its fp32 self, and KD against scratch in int8."""
+    k = Comparison.from_dict(q["kd_vs_scratch_int8"])
+    lines = [
+        "",
+        f"## KD + int8 quantization-aware training (student {plan['student']}, 1 DMRS)",
+        "",
+        f"Each student fine-tuned {plan['qat_steps']} steps with fake quantization and its own loss (KD's keeps its "
+        "teacher), exported as QDQ ONNX and scored by ONNX Runtime's int8 kernels on every test slot.",
+        "",
+        "| student | fp32 geo-mean | int8 geo-mean | int8 - fp32 [95% CI] | int8 BER at max SINR | "
+        "hard decisions kept at max SINR |",
+        "|---|---|---|---|---|---|",
+    ]
+    for x in q["students"]:
+        c = Comparison.from_dict(x["int8_vs_fp32"])
+        kept = x["qat"]["int8_vs_fp32"]["hard_decision_agreement"]
+        lines.append(
+            f"| {x['source']} | {x['geo_fp32']:.3f} | {x['geo_int8']:.3f} | {_fmt_ci(c.geo_diff, c.geo_diff_ci)} | "
+            f"{x['floor_int8']:.2e} | {kept:.2%} |"
+        )
+    lines += [
+        "",
+        f"In int8, KD - scratch: geo-mean {_fmt_ci(k.geo_diff, k.geo_diff_ci)}, gain at the target BER "
+        f"{_fmt_ci(k.gain_db, k.gain_db_ci, '+.2f')} dB (P[KD better] {k.p_kd_better:.2f}).",
+    ]
+    return lines
+
+
+def _quantized_claim(results: StudyResults) -> list[dict[str, str]]:
+    if not results.quantized:
+        return []
+    k = Comparison.from_dict(results.quantized["kd_vs_scratch_int8"])
+    kd = next(x for x in results.quantized["students"] if x["source"] == "kd")
+    cost = Comparison.from_dict(kd["int8_vs_fp32"])
+    return [{
+        "claim": "(ours) KD combined with int8 QAT (the paper's future work)",
+        "ours": f"int8 KD - int8 scratch geo-mean {_fmt_ci(k.geo_diff, k.geo_diff_ci)}; int8 KD student - its fp32 "
+        f"self {_fmt_ci(cost.geo_diff, cost.geo_diff_ci)}",
+        "source": results.profile,
+    }]  # fmt: skip
 
 
 def _learning_claim(results: StudyResults) -> list[dict[str, str]]:
@@ -372,6 +417,8 @@ def render_report(r: StudyResults) -> str:
                 for x in r.kd_variants
             ),
         ]
+    if r.quantized:
+        lines += _quantized_section(r.quantized, plan)
     if r.hardware:
         lines += [
             "",

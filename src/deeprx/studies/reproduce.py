@@ -27,6 +27,7 @@ from deeprx.studies.chain import Chain
 from deeprx.studies.energy_section import energy_section
 from deeprx.studies.frontier import Candidate, assess
 from deeprx.studies.plan import StudyPlan, plan_for
+from deeprx.studies.quantized import qat_key, run_qat_trial
 from deeprx.studies.report import (
     FRONTIER_PROCESSORS,
     claims,
@@ -129,6 +130,16 @@ def reproduce(
         for s in plan.hardware_students
     ]
 
+    # (ours) KD + int8 QAT: the main student from scratch and by KD (1 DMRS), each quantized, scored in pairs.
+    quantized = []
+    if plan.qat_steps:
+        sources = {"scratch": chain.scratch(plan.student), "kd": chain.kd(plan.student, teacher, plan.alpha,
+                                                                           plan.temperature)}  # fmt: skip
+        for role, trial in sources.items():
+            chain.store.add_member("qat", qat_key(trial, plan.qat_steps), {"source": role})
+            quantized.append(run_qat_trial(trial, curves[1][role], out, chain.store, plan.qat_steps,
+                                           show_progress=show_progress))  # fmt: skip
+
     # Uncertainty for every dmrs-1 result: all on one test set, so one joint bootstrap.
     scratch_student = curves[1]["scratch"]
     pool = {
@@ -183,7 +194,7 @@ def reproduce(
         for s, rs in temp_results.items()
     }
     results.teacher = [
-        vs_scratch(k["key"], teacher=t["model"], teacher_flops=t["flops_per_slot"], teacher_row=rows[t["key"]])
+        vs_scratch(k["key"], teacher=teacher_label(t), teacher_flops=t["flops_per_slot"], teacher_row=rows[t["key"]])
         for t, k in teacher_rows
     ]
     results.kd_variants = [vs_scratch(r["key"], variant=name) for name, r in variant_results]
@@ -195,6 +206,8 @@ def reproduce(
     results.teacher_quality = [
         _teacher_quality(name, dmrs, result, curves[dmrs], target, n_boot) for name, dmrs, result in classical
     ]
+    if quantized:
+        results.quantized = _quantized_summary(quantized, curves[1], target, n_boot)
     results.curves = {d: _curves_summary(c, target) for d, c in curves.items()}
     results.energy = energy_section(plan, chain, teacher_result, scratch_student)
     results.quality_vs_energy = list(rows.values())
@@ -219,6 +232,12 @@ def reproduce(
     text = render_report(results)
     atomic_write(out / "report.md", lambda p: p.write_text(text))
     return data
+
+
+def teacher_label(result: dict[str, Any]) -> str:
+    """A teacher by its preset and training budget (teachers of one size may differ only in budget)."""
+    slots = result.get("slots_seen")
+    return result["model"] if slots is None else f"{result['model']} ({slots / 1000:,.0f}k slots)"
 
 
 def _models_summary(trial_results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -280,6 +299,29 @@ def _teacher_quality(
             "student_geo": c["kd"]["geometric_mean_ber"],
             "comparison": c["comparison"],
         },
+    }
+
+
+def _quantized_summary(
+    quantized: list[dict[str, Any]], c: dict[str, Any], target: float, n_boot: int
+) -> dict[str, Any]:
+    """The int8 students (scratch, then KD) beside their fp32 selves, and KD against scratch in int8."""
+    scratch_int8, kd_int8 = quantized
+    return {
+        "students": [
+            {
+                "source": role,
+                "model": q["model"],
+                "key": q["key"],
+                "qat": q["qat"],
+                "geo_fp32": c[role]["geometric_mean_ber"],
+                "geo_int8": q["geometric_mean_ber"],
+                "floor_int8": q["ber_at_max_sinr"],
+                "int8_vs_fp32": compare(q, c[role], target, n_boot).to_dict(),
+            }
+            for role, q in (("scratch", scratch_int8), ("kd", kd_int8))
+        ],
+        "kd_vs_scratch_int8": compare(kd_int8, scratch_int8, target, n_boot).to_dict(),
     }
 
 

@@ -187,6 +187,7 @@ class StudyResults:
     hardware: list[Row] = field(default_factory=list)
     frontier: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     learning: dict[int, dict[str, Any]] = field(default_factory=dict)
+    quantized: dict[str, Any] = field(default_factory=dict)
     figures: list[str] = field(default_factory=list)
     claims: list[dict[str, str]] = field(default_factory=list)
     seconds_this_run: float = 0.0
@@ -236,6 +237,7 @@ class StudyResults:
             hardware=rows(d.get("hardware", [])),
             frontier=d.get("frontier", {}),
             learning={int(k): v for k, v in d.get("learning", {}).items()},
+            quantized=d.get("quantized", {}),
             figures=d.get("figures", []),
             claims=d.get("claims", []),
             seconds_this_run=d.get("seconds_this_run", 0.0),

@@ -119,6 +119,7 @@ def run_trial(
         "dmrs_symbols": cfg.link.dmrs_symbols,
         "parameters": count_parameters(model),
         "trained_steps": ckpt.step,
+        "slots_seen": ckpt.step * cfg.train.batch_size,
         # A shipped trial was not trained by this study: its training time is in its record, not here.
         "train_seconds": None if trial.shipped else ckpt.extra.get("train_seconds"),
         "testset": config_hash(testset_key(cfg)),

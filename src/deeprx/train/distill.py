@@ -31,6 +31,9 @@ CLASSICAL_TEACHERS: dict[str, str] = {  # name -> receiver, as keyed in baseline
 }
 
 TeacherLogits = Callable[[Slot, NetworkInput], torch.Tensor]
+# (slot, name, compute) -> compute(), possibly kept from an earlier call with this slot and name
+# (:meth:`deeprx.train.trainer.BatchCache.derived`).
+Memo = Callable[[Slot, str, Callable[[], torch.Tensor]], torch.Tensor]
 
 
 def load_teacher(cfg: RunConfig, simulator: UplinkSimulator) -> tuple[TeacherLogits, dict[str, Any]]:
@@ -99,9 +102,13 @@ class DistillationLoss:
     (seeded from the run's seed and the step, so a resumed run draws the same ones) depend on it.
     """
 
-    def __init__(self, cfg: RunConfig, teacher: TeacherLogits) -> None:
+    def __init__(self, cfg: RunConfig, teacher: TeacherLogits, teacher_id: str = "", memo: Memo | None = None) -> None:
         self.kd, self.seed, self.total_steps = cfg.kd, cfg.seed, cfg.train.steps
         self.teacher = teacher
+        # The teacher's outputs depend on the slot, the teacher (its tensors' hash, or a classical receiver's
+        # name), the input features it is given and the precision; ``memo`` keeps them per slot under this name.
+        self.memo_name = f"teacher {teacher_id} {cfg.features}"
+        self.memo = memo if teacher_id else None
         self.step = 0
         if cfg.kd.sobolev_weight > 0 and not (isinstance(teacher, NetworkTeacher) and teacher.same_input):
             raise InputError(
@@ -115,7 +122,12 @@ class DistillationLoss:
     def __call__(self, student: NeuralReceiver, slot: Slot) -> torch.Tensor:
         kd = self.kd
         x = student.front_end.prepare(slot)
-        teacher_logits = self.teacher(slot, x)
+        if self.memo is None:
+            teacher_logits = self.teacher(slot, x)
+        else:
+            precision = "bf16" if torch.is_autocast_enabled(slot.device.type) else "fp32"
+            name = f"{self.memo_name} {precision}"
+            teacher_logits = self.memo(slot, name, lambda: self.teacher(slot, x))
         student_logits = student.logits(slot, x)
         weight = annealed_kd_weight(self.step / max(1, self.total_steps - 1), kd.anneal)
         loss, _ = kd_loss(student_logits, teacher_logits, slot.bits, kd.alpha, kd.temperature, kd.scaling,
@@ -130,7 +142,10 @@ class DistillationLoss:
         return loss / (kd.alpha + (n_bits if kd.scaling == "paper" else kd.temperature**2))
 
 
-def distillation_loss(cfg: RunConfig, simulator: UplinkSimulator) -> tuple[DistillationLoss, dict[str, Any]]:
-    """The distillation step loss for ``cfg`` (teacher on the run's ``simulator``) and the teacher's facts."""
+def distillation_loss(
+    cfg: RunConfig, simulator: UplinkSimulator, memo: Memo | None = None
+) -> tuple[DistillationLoss, dict[str, Any]]:
+    """The distillation step loss for ``cfg`` (teacher on the run's ``simulator``) and the teacher's facts;
+    ``memo`` keeps the teacher's outputs per batch for the other students that draw the same batches."""
     teacher, facts = load_teacher(cfg, simulator)
-    return DistillationLoss(cfg, teacher), facts
+    return DistillationLoss(cfg, teacher, facts["teacher_sha256"], memo), facts

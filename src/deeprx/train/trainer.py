@@ -94,18 +94,22 @@ def build_model(cfg: RunConfig, device: torch.device) -> DeepRx:
 
 
 def build_step(
-    cfg: RunConfig, model: DeepRx, simulator: UplinkSimulator, loss_fn: LossFn | None = None
+    cfg: RunConfig,
+    model: DeepRx,
+    simulator: UplinkSimulator,
+    loss_fn: LossFn | None = None,
+    batch_cache: BatchCache | None = None,
 ) -> tuple[TrainingStep, dict[str, Any]]:
     """The run's training step for ``model`` and the facts of its teacher (empty without KD).
 
     The loss is ``loss_fn`` if given, else the distillation loss when ``cfg.kd.teacher`` names a teacher (which
-    shares ``simulator``), else masked BCE.
+    shares ``simulator``, and keeps its outputs in ``batch_cache`` when given), else masked BCE.
     """
     facts: dict[str, Any] = {}
     if loss_fn is None and cfg.kd.teacher:
         from deeprx.train.distill import distillation_loss
 
-        loss_fn, facts = distillation_loss(cfg, simulator)
+        loss_fn, facts = distillation_loss(cfg, simulator, batch_cache.derived if batch_cache else None)
     receiver = NeuralReceiver(model, FrontEnd(simulator, cfg.features))
     use_bf16 = cfg.train.bf16 and bf16_supported(simulator.device)
     step = TrainingStep(receiver, make_optimizer(cfg.train, model), loss_fn or bce_loss, cfg.train.grad_clip, use_bf16)
@@ -202,7 +206,10 @@ class BatchCache:
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes, self.bytes = max_bytes, 0
         self.hits = self.misses = 0
+        self.derived_hits = self.derived_misses = 0
         self._slots: dict[tuple[LinkConfig, int, int], Slot] = {}
+        self._held: set[int] = set()  # ids of the held slots: alive for the cache's life, so never reused
+        self._derived: dict[tuple[int, str], torch.Tensor] = {}
 
     def sample(self, simulator: UplinkSimulator, batch_size: int, seed: int) -> Slot:
         key = (simulator.link, batch_size, seed)
@@ -215,8 +222,31 @@ class BatchCache:
         size = sum(t.numel() * t.element_size() for t in slot.__dict__.values())
         if self.bytes + size <= self.max_bytes:
             self._slots[key] = slot
+            self._held.add(id(slot))
             self.bytes += size
         return slot
+
+    def derived(self, slot: Slot, name: str, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """``compute()``, a pure function of ``slot`` named ``name``, kept beside a slot this cache holds.
+
+        A frozen teacher's outputs are the same for every student that draws the batch, so the KD trials of a
+        study run the teacher once per batch instead of once per trial. Within the same byte budget; the
+        returned tensor is shared and must not be modified in place.
+        """
+        if id(slot) not in self._held:
+            return compute()
+        key = (id(slot), name)
+        value = self._derived.get(key)
+        if value is not None:
+            self.derived_hits += 1
+            return value
+        self.derived_misses += 1
+        value = compute()
+        size = value.numel() * value.element_size()
+        if self.bytes + size <= self.max_bytes:
+            self._derived[key] = value
+            self.bytes += size
+        return value
 
 
 @dataclass
@@ -259,7 +289,7 @@ def train(
     model = build_model(cfg, device)
     # one simulator for the training batches, the front end, the teacher and the validation set
     simulator = UplinkSimulator(cfg.link, device)
-    step_fn, teacher_facts = build_step(cfg, model, simulator, loss_fn)
+    step_fn, teacher_facts = build_step(cfg, model, simulator, loss_fn, batch_cache)
     optimizer, receiver = step_fn.optimizer, step_fn.receiver
     start, log, seconds_before = 0, [], 0.0
     loss_ema: float | None = None
