@@ -17,6 +17,7 @@ timed in the same run) that each path's best throughput reaches: the bound on an
 
     python benchmarks/inference.py --checkpoint out/cpu/runs/<teacher> --checkpoint out/cpu/runs/<student>
     python benchmarks/inference.py --model deeprx_full          # speed only, untrained
+    python benchmarks/inference.py --model deeprx_quarter --model dense_eighth --model dense_sixteenth  # blocks
     python benchmarks/inference.py --model deeprx_quarter --device cuda --batches 1,16,256  # GPU paths
 
 On a GPU (``--device cuda``) the paths are eager fp32, folded + channels-last fp32, bf16, ``compile`` and

@@ -24,9 +24,15 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+THREADS_ENV = "DEEPRX_THREADS"  # caps the threads of a process that shares the cores (a Ray task's CPUs)
+
+
 def use_all_cores() -> int:
-    """Give torch every core this process may run on (intra-op threads)."""
+    """Give torch every core this process may run on (intra-op threads), at most ``$DEEPRX_THREADS``."""
     n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cap = os.environ.get(THREADS_ENV, "")
+    if cap.isdigit() and int(cap) > 0:
+        n = min(n, int(cap))
     torch.set_num_threads(n)
     return n
 

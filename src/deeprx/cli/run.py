@@ -228,10 +228,21 @@ def run(
             console.print(f"report: {out / 'report.md'}  plot: {out / 'ber_vs_sinr.png'}")
 
 
+EXECUTORS = ("local", "ray")
+
+
 @app.command()
 def reproduce(
     profile: ProfileOpt = "quick",
     out: OutOpt = Path("out"),
+    executor: Annotated[
+        str, typer.Option(help="local: trials one after another here; ray: as Ray tasks (docs/scale-out.md)")
+    ] = "local",
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster to join (auto: the one `ray start` made); default: a local Ray")
+    ] = None,
+    cpus_per_trial: Annotated[float, typer.Option(help="CPUs each Ray task asks for")] = 1.0,
+    gpus_per_trial: Annotated[float, typer.Option(help="GPUs (or a fraction) each Ray training task asks for")] = 0.0,
     as_json: JsonOpt = False,
 ) -> None:
     """The paper's whole chain (sizes, teachers, KD studies, curves, energy), resumable, with a report in OUT."""
@@ -241,10 +252,20 @@ def reproduce(
     with guard() as claim:
         if profile not in PROFILES:
             raise InputError(f"unknown profile {profile!r}: choose one of {list(PROFILES)}")
+        if executor not in EXECUTORS:
+            raise InputError(f"unknown executor {executor!r}: choose one of {list(EXECUTORS)}")
+        if executor == "local" and address is not None:
+            raise InputError("--address is for --executor ray; add --executor ray or drop --address")
+        if cpus_per_trial <= 0 or gpus_per_trial < 0:
+            raise InputError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
         claim(out)
-        results = run_chain(profile, out, show_progress=not as_json)
+        results = run_chain(profile, out, not as_json, executor=executor, address=address,
+                            cpus_per_task=cpus_per_trial, gpus_per_task=gpus_per_trial)  # fmt: skip
         if emit(results, as_json):
             return
+        if "failed" in results:
+            console.print(f"[red]{len(results['failed'])} trial(s) failed[/red]; see {out / 'report.md'}")
+            raise typer.Exit(1)
         table = Table(title=f"Paper claims vs ours (profile {profile})")
         for col in ("paper claim", "ours", "from"):
             table.add_column(col)

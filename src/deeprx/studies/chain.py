@@ -12,7 +12,8 @@ from deeprx import pretrained
 from deeprx.energy.processors import load_catalogue
 from deeprx.io import InputError
 from deeprx.studies.plan import StudyPlan
-from deeprx.studies.runner import Trial, run_trial
+from deeprx.studies.quantized import qat_key, run_qat_trial
+from deeprx.studies.runner import Trial, baselines_key, run_baselines, run_trial
 from deeprx.studies.store import Store
 from deeprx.train import checkpoint
 from deeprx.train.trainer import BatchCache
@@ -21,10 +22,23 @@ BATCH_CACHE_BYTES = 6 * 2**30  # ~4,400 batches of 32 slots at 4 PRB; the paper 
 
 
 class Chain:
-    """Builds the trials of a plan and runs them through the store (each at most once)."""
+    """Builds the trials of a plan and runs them through the store (each at most once).
 
-    def __init__(self, plan: StudyPlan, out: Path, show_progress: bool, trainer: Callable[..., Any]) -> None:
+    :meth:`run`, :meth:`baselines` and :meth:`quantize` are the three kinds of work of a study; a chain that
+    plans instead of running (:class:`deeprx.studies.distributed.PlanningChain`) overrides them.
+    """
+
+    def __init__(
+        self,
+        plan: StudyPlan,
+        out: Path,
+        show_progress: bool,
+        trainer: Callable[..., Any],
+        run_missing: bool = True,
+    ) -> None:
         self.plan, self.out, self.show_progress = plan, out, show_progress
+        # False: only read results (another executor ran the trials); a missing one comes back as failed
+        self.run_missing = run_missing
         # Every trial of one DMRS setting trains on the same batch stream: simulate each batch once.
         self.batches = BatchCache(BATCH_CACHE_BYTES)
         self.trainer = functools.partial(trainer, batch_cache=self.batches)
@@ -82,5 +96,31 @@ class Chain:
         return Trial(self.cfg(student, dmrs_symbols, kd=kd), "kd")
 
     def run(self, study: str, trial: Trial, **label: Any) -> dict[str, Any]:
+        """The result of ``trial`` as a member of ``study``: stored, or run now (at most once)."""
         self.store.add_member(study, trial.key, label)
+        if not self.run_missing:
+            return self.stored(trial.key)
         return run_trial(trial, self.out, self.store, self.processors, self.show_progress, self.trainer)
+
+    def baselines(self, dmrs_symbols: int) -> dict[str, Any]:
+        """LS-LMMSE and perfect-CSI LMMSE on the test set of this DMRS setting."""
+        cfg = self.cfg(self.plan.student, dmrs_symbols)
+        if not self.run_missing:
+            return self.stored(baselines_key(cfg))
+        return run_baselines(cfg, self.out, self.store, self.show_progress)
+
+    def quantize(self, source: Trial, source_result: dict[str, Any], role: str) -> dict[str, Any]:
+        """``source`` (whose result is ``source_result``) fine-tuned to int8 for the plan's ``qat_steps``."""
+        key = qat_key(source, self.plan.qat_steps)
+        self.store.add_member("qat", key, {"source": role})
+        if not self.run_missing:
+            return self.stored(key)
+        return run_qat_trial(source, source_result, self.out, self.store, self.plan.qat_steps,
+                             show_progress=self.show_progress)  # fmt: skip
+
+    def stored(self, key: str) -> dict[str, Any]:
+        """A finished result from the store, or ``{"key", "failed": error}`` for one that is not there."""
+        result = self.store.result(key)
+        if result is not None:
+            return result
+        return {"key": key, "failed": self.store.failure(key) or "not run"}

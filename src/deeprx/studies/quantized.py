@@ -53,6 +53,21 @@ def run_qat_trial(
     if done is not None:
         return done
     store.start(key, "qat", {"source": source.key, "steps": steps, "lr": lr})
+    result = execute_qat(source, source_result, out, steps, lr, show_progress)
+    store.finish(key, result)
+    return result
+
+
+def execute_qat(
+    source: Trial,
+    source_result: dict[str, Any],
+    out: Path,
+    steps: int = QAT_STEPS,
+    lr: float = QAT_LR,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """:func:`run_qat_trial`'s work and result, not stored."""
+    key = qat_key(source, steps, lr)
     folder = out / "runs" / key
     folder.mkdir(parents=True, exist_ok=True)
     onnx = folder / INT8_ONNX
@@ -62,7 +77,7 @@ def run_qat_trial(
     receiver = RunnerReceiver(engine.run, FrontEnd(UplinkSimulator(cfg.link, CPU), cfg.features))
     testset = TestSet.ensure(source.cfg, out / "testsets", show_progress)
     curve = evaluate({key: receiver}, testset, source.cfg.eval.batch_size, ALL_SLOTS, show_progress, CPU)[0]
-    result = {
+    return {
         **{k: v for k, v in source_result.items() if k not in ("curve", "validation_log", "shipped")},
         "key": key,
         "role": "qat",
@@ -73,5 +88,3 @@ def run_qat_trial(
         "sinr_at_target_db": curve.sinr_at_ber(source.cfg.eval.target_ber),
         "ber_at_max_sinr": curve.ber[-1],
     }
-    store.finish(key, result)
-    return result

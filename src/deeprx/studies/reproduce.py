@@ -27,7 +27,6 @@ from deeprx.studies.chain import Chain
 from deeprx.studies.energy_section import energy_section
 from deeprx.studies.frontier import Candidate, assess
 from deeprx.studies.plan import StudyPlan, plan_for
-from deeprx.studies.quantized import qat_key, run_qat_trial
 from deeprx.studies.report import (
     FRONTIER_PROCESSORS,
     claims,
@@ -40,7 +39,8 @@ from deeprx.studies.report import (
     slots_to_reach,
 )
 from deeprx.studies.results import Row, StudyResults, compare
-from deeprx.studies.runner import curve_of, run_baselines
+from deeprx.studies.runner import curve_of
+from deeprx.studies.walk import run_studies
 from deeprx.train.distill import CLASSICAL_TEACHERS
 from deeprx.train.trainer import train
 
@@ -51,94 +51,42 @@ def reproduce(
     show_progress: bool = True,
     trainer: Callable[..., Any] = train,
     plan: StudyPlan | None = None,
+    executor: str = "local",
+    address: str | None = None,
+    cpus_per_task: float = 1.0,
+    gpus_per_task: float = 0.0,
 ) -> dict[str, Any]:
     """Run (or resume) the whole chain for ``profile`` and write ``report.md``, ``reproduce.json`` and figures.
 
     ``plan`` replaces the profile's plan (tests use a tiny one); ``trainer`` replaces the training loop.
+    ``executor``: ``local`` runs the trials one after another in this process; ``ray`` runs them as Ray tasks
+    (on the cluster at ``address``, else a local Ray), each asking for ``cpus_per_task`` CPUs and
+    ``gpus_per_task`` GPUs, and this process only writes the store and the report
+    (:mod:`deeprx.studies.distributed`). Trials that failed there are listed in the report, not re-run here.
     """
     t0 = time.perf_counter()
     plan = plan or plan_for(profile)
-    chain = Chain(plan, out, show_progress, trainer)
+    if executor == "ray":
+        from deeprx.studies.distributed import run_on_ray
+
+        run_on_ray(plan, out, address, show_progress, cpus_per_task, gpus_per_task)
+    chain = Chain(plan, out, show_progress, trainer, run_missing=executor == "local")
+    collected = run_studies(chain, plan)
+    failed = collected.failed()
+    if failed:
+        return _failure_report(profile, chain, failed, out)
     target = plan.base.eval.target_ber
     n_boot = plan.n_boot
     results = StudyResults(profile=profile, plan=_plan_dict(plan))
-
-    # Fig. 6 first: the chain's headline, and the teacher every KD study shares.
-    teacher = chain.teacher(plan.teacher)
-    curves = {}
-    for dmrs in (1, 2):
-        t = chain.teacher(plan.teacher, dmrs)
-        base = run_baselines(chain.cfg(plan.student, dmrs), out, chain.store, show_progress)
-        res_t = chain.run(f"curves-dmrs{dmrs}", t, role="teacher")
-        res_s = chain.run(f"curves-dmrs{dmrs}", chain.scratch(plan.student, dmrs), role="scratch")
-        res_k = chain.run(
-            f"curves-dmrs{dmrs}", chain.kd(plan.student, t, plan.alpha, plan.temperature, dmrs), role="kd"
-        )
-        curves[dmrs] = {
-            "teacher": res_t,
-            "scratch": res_s,
-            "kd": res_k,
-            "baselines": base["curves"],
-            "comparison": compare(res_k, res_s, target, n_boot),
-        }
-
-    # Fig. 3: size from scratch.
-    size_results = [chain.run("size", chain.scratch(m), model=m) for m in plan.sizes]
-    teacher_result = chain.run("size", teacher, model=plan.teacher, role="teacher")
-    # Table III: alpha.
-    alpha_results = [
-        chain.run("alpha", chain.kd(plan.student, teacher, a, plan.temperature), alpha=a) for a in plan.alphas
-    ]
-    mean_alpha, mean_result = plan.mean_scaling_alpha, None
-    if mean_alpha is not None:
-        mean_trial = chain.kd(plan.student, teacher, mean_alpha, plan.temperature, scaling="mean")
-        mean_result = chain.run("alpha", mean_trial, alpha=mean_alpha, scaling="mean")
-    # Fig. 5: T x student size.
-    temp_results = {
-        s: [
-            chain.run("temperature", chain.kd(s, teacher, plan.alpha, t), student=s, temperature=t)
-            for t in plan.temperatures
-        ]
-        for s in plan.students
+    curves = {
+        dmrs: {**c, "baselines": c["baselines"]["curves"], "comparison": compare(c["kd"], c["scratch"], target, n_boot)}
+        for dmrs, c in collected.curves.items()
     }
-    student_scratch = {s: chain.run("temperature", chain.scratch(s), student=s, role="scratch") for s in plan.students}
-    # Fig. 4: teacher size for a fixed student.
-    teacher_rows = []
-    for name in plan.teachers:
-        t = chain.teacher(name)
-        res_t = chain.run("teacher", t, teacher=name, role="teacher")
-        res_k = chain.run("teacher", chain.kd(plan.student, t, plan.alpha, plan.temperature), teacher=name)
-        teacher_rows.append((res_t, res_k))
-    # (ours) Teacher quality: the same student distilled from classical receivers far better than DeepRx.
-    classical = []
-    for name, dmrs in plan.classical_teachers:
-        trial = chain.kd(plan.student, name, plan.alpha, plan.temperature, dmrs)
-        classical.append((name, dmrs, chain.run("teacher-quality", trial, teacher=name, dmrs=dmrs)))
-
-    # (ours) The KD options beyond the paper, each on the main student in the main setting.
-    variant_results = [
-        (name, chain.run("kd-variants", chain.kd(plan.student, teacher, plan.alpha, plan.temperature,
-                                                  options=dict(options)), variant=name))
-        for name, options in plan.kd_variants
-    ]  # fmt: skip
-    # (ours) Students built for the hardware: from scratch and by KD, judged on the frontier.
-    hardware_results = [
-        (
-            chain.run("hardware", chain.scratch(s), student=s, role="scratch"),
-            chain.run("hardware", chain.kd(s, teacher, plan.alpha, plan.temperature), student=s, role="kd"),
-        )
-        for s in plan.hardware_students
-    ]
-
-    # (ours) KD + int8 QAT: the main student from scratch and by KD (1 DMRS), each quantized, scored in pairs.
-    quantized = []
-    if plan.qat_steps:
-        sources = {"scratch": chain.scratch(plan.student), "kd": chain.kd(plan.student, teacher, plan.alpha,
-                                                                           plan.temperature)}  # fmt: skip
-        for role, trial in sources.items():
-            chain.store.add_member("qat", qat_key(trial, plan.qat_steps), {"source": role})
-            quantized.append(run_qat_trial(trial, curves[1][role], out, chain.store, plan.qat_steps,
-                                           show_progress=show_progress))  # fmt: skip
+    size_results, teacher_result = collected.size, collected.teacher
+    alpha_results, mean_alpha, mean_result = collected.alpha, plan.mean_scaling_alpha, collected.mean_scaling
+    temp_results, student_scratch = collected.temperature, collected.temperature_scratch
+    teacher_rows, classical = collected.teachers, collected.classical
+    variant_results, hardware_results, quantized = collected.variants, collected.hardware, collected.quantized
 
     # Uncertainty for every dmrs-1 result: all on one test set, so one joint bootstrap.
     scratch_student = curves[1]["scratch"]
@@ -231,6 +179,28 @@ def reproduce(
     write_json(out / "reproduce.json", data)
     text = render_report(results)
     atomic_write(out / "report.md", lambda p: p.write_text(text))
+    return data
+
+
+def _failure_report(profile: str, chain: Chain, failed: list[dict[str, Any]], out: Path) -> dict[str, Any]:
+    """``report.md`` and ``failed.json`` that name the trials that failed (and their studies and errors)
+    instead of results: the studies need every one of their trials. Re-running the command retries them."""
+    studies = chain.store.studies_of([f["key"] for f in failed])
+    chain.store.close()
+    rows = [{"key": f["key"], "studies": studies.get(f["key"], []), "error": f["failed"]} for f in failed]
+    data = {"profile": profile, "failed": rows}
+    write_json(out / "failed.json", data)
+    lines = [
+        f"# deeprx reproduce --profile {profile}: {len(rows)} trial(s) failed",
+        "",
+        "The studies need every one of their trials, so no figures or claims were made. Finished trials are "
+        "kept in `studies.sqlite`; re-run the same command to try the failed ones again.",
+        "",
+        "| trial | studies | error |",
+        "|---|---|---|",
+        *(f"| `{r['key']}` | {', '.join(r['studies'])} | {r['error'].splitlines()[-1][:300]} |" for r in rows),
+    ]
+    atomic_write(out / "report.md", lambda p: p.write_text("\n".join(lines) + "\n"))
     return data
 
 

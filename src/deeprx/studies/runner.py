@@ -102,15 +102,29 @@ def run_trial(
     done = store.result(trial.key)
     if done is not None:
         return done
+    store.start(trial.key, trial.role, trial.cfg.to_dict())
+    result = execute_trial(trial, out, processors, show_progress, trainer)
+    store.finish(trial.key, result)
+    return result
+
+
+def execute_trial(
+    trial: Trial,
+    out: Path,
+    processors: dict[str, Processor],
+    show_progress: bool = True,
+    trainer: Callable[..., Any] = train,
+) -> dict[str, Any]:
+    """Train (resuming its run folder) and evaluate one trial on every test slot; its result, not stored (a
+    worker of a distributed study runs this, and the driver alone writes the store)."""
     cfg = trial.cfg
-    store.start(trial.key, trial.role, cfg.to_dict())
     run_dir = train_trial(trial, out, show_progress, trainer)
     device = resolve_device(cfg.device)
     receiver, ckpt = load_receiver(run_dir, device, expected=cfg)
     model = receiver.model
     testset = TestSet.ensure(cfg, out / "testsets", show_progress)
     curve = evaluate({trial.key: receiver}, testset, cfg.eval.batch_size, ALL_SLOTS, show_progress, device)[0]
-    result = {
+    return {
         "key": trial.key,
         "role": trial.role,
         "shipped": pretrained.record(trial.shipped).to_dict() if trial.shipped else None,
@@ -130,24 +144,32 @@ def run_trial(
         "validation_log": [r for r in ckpt.log if "val_ber" in r],
         **_energy(model, cfg.features, cfg.link.n_subcarriers, int(testset.data_mask.sum()), processors),
     }
-    store.finish(trial.key, result)
-    return result
+
+
+def baselines_key(cfg: RunConfig) -> str:
+    """The store key of the baselines on the test set of ``cfg``."""
+    return f"baselines-{config_hash(testset_key(cfg))}"
 
 
 def run_baselines(cfg: RunConfig, out: Path, store: Store, show_progress: bool = True) -> dict[str, Any]:
     """LS-LMMSE and perfect-CSI LMMSE on the test set of ``cfg`` (stored like a trial)."""
-    key = f"baselines-{config_hash(testset_key(cfg))}"
+    key = baselines_key(cfg)
     done = store.result(key)
     if done is not None:
         return done
     store.start(key, "baselines", testset_key(cfg))
+    result = execute_baselines(cfg, out, show_progress)
+    store.finish(key, result)
+    return result
+
+
+def execute_baselines(cfg: RunConfig, out: Path, show_progress: bool = True) -> dict[str, Any]:
+    """The baselines' curves on the test set of ``cfg``, not stored."""
     testset = TestSet.ensure(cfg, out / "testsets", show_progress)
     device = resolve_device(cfg.device)
     receivers = baseline_receivers(UplinkSimulator(cfg.link, device))
     curves = evaluate(receivers, testset, cfg.eval.batch_size, ALL_SLOTS, show_progress, device)
-    result = {"key": key, "curves": {c.receiver: c.to_dict() for c in curves}}
-    store.finish(key, result)
-    return result
+    return {"key": baselines_key(cfg), "curves": {c.receiver: c.to_dict() for c in curves}}
 
 
 def curve_of(result: dict[str, Any], name: str | None = None) -> BerCurve:

@@ -1,7 +1,9 @@
 """SQLite store of trials: one row per trial keyed by its resolved config, studies as named memberships.
 
 A trial that finished is never run again; one that was killed mid-way is still ``running`` in the store
-and resumes from its checkpoint. Each write is one transaction, so a kill never leaves half a result.
+and resumes from its checkpoint. Each write is one transaction, so a kill never leaves half a result. A
+trial that failed (a distributed study's task, after its retry) keeps its last error in ``failures`` and is
+tried again by the next run; the store is written by one process only (the driver of a distributed study).
 
 Every trial record carries the format of its result (:data:`RECORD_FORMAT`); a store made before the column
 existed is migrated when opened (its records are format 1, the same fields), and a record of a newer format
@@ -30,6 +32,12 @@ CREATE TABLE IF NOT EXISTS trials (
     result TEXT,
     updated REAL NOT NULL,
     format INTEGER NOT NULL DEFAULT {RECORD_FORMAT}
+);
+CREATE TABLE IF NOT EXISTS failures (
+    key TEXT PRIMARY KEY,
+    error TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    updated REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS members (
     study TEXT NOT NULL,
@@ -97,6 +105,26 @@ class Store:
                 "UPDATE trials SET status = 'done', result = ?, updated = ?, format = ? WHERE key = ?",
                 (json.dumps(result, default=str), time.time(), RECORD_FORMAT, key),
             )
+            self.db.execute("DELETE FROM failures WHERE key = ?", (key,))
+
+    def fail(self, key: str, error: str, attempts: int) -> None:
+        """Record that a trial failed ``attempts`` times, the last with ``error``; it stays unfinished, so the
+        next run of the study tries it again (a finished result clears the record)."""
+        with self._transaction():
+            self.db.execute(
+                "INSERT OR REPLACE INTO failures (key, error, attempts, updated) VALUES (?, ?, ?, ?)",
+                (key, error, attempts, time.time()),
+            )
+
+    def failures(self) -> dict[str, dict[str, Any]]:
+        """Every recorded failure: ``key -> {"error", "attempts"}``."""
+        rows = self.db.execute("SELECT key, error, attempts FROM failures").fetchall()
+        return {key: {"error": error, "attempts": attempts} for key, error, attempts in rows}
+
+    def failure(self, key: str) -> str | None:
+        """The last recorded error of an unfinished trial, or ``None``."""
+        row = self.db.execute("SELECT error FROM failures WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
 
     def add_member(self, study: str, key: str, label: dict[str, Any]) -> None:
         with self._transaction():
@@ -112,6 +140,14 @@ class Store:
             (study,),
         ).fetchall()
         return [(json.loads(label), None if result is None else json.loads(result)) for label, result in rows]
+
+    def studies_of(self, keys: list[str]) -> dict[str, list[str]]:
+        """The studies each of ``keys`` is a member of."""
+        found: dict[str, list[str]] = {}
+        for key in keys:
+            rows = self.db.execute("SELECT study FROM members WHERE key = ? ORDER BY rowid", (key,)).fetchall()
+            found[key] = [r[0] for r in rows]
+        return found
 
     def train_seconds(self) -> float:
         """Training time summed over every finished trial in the store, in seconds."""

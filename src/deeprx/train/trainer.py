@@ -269,6 +269,7 @@ def train(
     extra: dict[str, Any] | None = None,
     description: str = "train",
     batch_cache: BatchCache | None = None,
+    on_log: Callable[[int, int, float], None] | None = None,
 ) -> TrainResult:
     """Train ``cfg.model`` on simulated slots, writing checkpoints to ``run_dir``.
 
@@ -283,6 +284,8 @@ def train(
         extra: JSON-serialisable facts stored in the checkpoint (e.g. the teacher of a KD run).
         description: label of the progress bar.
         batch_cache: training batches shared with other runs of this process (a study's trials).
+        on_log: called at every log point with ``(step, total steps, running loss)``: progress for a caller
+            that draws its own (a distributed study's driver).
     """
     use_all_cores()
     device = resolve_device(cfg.device)
@@ -376,6 +379,8 @@ def train(
             if log_now:
                 lr = learning_rate(cfg.train, step)
                 log.append({"step": step + 1, "loss": loss_ema, "lr": lr, "slots_per_s": rate})
+                if on_log is not None:
+                    on_log(step + 1, cfg.train.steps, loss_ema)
             if save_now:
                 save(step + 1)
                 window_start, window_slots = time.perf_counter(), 0
