@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -72,9 +73,11 @@ def guard() -> Iterator[Callable[[Path], Path]]:
     Yields ``claim(out)``: call it once the arguments are checked and before any work, to check the output
     folder and lock it for this process until the command ends.
     """
+    # Under torchrun only rank 0 writes the output folder (train/ddp.py), so only it claims it.
+    rank = int(os.environ.get("RANK", "0"))
     try:
         with contextlib.ExitStack() as claimed:
-            yield lambda out: claimed.enter_context(claim_output_folder(out))
+            yield lambda out: out if rank else claimed.enter_context(claim_output_folder(out))
     except (ConfigError, InputError) as e:
         raise fail(str(e)) from None
     except KeyError as e:  # unknown preset or channel model, from the registries

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -134,6 +135,8 @@ def _train_and_report(cfg: RunConfig, out: Path, resume: bool, as_json: bool, de
     from deeprx.train.trainer import train
 
     result = train(cfg, out, resume=resume, show_progress=not as_json, description=f"{description} {cfg.model}")
+    if int(os.environ.get("RANK", "0")):  # under torchrun, rank 0 reports for all
+        return
     last = result.log[-1] if result.log else {}
     data = {"run_dir": str(out), "step": result.step, "seconds": result.seconds, "last": last,
             "verdict": result.verdict}  # fmt: skip

@@ -3,6 +3,8 @@
 Each step's batch is drawn with ``derive_seed(seed, "train", step)``, so a resumed run sees exactly the
 batches an uninterrupted run would have seen. At every checkpoint the model is also scored on a small
 fixed validation set beside LS-LMMSE, so a run's log shows when (if ever) DeepRx passes the baseline.
+Under ``torchrun`` the processes train one network data-parallel, each drawing its share of every batch
+with a rank-derived seed (:mod:`deeprx.train.ddp`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from deeprx.link.simulator import Slot, UplinkSimulator
 from deeprx.models.deeprx import DeepRx, create_model
 from deeprx.receivers import FrontEnd, NeuralReceiver, bit_error_rate, initialise
 from deeprx.runtime import autocast, bf16_supported, resolve_device, use_all_cores
-from deeprx.train import checkpoint
+from deeprx.train import checkpoint, ddp
+from deeprx.train.ddp import Ranks
 from deeprx.train.losses import masked_bce
 
 # Loss function of a training step: (receiver being trained, slot on device) -> scalar loss. KD plugs in here.
@@ -288,12 +291,23 @@ def train(
             that draws its own (a distributed study's driver).
     """
     use_all_cores()
+    ranks = Ranks.from_env()  # one process, or one of torchrun's (train/ddp.py)
+    joined = ddp.start(ranks, cfg.device)
     device = resolve_device(cfg.device)
+    share = ranks.share(cfg.train.batch_size)
     model = build_model(cfg, device)
     # one simulator for the training batches, the front end, the teacher and the validation set
     simulator = UplinkSimulator(cfg.link, device)
     step_fn, teacher_facts = build_step(cfg, model, simulator, loss_fn, batch_cache)
-    optimizer, receiver = step_fn.optimizer, step_fn.receiver
+    optimizer = step_fn.optimizer
+    receiver = NeuralReceiver(model, step_fn.receiver.front_end)  # the plain network: validation, on rank 0
+    if ranks.distributed:
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [device.index] if device.type == "cuda" else None
+        # buffers synced once at the start, not in every forward: rank 0 validates alone, and a sync in its
+        # forward would wait for the others
+        step_fn.receiver.model = DistributedDataParallel(model, device_ids=ids, forward_sync_buffers=False)
     start, log, seconds_before = 0, [], 0.0
     loss_ema: float | None = None
     saved_step: int | None = None
@@ -318,9 +332,10 @@ def train(
         seconds_before = float(ckpt.extra.get("train_seconds", 0.0))
         loss_ema = ckpt.extra.get("loss_ema")  # the logged loss goes on averaging where it stopped
         saved_step = ckpt.step
-    validation = ValidationSet.build(cfg, simulator)
+    validation = ValidationSet.build(cfg, simulator) if ranks.main else None
 
     def save(step: int) -> None:
+        assert validation is not None  # rank 0 alone validates and writes
         row = {
             "step": step,
             "val_sinr_db": validation.sinr_db,
@@ -351,7 +366,7 @@ def train(
     draw = UplinkSimulator.sample if batch_cache is None else batch_cache.sample
     t0 = time.perf_counter()
     model.train()
-    with _progress(show_progress) as progress:
+    with _progress(show_progress and ranks.main) as progress:
         task = progress.add_task(description, total=cfg.train.steps, completed=start, loss=float("nan"), rate=0.0)
         window_start, window_slots = time.perf_counter(), 0
         pending: list[torch.Tensor] = []  # losses not read back yet: reading one waits for the device
@@ -360,15 +375,15 @@ def train(
                 group["lr"] = learning_rate(cfg.train, step)
             if hasattr(step_fn.loss_fn, "set_step"):  # a loss with a schedule (teacher annealing, Sobolev draws)
                 step_fn.loss_fn.set_step(step)
-            slot = draw(simulator, cfg.train.batch_size, derive_seed(cfg.seed, "train", step))
+            slot = draw(simulator, share, ranks.batch_seed(cfg.seed, step))
             pending.append(step_fn(slot))
-            window_slots += cfg.train.batch_size
+            window_slots += cfg.train.batch_size  # every rank's share
             log_now = (step + 1) % max(1, cfg.train.steps // 200) == 0
             save_now = (step + 1) % cfg.train.checkpoint_every == 0 or step + 1 == cfg.train.steps
             if len(pending) < SYNC_EVERY and not (log_now or save_now):
                 progress.update(task, advance=1)
                 continue
-            for i, value in enumerate(torch.stack(pending).float().tolist()):
+            for i, value in enumerate(ddp.mean_over_ranks(torch.stack(pending).float()).tolist()):
                 if not math.isfinite(value):
                     bad_step = step + 1 - len(pending) + i
                     raise InputError(f"training diverged at step {bad_step} (loss {value}); lower train.lr")
@@ -382,12 +397,16 @@ def train(
                 if on_log is not None:
                     on_log(step + 1, cfg.train.steps, loss_ema)
             if save_now:
-                save(step + 1)
+                if ranks.main:
+                    save(step + 1)
                 window_start, window_slots = time.perf_counter(), 0
-    if start >= cfg.train.steps and not checkpoint.exists(run_dir):
+    if start >= cfg.train.steps and not checkpoint.exists(run_dir) and ranks.main:
         save(start)
+    if joined:
+        step_fn.receiver.model = model  # the DDP wrapper goes before its process group (else its teardown hangs)
+        ddp.stop()
     scored = [r for r in log if "val_ber" in r]
-    verdict = validation.verdict(scored[-1]["val_ber"]) if scored else ""
+    verdict = validation.verdict(scored[-1]["val_ber"]) if scored and validation else ""
     return TrainResult(run_dir, max(start, cfg.train.steps), time.perf_counter() - t0, log, verdict)
 
 
