@@ -24,10 +24,10 @@ STEPS = 6
 LOSS_RTOL = 2e-3
 
 
-def _torchrun(out: Path, steps: int) -> None:
+def _torchrun(out: Path, steps: int, device: str = "cpu") -> None:
     sets = [f"--set={k}={v}" for k, v in SETS.items()]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29517",
-           "-m", "deeprx.cli", "train", "--profile", "quick", "--steps", str(steps), "--device", "cpu",
+           "-m", "deeprx.cli", "train", "--profile", "quick", "--steps", str(steps), "--device", device,
            "--out", str(out), "--json", *sets]  # fmt: skip
     env = {**os.environ, "DEEPRX_THREADS": "1", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
@@ -67,3 +67,13 @@ def test_a_ddp_checkpoint_resumes_in_one_process(tmp_path: Path) -> None:
     cfg = load_profile("quick").with_overrides({**SETS, "train.steps": STEPS, "device": "cpu"})
     resumed = train(cfg, tmp_path / "run", resume=True, show_progress=False)
     assert resumed.step == STEPS and checkpoint.load(tmp_path / "run").step == STEPS
+
+
+@pytest.mark.gpu
+def test_two_gpus_train_with_nccl(tmp_path: Path) -> None:
+    if torch.cuda.device_count() < 2:
+        pytest.skip("needs two CUDA GPUs")
+    _torchrun(tmp_path / "nccl", STEPS, device="cuda")
+    ckpt = checkpoint.load(tmp_path / "nccl")
+    losses = [r["loss"] for r in ckpt.log if "loss" in r]
+    assert ckpt.step == STEPS and ckpt.extra["device"].startswith("cuda") and losses[-1] < losses[0]

@@ -33,9 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deeprx.config import RunConfig
+from deeprx.config import RunConfig, config_hash
 from deeprx.io import InputError
-from deeprx.link.testset import TestSet
+from deeprx.link.testset import TestSet, testset_key
 from deeprx.runtime import THREADS_ENV
 from deeprx.studies.chain import Chain
 from deeprx.studies.plan import StudyPlan
@@ -96,9 +96,15 @@ def plan_work(plan: StudyPlan, out: Path) -> list[Work]:
     planning = PlanningChain(plan, out)
     try:
         run_studies(planning, plan)
-        return [w for w in planning.work.values() if planning.store.result(w.key) is None]
+        work = [w for w in planning.work.values() if planning.store.result(w.key) is None]
     finally:
         planning.store.close()
+    pending, submitted = {w.key for w in work}, set()
+    for w in work:  # an unfinished dependency must come first: its task is what the dependent waits for
+        if any(k in pending and k not in submitted for k in w.depends_on):
+            raise RuntimeError(f"{w.key} was planned before the work it depends on {w.depends_on}")
+        submitted.add(w.key)
+    return work
 
 
 def execute(work: Work, out: str, board: Any, *dependencies: dict[str, Any]) -> dict[str, Any]:
@@ -174,26 +180,31 @@ def run_on_ray(
     except ImportError:
         raise InputError("--executor ray needs Ray: pip install 'ray[default]'") from None
     work = plan_work(plan, out)
-    for cfg in {w.cfg.link.dmrs_symbols: w.cfg for w in work}.values():  # one test set per DMRS setting
+    for cfg in {config_hash(testset_key(w.cfg)): w.cfg for w in work}.values():  # each test set once
         TestSet.ensure(cfg, out / "testsets", show_progress)
-    if not ray.is_initialized():
+    started_here = not ray.is_initialized()
+    if started_here:
         context = ray.init(address=address, log_to_driver=False)
         if show_progress and getattr(context, "dashboard_url", None):
             print(f"Ray dashboard: http://{context.dashboard_url}")
     board = ray.remote(num_cpus=0)(Board).remote()
     task = ray.remote(max_retries=RETRIES, retry_exceptions=True)(execute)
     store = Store(out / "studies.sqlite")
-    refs: dict[str, Any] = {}
-    for w in work:
-        store.start(w.key, w.role, {"kind": w.kind, **w.cfg.to_dict()})
-        deps = [refs[k] for k in w.depends_on if k in refs]  # finished dependencies are files already
-        if w.kind == "qat" and not deps:
-            deps = [store.result(w.depends_on[0])]
-        options = {"num_cpus": cpus_per_task, "num_gpus": gpus_per_task if w.kind != "baselines" else 0}
-        refs[w.key] = task.options(**options, name=w.key).remote(w, str(out), board, *deps)
-    failures = _collect(refs, store, board, show_progress)
-    store.close()
-    return failures
+    try:
+        refs: dict[str, Any] = {}
+        for w in work:
+            store.start(w.key, w.role, {"kind": w.kind, **w.cfg.to_dict()})
+            # an unfinished dependency was submitted before (plan_work orders them); a finished one is a file
+            deps = [refs[k] for k in w.depends_on if k in refs]
+            if w.kind == "qat" and not deps:
+                deps = [store.result(w.depends_on[0])]
+            options = {"num_cpus": cpus_per_task, "num_gpus": gpus_per_task if w.kind != "baselines" else 0}
+            refs[w.key] = task.options(**options, name=w.key).remote(w, str(out), board, *deps)
+        return _collect(refs, store, board, show_progress)
+    finally:
+        store.close()
+        if started_here:
+            ray.shutdown()
 
 
 def _collect(refs: dict[str, Any], store: Store, board: Any, show_progress: bool) -> dict[str, str]:
