@@ -170,7 +170,7 @@ def test_shipped_results_read_as_typed_results_round_trip_and_render() -> None:
     from deeprx.studies.report import render_report
     from deeprx.studies.results import RESULTS_FORMAT, Row, StudyResults
 
-    shipped = Path(__file__).parents[1] / "results" / "reproduce-cpu" / "reproduce.json"
+    shipped = Path(__file__).parents[1] / "results" / "reproduce-cpu-paper-input" / "reproduce.json"
     original = json.loads(shipped.read_text())
     typed = StudyResults.from_dict(original)
     assert isinstance(typed.size[0], Row) and typed.size[0].geo == original["size"][0]["geo"]
