@@ -39,6 +39,7 @@ class Chain:
         self.plan, self.out, self.show_progress = plan, out, show_progress
         # False: only read results (another executor ran the trials); a missing one comes back as failed
         self.run_missing = run_missing
+        self.failed: dict[str, dict[str, Any]] = {}  # what a read-only chain could not find, by key
         # Every trial of one DMRS setting trains on the same batch stream: simulate each batch once.
         self.batches = BatchCache(BATCH_CACHE_BYTES)
         self.trainer = functools.partial(trainer, batch_cache=self.batches)
@@ -123,4 +124,6 @@ class Chain:
         result = self.store.result(key)
         if result is not None:
             return result
-        return {"key": key, "failed": self.store.failure(key) or "not run"}
+        missing = {"key": key, "failed": self.store.failure(key) or "not run"}
+        self.failed.setdefault(key, missing)
+        return missing

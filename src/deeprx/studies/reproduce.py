@@ -72,7 +72,7 @@ def reproduce(
         run_on_ray(plan, out, address, show_progress, cpus_per_task, gpus_per_task)
     chain = Chain(plan, out, show_progress, trainer, run_missing=executor == "local")
     collected = run_studies(chain, plan)
-    failed = collected.failed()
+    failed = list(chain.failed.values())
     if failed:
         return _failure_report(profile, chain, failed, out)
     target = plan.base.eval.target_ber

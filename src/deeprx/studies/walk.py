@@ -7,7 +7,6 @@ means: run it now (the local executor), read it from the store, or record it as 
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,23 +41,6 @@ class Collected:
     variants: list[tuple[str, dict[str, Any]]]
     hardware: list[tuple[dict[str, Any], dict[str, Any]]]
     quantized: list[dict[str, Any]]
-
-    def failed(self) -> list[dict[str, Any]]:
-        """The results that are failures (``{"key", "failed"}``), each once."""
-        found: dict[str, dict[str, Any]] = {}
-
-        def walk(x: Any) -> None:
-            if isinstance(x, dict) and "failed" in x and "key" in x:
-                found[x["key"]] = x
-            elif isinstance(x, dict):
-                for v in x.values():
-                    walk(v)
-            elif isinstance(x, list | tuple):
-                for v in x:
-                    walk(v)
-
-        walk(dataclasses.asdict(self))
-        return list(found.values())
 
 
 def run_studies(chain: Chain, plan: StudyPlan) -> Collected:
