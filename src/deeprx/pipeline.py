@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from deeprx.config import RunConfig
+from deeprx.config import RunConfig, load_profile
 from deeprx.energy.processors import load_catalogue
-from deeprx.evaluate.ber import BerCurve, evaluate, never_better, sinr_gain_db
-from deeprx.io import atomic_write, write_json
+from deeprx.evaluate.ber import BerCurve, curve_summary, evaluate, high_sinr_cell, never_better, sinr_gain_db
+from deeprx.io import InputError, atomic_write, write_json
 from deeprx.link.baselines import BASELINES, LS_LMMSE
 from deeprx.link.testset import TestSet
 from deeprx.receivers import load_receiver
@@ -26,16 +26,14 @@ from deeprx.train import checkpoint
 
 
 def summarize(curves: list[BerCurve], target_ber: float) -> list[dict[str, Any]]:
-    """Per receiver: geometric-mean BER, SINR at the target BER, BER at the highest SINR, gain over LS."""
+    """Per receiver: :func:`curve_summary` (geometric-mean BER, SINR at the target BER, BER at the highest SINR
+    with its intervals), the gain over LS-LMMSE at the target, and the flag of a receiver never better than it."""
     ls = next((c for c in curves if c.receiver == LS_LMMSE), None)
     rows = []
     for c in curves:
         rows.append(
             {
-                "receiver": c.receiver,
-                "geometric_mean_ber": c.geometric_mean_ber(),
-                "sinr_at_target_db": c.sinr_at_ber(target_ber),
-                "ber_at_max_sinr": c.ber[-1],
+                **curve_summary(c, target_ber),
                 "gain_over_ls_db": None if ls is None or c is ls else sinr_gain_db(c, ls, target_ber),
                 # a neural receiver that beats LS-LMMSE nowhere is flagged in every report
                 "never_better_than_ls": bool(c.receiver not in BASELINES and ls and never_better(c, ls)),
@@ -88,23 +86,67 @@ def run(cfg: RunConfig, out: Path, show_progress: bool = True) -> dict[str, Any]
     return results
 
 
-def evaluate_checkpoint(run_dir: Path, cfg: RunConfig, out: Path, show_progress: bool = True) -> dict[str, Any]:
-    """A checkpoint's BER curve on the test set of ``cfg``, beside the baselines (every slot counted, as in a
-    trial), with the plot in ``out``: ``{"curves": [...], "summary": [...], "figures": [...]}``."""
+# What the weights of a checkpoint fix: a run from it takes them from the checkpoint, and refuses other values.
+FIXED_BY_WEIGHTS = ("model", "features")
+
+
+def evaluation_config(run_dir: Path, profile: str | None, overrides: dict[str, Any], device: str | None) -> RunConfig:
+    """The configuration a checkpoint is evaluated (served, metered) with.
+
+    The checkpoint's own link, test set and seed, or ``profile``'s; then ``overrides`` (any grid, speed, channel
+    family, DMRS count, test-set seed); the model and input features its weights fix (another value is refused);
+    and ``device`` (default ``auto``): where the checkpoint was trained is a fact of its record, not a setting of
+    this run. n_rx and the modulation are checked against the checkpoint when the receiver is loaded.
+    """
+    saved = checkpoint.saved_config(run_dir)
+    fixed = {key: getattr(saved, key) for key in FIXED_BY_WEIGHTS}
+    for key, value in fixed.items():
+        if key in overrides and overrides[key] != value:
+            raise InputError(f"{run_dir} holds {key}={value!r} weights; {key}={overrides[key]!r} cannot be "
+                             f"evaluated with them: drop --set {key}=... or train such a model")  # fmt: skip
+    base = load_profile(profile) if profile else saved
+    cfg = base.with_overrides({"device": "auto", **overrides, **fixed})
+    return cfg if device is None else cfg.with_overrides({"device": device})
+
+
+def evaluate_checkpoint(
+    run_dir: Path, cfg: RunConfig, out: Path, show_progress: bool = True, seeds: list[int] | None = None
+) -> dict[str, Any]:
+    """A checkpoint's BER curve on the test set of ``cfg`` beside the baselines (every slot counted, as in a
+    trial), with the plot in ``out``.
+
+    ``seeds``: the test-set seeds to evaluate on (default ``[cfg.seed]``); with several, the curves of the seeds
+    are pooled (bits, errors and slots added up) and each seed's summary is kept beside the pooled one.
+
+    Returns ``{"seeds": [...], "curves": [...], "summary": [...], "per_seed": {seed: summary} (several seeds),
+    "figures": [...]}``.
+    """
+    seeds = seeds or [cfg.seed]
     saved = checkpoint.saved_config(run_dir)
     device = resolve_device(cfg.device)
-    receiver, _ = load_receiver(run_dir, device, cfg.with_overrides({"model": saved.model}))
-    testset = TestSet.ensure(cfg, out / "testsets", show_progress)
-    ours = evaluate({f"DeepRx ({saved.model})": receiver}, testset, cfg.eval.batch_size, ALL_SLOTS, show_progress,
-                    device)  # fmt: skip
+    receiver, _ = load_receiver(run_dir, device, cfg)
+    name = f"DeepRx ({saved.model})"
+    per_seed: dict[int, list[BerCurve]] = {}
     with Store(out / "studies.sqlite") as store:
-        curves = [*ours, *baseline_curves(cfg, out, store, show_progress)]
-    figures = plot_ber(curves, out / "ber_vs_sinr", f"{run_dir}: {link_title(cfg)}", cfg.eval.target_ber)
-    return {
+        for seed in seeds:
+            seeded = cfg.with_overrides({"seed": seed})
+            testset = TestSet.ensure(seeded, out / "testsets", show_progress)
+            ours = evaluate({name: receiver}, testset, cfg.eval.batch_size, ALL_SLOTS, show_progress, device)
+            per_seed[seed] = [*ours, *baseline_curves(seeded, out, store, show_progress)]
+    first = per_seed[seeds[0]]
+    curves = first if len(seeds) == 1 else [BerCurve.pooled([per_seed[s][i] for s in seeds]) for i in range(len(first))]
+    slots = sum(len(c) for c in curves[0].slot_errors) // len(curves[0].sinr_db)
+    title = f"{run_dir.name}: {link_title(cfg)}\ntest-set seed(s) {', '.join(map(str, seeds))}, {slots} slots per point"
+    figures = plot_ber(curves, out / "ber_vs_sinr", title, cfg.eval.target_ber)
+    data: dict[str, Any] = {
+        "seeds": seeds,
         "curves": [c.to_dict() for c in curves],
         "summary": summarize(curves, cfg.eval.target_ber),
         "figures": [str(p) for p in figures],
     }
+    if len(seeds) > 1:
+        data["per_seed"] = {s: summarize(c, cfg.eval.target_ber) for s, c in per_seed.items()}
+    return data
 
 
 def _fmt(v: float | None, spec: str, none: str = "not reached") -> str:
@@ -127,13 +169,13 @@ def render_report(results: dict[str, Any]) -> str:
         f"({m['flops_method']}), trained {m['trained_steps']} steps.",
         "",
         f"| receiver | geometric-mean BER (log10) | SINR at BER {ev['target_ber']:g} [dB] | BER at "
-        f"{ev['sinr_stop_db']:g} dB | gain over LS-LMMSE [dB] |",
+        f"{ev['sinr_stop_db']:g} dB [95 % CI over slots] (slots with errors) | gain over LS-LMMSE [dB] |",
         "|---|---|---|---|---|",
     ]
     for row in results["summary"]:
         lines.append(
             f"| {row['receiver']} | {row['geometric_mean_ber']:.3f} | {_fmt(row['sinr_at_target_db'], '.2f')} | "
-            f"{row['ber_at_max_sinr']:.2e} | {_fmt(row['gain_over_ls_db'], '+.2f', '-')} |"
+            f"{high_sinr_cell(row)} | {_fmt(row['gain_over_ls_db'], '+.2f', '-')} |"
         )
     lines += [
         "",

@@ -8,11 +8,15 @@ which says how it was made and what it measured:
   the commit it ran at, ``device``, ``wall_seconds``, ``steps`` and ``slots_seen``;
 * ``tensors_sha256``: the hash of the tensor file, checked on every load;
 * ``evaluation``: BER vs SINR of the receiver and both classical baselines on every slot of the profile's
-  test set, measured by ``deeprx pretrained add`` (:func:`evaluate_run`).
+  test set, measured by ``deeprx pretrained add`` (:func:`evaluate_run`);
+* ``checks`` (format 2): BER at chosen SINR points on the test sets of several seeds, the tuning seed beside
+  fresh ones, with 95 % intervals and the slots that hold the errors, each with the command and commit that
+  measured it (``deeprx pretrained check``, :func:`add_check`).
 
-Entries are made by ``deeprx pretrained add`` from a finished run folder of ``deeprx train``, never by hand.
-Guarantees: a name resolves to a folder whose tensors match the record's hash (else :class:`InputError`);
-the record's format carries a version (``RECORD_VERSION``).
+Entries are made by ``deeprx pretrained add`` from a finished run folder of ``deeprx train``, and checked by
+``deeprx pretrained check``, never edited by hand. Guarantees: a name resolves to a folder whose tensors match
+the record's hash (else :class:`InputError`); the record's format carries a version (``RECORD_VERSION``);
+format 1 records (no ``checks``) still read.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from deeprx.io import InputError, read_json, sha256_file, write_json
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 RECORD = "record.json"
-RECORD_VERSION = 1
+RECORD_VERSION = 2
+READABLE_VERSIONS = (1, RECORD_VERSION)  # format 1 had no checks
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class PretrainedRecord:
     tensors_sha256: str
     description: str = ""
     evaluation: dict[str, Any] = field(default_factory=dict)
+    checks: list[dict[str, Any]] = field(default_factory=list)
     format_version: int = RECORD_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -55,10 +61,10 @@ class PretrainedRecord:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PretrainedRecord:
-        if d.get("format_version") != RECORD_VERSION:
+        if d.get("format_version") not in READABLE_VERSIONS:
             raise InputError(f"pretrained record {d.get('name')!r} has format {d.get('format_version')}, "
-                             f"this deeprx reads {RECORD_VERSION}; update deeprx")  # fmt: skip
-        return cls(**d)
+                             f"this deeprx reads {list(READABLE_VERSIONS)}; update deeprx")  # fmt: skip
+        return cls(**{**d, "format_version": RECORD_VERSION})
 
 
 def names(root: Path = WEIGHTS_DIR) -> list[str]:
@@ -143,6 +149,40 @@ def add(
     write_json(tmp / RECORD, rec.to_dict())
     tmp.rename(folder)  # atomic: a half-copied entry never carries the name
     return rec
+
+
+def add_check(name: str, check: dict[str, Any], root: Path = WEIGHTS_DIR) -> PretrainedRecord:
+    """Record ``check`` (a :func:`seed_check`) in the record of ``name``, replacing an earlier check of the same
+    seeds, SINR points and slots; the record is rewritten atomically (format 2), the tensors are untouched."""
+    resolve(name, root)  # the tensors it speaks of are the shipped ones
+    rec = record(name, root)
+    same = ("seeds", "sinr_db", "slots_per_point")
+    kept = [c for c in rec.checks if any(c.get(k) != check[k] for k in same)]
+    rec = PretrainedRecord(**{**rec.to_dict(), "checks": [*kept, check]})
+    write_json(root / name / RECORD, rec.to_dict())
+    return rec
+
+
+def seed_check(evaluation: dict[str, Any], command: str, commit: str, device: str) -> dict[str, Any]:
+    """A check for a record from :func:`deeprx.pipeline.evaluate_checkpoint` over several seeds: per seed and
+    pooled, each receiver's BER per point with both 95 % intervals and the slots with errors."""
+
+    def points(rows: list[dict[str, Any]]) -> dict[str, Any]:
+        keep = ("ber", "bit_errors", "ci_bits", "ci_slots", "slots", "slots_with_errors")
+        return {r["receiver"]: {k: r["points"][k] for k in keep} for r in rows}
+
+    per_seed = evaluation.get("per_seed") or {evaluation["seeds"][0]: evaluation["summary"]}
+    first = evaluation["summary"][0]["points"]
+    return {
+        "command": command,
+        "commit": commit,
+        "device": device,
+        "seeds": evaluation["seeds"],
+        "sinr_db": first["sinr_db"],
+        "slots_per_point": first["slots"][0] // len(evaluation["seeds"]),
+        "per_seed": {str(seed): points(rows) for seed, rows in per_seed.items()},
+        "pooled": points(evaluation["summary"]),
+    }
 
 
 GOAL_BER = 1e-3  # the SINR at this BER is recorded beside the profile's target (issue 12's goal)

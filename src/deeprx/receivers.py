@@ -223,9 +223,11 @@ def load_receiver(
 ) -> tuple[NeuralReceiver, Checkpoint]:
     """The trained receiver of a run folder (network in eval mode and its front end) on ``device``.
 
-    ``expected``: the configuration whose data it will see (checked as by :func:`checkpoint.load_model`).
-    ``simulator``: the caller's, for the front end (its link's grid must be the checkpoint's); else one is built.
+    ``expected``: the configuration whose data it will see (checked as by :func:`checkpoint.load_model`); its link
+    may have another grid, DMRS count or channel than the checkpoint's (the network is fully convolutional),
+    and the front end is built for it. ``simulator``: the caller's, for the front end; else one is built for
+    ``expected``'s link (or the checkpoint's).
     """
     model, ckpt = checkpoint.load_model(run_dir, expected)
-    simulator = simulator or UplinkSimulator(ckpt.config.link, device)
+    simulator = simulator or UplinkSimulator((expected or ckpt.config).link, device)
     return NeuralReceiver(model.to(device), FrontEnd(simulator, ckpt.config.features)), ckpt

@@ -107,20 +107,22 @@ def emit(data: Any, as_json: bool) -> bool:
     return as_json
 
 
-def print_summary(rows: list[dict[str, Any]], target_ber: float) -> None:
-    table = Table(title="BER vs SINR summary")
+def print_summary(rows: list[dict[str, Any]], target_ber: float, title: str = "BER vs SINR summary") -> None:
+    from deeprx.evaluate.ber import high_sinr_cell
+
+    table = Table(title=title)
     for col in (
         "receiver",
         "geo-mean BER (log10)",
         f"SINR @ BER {target_ber:g}",
-        "BER @ max SINR",
+        "BER @ max SINR [95% CI over slots] (slots with errors)",
         "gain vs LS",
     ):
         table.add_column(col)
     for r in rows:
         sinr = "not reached" if r["sinr_at_target_db"] is None else f"{r['sinr_at_target_db']:.2f} dB"
         gain = "-" if r["gain_over_ls_db"] is None else f"{r['gain_over_ls_db']:+.2f} dB"
-        table.add_row(r["receiver"], f"{r['geometric_mean_ber']:.3f}", sinr, f"{r['ber_at_max_sinr']:.2e}", gain)
+        table.add_row(r["receiver"], f"{r['geometric_mean_ber']:.3f}", sinr, high_sinr_cell(r), gain)
     console.print(table)
     for r in rows:
         if r.get("never_better_than_ls"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Annotated
 
@@ -9,6 +10,7 @@ import typer
 from rich.table import Table
 
 from deeprx.cli.common import (
+    DeviceOpt,
     JsonOpt,
     console,
     emit,
@@ -49,6 +51,89 @@ def pretrained_list(as_json: JsonOpt = False) -> None:
         console.print(table)
         for r in records:
             console.print(f"[bold]{r['name']}[/bold]: {r['command']}")
+
+
+@app.command("check")
+def pretrained_check(
+    name: Annotated[str, typer.Argument(help="a shipped checkpoint (deeprx pretrained list)")],
+    seeds: Annotated[str, typer.Option(help="test-set seeds: the tuning seed and fresh ones")] = "0,1",
+    sinr_db: Annotated[str, typer.Option("--sinr-db", help="evenly spaced SINR points, dB")] = "30,35,40",
+    slots: Annotated[int, typer.Option(help="slots per SINR point and seed")] = 1024,
+    out: Annotated[Path, typer.Option("--out", "-o", help="folder for the test sets and the plot")] = Path(
+        "out/pretrained-check"
+    ),
+    device: DeviceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Evaluate a shipped receiver at high SINR on the test sets of several seeds (the tuning seed beside fresh
+    ones) and record the BERs, their 95 % intervals and the slots with errors in its record."""
+    from deeprx.cli.run import parse_seeds
+    from deeprx.pipeline import evaluate_checkpoint, evaluation_config
+    from deeprx.pretrained import add_check, resolve, seed_check
+    from deeprx.runtime import resolve_device
+
+    with guard() as claim:
+        seed_list = parse_seeds(seeds) or []
+        points = _even_points(sinr_db)
+        if slots < 1:
+            raise InputError("--slots must be >= 1")
+        run_dir = resolve(name)
+        step = points[1] - points[0] if len(points) > 1 else 1.0
+        overrides = {"eval.sinr_start_db": points[0], "eval.sinr_stop_db": points[-1], "eval.sinr_step_db": step,
+                     "eval.slots_per_point": slots}  # fmt: skip
+        cfg = evaluation_config(run_dir, None, overrides, device)
+        commit = source_commit()
+        claim(out)
+        evaluation = evaluate_checkpoint(run_dir, cfg, out, show_progress=not as_json, seeds=seed_list)
+        command = f"deeprx pretrained check {name} --seeds {seeds} --sinr-db {sinr_db} --slots {slots}"
+        check = seed_check(evaluation, command, commit, str(resolve_device(cfg.device)))
+        add_check(name, check)
+        if emit(check, as_json):
+            return
+        _print_check(name, check)
+
+
+def _even_points(text: str) -> list[float]:
+    try:
+        points = [float(x) for x in text.split(",")]
+    except ValueError:
+        raise InputError(f"--sinr-db {text!r} must be numbers separated by commas, e.g. 30,35,40") from None
+    steps = {round(b - a, 6) for a, b in itertools.pairwise(points)}
+    if len(steps) > 1 or any(s <= 0 for s in steps):
+        raise InputError(f"--sinr-db {text!r} must rise in even steps, e.g. 30,35,40")
+    return points
+
+
+def source_commit() -> str:
+    """The commit of the deeprx source this runs from (``-dirty`` with uncommitted changes), else ``unknown``."""
+    import subprocess
+
+    here = Path(__file__).parent
+    try:
+        head = subprocess.run(["git", "-C", str(here), "rev-parse", "--short=8", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("-dirty" if dirty else "")
+
+
+def _print_check(name: str, check: dict) -> None:
+    table = Table(title=f"{name}: BER at high SINR, {check['slots_per_point']:,} slots per point and seed")
+    table.add_column("receiver", no_wrap=True)
+    table.add_column("seed")
+    for sinr in check["sinr_db"]:
+        table.add_column(f"{sinr:g} dB [95% CI over slots] (slots with errors)")
+    for seed, rows in [*check["per_seed"].items(), ("pooled", check["pooled"])]:
+        for receiver, r in rows.items():
+            cells = []
+            for i in range(len(check["sinr_db"])):
+                ci = r["ci_slots"][i] or r["ci_bits"][i]
+                ber = f"{r['ber'][i]:.2e} [{ci[0]:.1e}, {ci[1]:.1e}]" if r["ber"][i] else f"0 (< {ci[1]:.1e})"
+                cells.append(f"{ber} ({r['slots_with_errors'][i]})")
+            table.add_row(receiver, str(seed), *cells)
+    console.print(table)
 
 
 @app.command("add")

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from deeprx.cli.common import (
+    CheckpointOpt,
     DeviceOpt,
     JsonOpt,
     ModelOpt,
@@ -179,33 +180,52 @@ def distill_cmd(
 
 @app.command("evaluate")
 def evaluate_cmd(
-    checkpoint_dir: Annotated[
-        Path | None, typer.Option("--checkpoint", "-c", help="run folder of a checkpoint")
-    ] = None,
+    checkpoint_dir: CheckpointOpt = None,
     pretrained: PretrainedOpt = None,
     out: OutOpt = Path("out/eval"),
     profile: Annotated[str | None, typer.Option("--profile", "-p")] = None,
+    seeds: Annotated[
+        str | None, typer.Option("--seeds", help="test-set seeds, e.g. 0,1: each evaluated, then pooled")
+    ] = None,
+    device: DeviceOpt = None,
     sets: SetOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """BER vs SINR of a checkpoint beside LS-LMMSE and perfect-CSI LMMSE, on a fixed test set.
 
-    Without --profile the checkpoint's own configuration is used.
+    Without --profile the checkpoint's own link and test set are used; --set changes them (any grid: --set
+    link.n_prb=26). Runs where --device says (default auto), wherever the checkpoint was trained.
     """
-    from deeprx.pipeline import evaluate_checkpoint
+    from deeprx.pipeline import evaluate_checkpoint, evaluation_config
     from deeprx.train import checkpoint
 
     with guard() as claim:
         checkpoint_dir = checkpoint_dir_of(checkpoint_dir, pretrained)
-        saved = checkpoint.saved_config(checkpoint_dir)
+        seed_list = parse_seeds(seeds)
         overrides = dict(parse_override(s) for s in sets or [])
-        cfg = config_from(profile, sets) if profile else saved.with_overrides(overrides)
-        checkpoint.load_model(checkpoint_dir, cfg.with_overrides({"model": saved.model}))  # verified before any work
+        cfg = evaluation_config(checkpoint_dir, profile, overrides, device)
+        checkpoint.load_model(checkpoint_dir, cfg)  # verified (and n_rx, modulation checked) before any work
         claim(out)
-        data = evaluate_checkpoint(checkpoint_dir, cfg, out, show_progress=not as_json)
+        data = evaluate_checkpoint(checkpoint_dir, cfg, out, show_progress=not as_json, seeds=seed_list)
         if not emit(data, as_json):
-            print_summary(data["summary"], cfg.eval.target_ber)
+            for seed, rows in data.get("per_seed", {}).items():
+                print_summary(rows, cfg.eval.target_ber, f"test-set seed {seed}")
+            pooled = "pooled over seeds " + ", ".join(map(str, data["seeds"])) if "per_seed" in data else ""
+            print_summary(data["summary"], cfg.eval.target_ber, f"BER vs SINR summary {pooled}".strip())
             console.print(f"plot: {out / 'ber_vs_sinr.png'}")
+
+
+def parse_seeds(text: str | None) -> list[int] | None:
+    """``--seeds 0,1`` -> ``[0, 1]``; one clear line for anything else."""
+    if text is None:
+        return None
+    try:
+        seeds = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise InputError(f"--seeds {text!r} must be integers separated by commas, e.g. --seeds 0,1") from None
+    if len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise InputError(f"--seeds {text!r} must be distinct integers >= 0, e.g. --seeds 0,1")
+    return seeds
 
 
 @app.command()

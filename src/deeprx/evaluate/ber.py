@@ -1,20 +1,30 @@
-"""Uncoded BER vs SINR, the paper's geometric-mean BER (eq. 3), SINR at a target BER and gains in dB.
+"""Uncoded BER vs SINR, the paper's geometric-mean BER (eq. 3), SINR at a target BER, gains in dB, and the
+95 % interval of every BER point.
 
 Zero-error rule: a SINR point where a receiver made no error over ``bits`` bits counts as half an error,
 ``BER = 0.5 / bits``. That keeps ``log10`` finite, stays below the resolution of the test, and is
 reported beside every curve (``bit_errors`` is 0 there), so nobody mistakes it for a measured BER.
+
+Intervals: Clopper-Pearson on bits treats every bit as an independent trial, which it is not at high SINR,
+where a receiver's errors cluster in a few slots (a bad channel draw); the bootstrap over slots resamples
+whole slots and is the honest interval then. Both are reported, with the number of slots that hold errors.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
+from scipy.stats import beta
 
 from deeprx.link.testset import TestSet
 from deeprx.receivers import Receiver, slot_bit_errors
+
+CI_LEVEL = 0.95  # the level of every interval this project reports
+N_BOOT_POINT = 2000  # bootstrap resamples of one SINR point's slots
 
 
 @dataclass
@@ -45,6 +55,63 @@ class BerCurve:
     def sinr_at_ber(self, target: float) -> float | None:
         return sinr_at_ber(self.sinr_db, _ber_with_floor(self.bit_errors, self.bits), target)
 
+    def intervals(self, level: float = CI_LEVEL, n_boot: int = N_BOOT_POINT) -> dict[str, list]:
+        """Per SINR point: the ``level`` interval of the BER by Clopper-Pearson on bits and by a bootstrap over
+        slots (``None`` where the curve kept no per-slot errors), the slots counted and the slots with errors.
+
+        Returns ``{"ci_bits": [[lo, hi], ...], "ci_slots": [[lo, hi] | None, ...], "slots": [...],
+        "slots_with_errors": [...]}``, one entry per point.
+        """
+        per_slot = self.slot_errors or [[] for _ in self.sinr_db]
+        ci_slots: list[list[float] | None] = []
+        for p, errors in enumerate(per_slot):
+            if any(errors):
+                lo, hi = slot_bootstrap_interval(errors, self.bits[p] / len(errors), level, n_boot, seed=p)
+                ci_slots.append([lo, hi])
+            else:
+                ci_slots.append(None)
+        return {
+            "ci_bits": [list(clopper_pearson(e, n, level)) for e, n in zip(self.bit_errors, self.bits, strict=True)],
+            "ci_slots": ci_slots,
+            "slots": [len(e) for e in per_slot],
+            "slots_with_errors": [sum(1 for x in e if x > 0) for e in per_slot],
+        }
+
+    @classmethod
+    def pooled(cls, curves: list[BerCurve], receiver: str | None = None) -> BerCurve:
+        """One curve from curves of one receiver on several test sets with the same SINR points (several
+        seeds): bits, errors and the per-slot errors added up point by point."""
+        first = curves[0]
+        for c in curves[1:]:
+            if c.sinr_db != first.sinr_db:
+                raise ValueError(f"cannot pool curves on different SINR points: {first.sinr_db} vs {c.sinr_db}")
+        errors = [sum(c.bit_errors[p] for c in curves) for p in range(len(first.sinr_db))]
+        bits = [sum(c.bits[p] for c in curves) for p in range(len(first.sinr_db))]
+        slots = [[x for c in curves for x in c.slot_errors[p]] for p in range(len(first.sinr_db))]
+        return cls(receiver or first.receiver, list(first.sinr_db), [e / n for e, n in zip(errors, bits, strict=True)],
+                   errors, bits, slots if all(c.slot_errors for c in curves) else [])  # fmt: skip
+
+
+def clopper_pearson(errors: int, bits: int, level: float = CI_LEVEL) -> tuple[float, float]:
+    """The exact (Clopper-Pearson) ``level`` interval of a binomial proportion ``errors / bits``:
+    ``[Beta(a/2; k, n-k+1), Beta(1-a/2; k+1, n-k)]`` quantiles, 0 below ``k = 0`` and 1 above ``k = n``."""
+    a = 1.0 - level
+    lo = 0.0 if errors == 0 else float(beta.ppf(a / 2, errors, bits - errors + 1))
+    hi = 1.0 if errors == bits else float(beta.ppf(1 - a / 2, errors + 1, bits - errors))
+    return lo, hi
+
+
+def slot_bootstrap_interval(
+    slot_errors: list[int], bits_per_slot: float, level: float = CI_LEVEL, n_boot: int = N_BOOT_POINT, seed: int = 0
+) -> tuple[float, float]:
+    """The ``level`` percentile interval of the BER when whole slots are resampled with replacement: the
+    honest interval when a receiver's errors cluster in a few slots. ``slot_errors``: bit errors per slot."""
+    errors = np.asarray(slot_errors, dtype=np.int64)
+    draws = np.random.default_rng(seed).integers(0, errors.size, size=(n_boot, errors.size))
+    ber = errors[draws].sum(axis=1) / (bits_per_slot * errors.size)
+    lo, hi = np.percentile(ber, [50 * (1 - level), 50 * (1 + level)])
+    return float(lo), float(hi)
+
 
 def _ber_with_floor(bit_errors: list[int], bits: list[int]) -> list[float]:
     return [(e if e > 0 else 0.5) / n for e, n in zip(bit_errors, bits, strict=True)]
@@ -69,6 +136,37 @@ def sinr_at_ber(sinr_db: list[float], ber: list[float], target: float) -> float 
             frac = (l0 - lt) / (l0 - l1) if l0 != l1 else 1.0
             return float(sinr_db[i - 1] + frac * (sinr_db[i] - sinr_db[i - 1]))
     return None
+
+
+def curve_summary(curve: BerCurve, target_ber: float) -> dict[str, Any]:
+    """What every table says of a curve: geometric-mean BER, SINR at ``target_ber``, the BER at the highest SINR
+    with both 95 % intervals and the slots that hold its errors, and every point's BER with its intervals."""
+    iv = curve.intervals()
+    return {
+        "receiver": curve.receiver,
+        "geometric_mean_ber": curve.geometric_mean_ber(),
+        "sinr_at_target_db": curve.sinr_at_ber(target_ber),
+        "ber_at_max_sinr": curve.ber[-1],
+        "ber_at_max_sinr_ci_bits": iv["ci_bits"][-1],
+        "ber_at_max_sinr_ci_slots": iv["ci_slots"][-1],
+        "slots_with_errors_at_max_sinr": iv["slots_with_errors"][-1],
+        "slots_at_max_sinr": iv["slots"][-1],
+        "points": {"sinr_db": curve.sinr_db, "ber": curve.ber, "bit_errors": curve.bit_errors, **iv},
+    }
+
+
+def high_sinr_cell(row: dict[str, Any]) -> str:
+    """A summary row's BER at the highest SINR for a table: ``1.7e-04 [9.1e-05, 2.9e-04] (11/1024 slots)``, the
+    interval over slots where the curve kept them (else Clopper-Pearson on bits), and the slots with errors; a
+    point without errors shows Clopper-Pearson's upper end: ``0 (< 7.2e-06)``."""
+    ci = row.get("ber_at_max_sinr_ci_slots") or row.get("ber_at_max_sinr_ci_bits")
+    if row["ber_at_max_sinr"] == 0 and row.get("ber_at_max_sinr_ci_bits"):
+        text = f"0 (< {row['ber_at_max_sinr_ci_bits'][1]:.1e})"
+    else:
+        text = f"{row['ber_at_max_sinr']:.2e}" + (f" [{ci[0]:.1e}, {ci[1]:.1e}]" if ci else "")
+    if row.get("slots_at_max_sinr"):
+        text += f" ({row['slots_with_errors_at_max_sinr']}/{row['slots_at_max_sinr']} slots)"
+    return text
 
 
 def never_better(curve: BerCurve, reference: BerCurve) -> bool:

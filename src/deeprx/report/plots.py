@@ -25,11 +25,18 @@ def save_figure(fig: plt.Figure, stem: Path) -> list[Path]:
 
 
 def plot_ber(curves: list[BerCurve], stem: Path, title: str, target_ber: float | None = None) -> list[Path]:
-    """BER vs SINR on a log axis; points with zero errors are drawn hollow at the zero-error floor."""
+    """BER vs SINR on a log axis with each point's 95 % interval shaded (bootstrap over slots where the curve kept
+    per-slot errors, else Clopper-Pearson on bits); points with zero errors are drawn hollow at the zero-error
+    floor, their band reaching Clopper-Pearson's upper end."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for curve in curves:
         floor = [(e if e > 0 else 0.5) / n for e, n in zip(curve.bit_errors, curve.bits, strict=True)]
         (line,) = ax.semilogy(curve.sinr_db, floor, marker="o", ms=4, label=curve.receiver)
+        iv = curve.intervals()
+        bands = [s or b for s, b in zip(iv["ci_slots"], iv["ci_bits"], strict=True)]
+        # a log axis has no 0: a lower end of 0 is drawn a decade under the point (the floor at zero errors)
+        lows = [max(lo, f if e == 0 else f / 10) for (lo, _), f, e in zip(bands, floor, curve.bit_errors, strict=True)]
+        ax.fill_between(curve.sinr_db, lows, [hi for _, hi in bands], color=line.get_color(), alpha=0.15, lw=0)
         zero = [i for i, e in enumerate(curve.bit_errors) if e == 0]
         if zero:
             line.set_markevery([i for i in range(len(floor)) if i not in zero])
@@ -43,7 +50,7 @@ def plot_ber(curves: list[BerCurve], stem: Path, title: str, target_ber: float |
             )
     if target_ber is not None:
         ax.axhline(target_ber, color="grey", lw=0.8, ls="--", label=f"target BER {target_ber:g}")
-    ax.set_xlabel("SINR [dB]")
+    ax.set_xlabel("SINR [dB]    (shaded: 95 % interval, bootstrap over slots)")
     ax.set_ylabel("uncoded BER")
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.3)

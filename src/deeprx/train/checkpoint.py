@@ -24,8 +24,9 @@ from deeprx.io import InputError, atomic_write, read_json, sha256_file, write_js
 from deeprx.models.deeprx import DeepRx, create_model
 
 FORMAT_VERSION = 1
-# What a checkpoint and the data it is evaluated on must share.
-EVALUATION_MUST_MATCH = ("model", "link.n_rx", "link.modulation")
+# What a checkpoint and the data it is evaluated on must share: the weights fix them. Everything else of the
+# link (PRBs, DMRS symbols, speeds, delay spread, channel family) may differ: the network is fully convolutional.
+EVALUATION_MUST_MATCH = ("model", "features", "link.n_rx", "link.modulation")
 TENSORS = "checkpoint.safetensors"
 META = "checkpoint.json"
 # checkpoint.json's fields and their types; a file that lacks one is not a checkpoint this code wrote
@@ -201,4 +202,7 @@ def check_compatible(saved: RunConfig, wanted: RunConfig, keys: tuple[str, ...])
         if va != vb:
             diffs.append(f"{key}: checkpoint has {va!r}, config has {vb!r}")
     if diffs:
-        raise InputError("checkpoint does not match the config (" + "; ".join(diffs) + ")")
+        raise InputError(
+            "checkpoint does not match the config (" + "; ".join(diffs) + "); its weights fix these: use the "
+            "checkpoint's values"
+        )
