@@ -52,3 +52,41 @@ def test_never_better_flags_a_receiver_that_beats_the_reference_nowhere() -> Non
     assert never_better(worse, ls)  # equal at 10 dB, worse elsewhere; 0 errors count as 0.5 < 1
     assert not never_better(better_once, ls)
     assert never_better(ls, ls)  # ties everywhere: beats it nowhere
+
+
+def test_clopper_pearson_by_hand() -> None:
+    from deeprx.evaluate.ber import clopper_pearson
+
+    # 0 of 10: [0, 1 - 0.025^(1/10)]; 10 of 10: [0.025^(1/10), 1]; 5 of 10: the textbook [0.1871, 0.8129]
+    assert clopper_pearson(0, 10) == (0.0, pytest.approx(1 - 0.025**0.1))
+    assert clopper_pearson(10, 10) == (pytest.approx(0.025**0.1), 1.0)
+    lo, hi = clopper_pearson(5, 10)
+    assert lo == pytest.approx(0.18709, abs=1e-5) and hi == pytest.approx(0.81291, abs=1e-5)
+
+
+def test_slot_bootstrap_widens_the_interval_when_errors_cluster_in_one_slot() -> None:
+    from deeprx.evaluate.ber import clopper_pearson, slot_bootstrap_interval
+
+    # 100 slots of 1,000 bits, all 100 errors in one slot: BER 1e-3. A resample holds that slot K ~ Bin(100, 0.01)
+    # times, BER = K * 1e-3; P(K = 0) = 0.366 > 2.5 % and P(K <= 2) = 0.921 < 97.5 % <= P(K <= 3) = 0.982, so the
+    # 95 % interval is [0, 3e-3], where Clopper-Pearson on the 100,000 bits says [8.1e-4, 1.22e-3].
+    slots = [0] * 99 + [100]
+    assert slot_bootstrap_interval(slots, 1000, n_boot=20_000) == (0.0, pytest.approx(3e-3))
+    lo, hi = clopper_pearson(100, 100_000)
+    assert lo == pytest.approx(8.137e-4, rel=1e-3) and hi == pytest.approx(1.2161e-3, rel=1e-3)
+    # spread evenly over the slots the bootstrap agrees with the binomial interval
+    even = slot_bootstrap_interval([1] * 100, 1000, n_boot=20_000)
+    assert even == (pytest.approx(1e-3), pytest.approx(1e-3))  # every slot alike: no spread at all
+
+
+def test_intervals_and_pooling_of_curves() -> None:
+    a = BerCurve("r", [0.0, 10.0], [0.1, 0.0], [40, 0], [400, 400], [[10, 10, 10, 10], [0, 0, 0, 0]])
+    b = BerCurve("r", [0.0, 10.0], [0.05, 0.005], [20, 2], [400, 400], [[20, 0, 0, 0], [0, 2, 0, 0]])
+    iv = a.intervals()
+    assert iv["slots"] == [4, 4] and iv["slots_with_errors"] == [4, 0]
+    assert iv["ci_slots"][0] == [pytest.approx(0.1), pytest.approx(0.1)] and iv["ci_slots"][1] is None
+    pooled = BerCurve.pooled([a, b])
+    assert pooled.bit_errors == [60, 2] and pooled.bits == [800, 800] and pooled.ber == [0.075, 0.0025]
+    assert pooled.slot_errors[1] == [0, 0, 0, 0, 0, 2, 0, 0]
+    with pytest.raises(ValueError, match="different SINR points"):
+        BerCurve.pooled([a, BerCurve("r", [0.0, 5.0], [0, 0], [0, 0], [1, 1])])

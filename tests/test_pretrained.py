@@ -103,3 +103,67 @@ def test_serve_bench_runs_the_front_end_of_a_shipped_receiver() -> None:
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["processed"] > 0 and "enhanced front end" in report["description"]
+
+
+def test_a_run_from_a_shipped_receiver_takes_this_machines_device_not_the_training_one() -> None:
+    from deeprx.pipeline import evaluation_config
+
+    folder = pretrained.resolve("cpu-teacher-dmrs1")
+    assert checkpoint.saved_config(folder).device.startswith("cuda")  # trained on a GPU, as its record says
+    assert evaluation_config(folder, None, {}, None).device == "auto"
+    assert evaluation_config(folder, None, {"device": "cpu"}, None).device == "cpu"
+    assert evaluation_config(folder, "quick", {}, "cpu").model == "deeprx_half"  # the weights fix the model
+    with pytest.raises(InputError, match="features='enhanced' weights"):
+        evaluation_config(folder, None, {"features": "paper"}, None)
+
+
+def test_a_shipped_receiver_evaluates_on_this_cpu_machine_on_its_own_and_other_grids(tmp_path: Path) -> None:
+    small = ["--set", "eval.slots_per_point=4", "--set", "eval.sinr_step_db=20", "--set", "eval.sinr_start_db=0"]
+    runner = CliRunner()
+    own = runner.invoke(app, ["evaluate", "--pretrained", "cpu-teacher-dmrs1", "--out", str(tmp_path / "a"), "--json",
+                              *small])  # fmt: skip
+    assert own.exit_code == 0, own.output
+    wide = runner.invoke(app, ["evaluate", "--pretrained", "cpu-teacher-dmrs1", "--out", str(tmp_path / "b"),
+                               "--json", "--set", "link.n_prb=8", "--seeds", "0,1", *small])  # fmt: skip
+    assert wide.exit_code == 0, wide.output
+    data = json.loads(wide.stdout)
+    ours = data["summary"][0]
+    assert ours["receiver"] == "DeepRx (deeprx_half)" and ours["points"]["sinr_db"] == [0.0, 20.0, 40.0]
+    assert ours["points"]["slots"] == [8, 8, 8]  # 4 slots of each seed, pooled
+    assert ours["points"]["bit_errors"][0] > 0 and len(ours["points"]["ci_bits"]) == 3
+    assert set(data["per_seed"]) == {"0", "1"} or set(data["per_seed"]) == {0, 1}
+    bits_8prb = data["curves"][0]["bits"][0]
+    bits_4prb = json.loads(own.stdout)["curves"][0]["bits"][0]
+    assert bits_8prb == 2 * 2 * bits_4prb  # twice the subcarriers, twice the slots
+    refused = runner.invoke(app, ["evaluate", "--pretrained", "cpu-teacher-dmrs1", "--out", str(tmp_path / "c"),
+                                  "--set", "link.n_rx=4"])  # fmt: skip
+    assert refused.exit_code == 2 and "link.n_rx: checkpoint has 2, config has 4" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and not (tmp_path / "c").exists()
+
+
+def test_pretrained_list_prints_every_name_whole_at_80_columns() -> None:
+    result = CliRunner().invoke(app, ["pretrained", "list"], env={"COLUMNS": "80"}, terminal_width=80)
+    assert result.exit_code == 0, result.output
+    table_rows = [line for line in result.output.splitlines() if line.startswith("│")]
+    for name in SHIPPED:
+        assert any(line.split("│")[1].strip() == name for line in table_rows), (name, result.output)
+    assert max(len(line) for line in table_rows) <= 80
+
+
+def test_a_record_check_is_kept_and_read_back(tmp_path: Path) -> None:
+    root = tmp_path / "weights"
+    shutil.copytree(pretrained.WEIGHTS_DIR / "cpu-teacher-half-32k", root / "cpu-teacher-half-32k")
+    evaluation = {"seeds": [0, 1], "per_seed": {0: [_row(1)], 1: [_row(2)]}, "summary": [_row(3, slots=8)]}
+    check = pretrained.seed_check(evaluation, "deeprx pretrained check X", "abc1234", "cpu")
+    assert check["slots_per_point"] == 4 and check["per_seed"]["1"]["DeepRx (x)"]["bit_errors"] == [2]
+    pretrained.add_check("cpu-teacher-half-32k", check, root)
+    pretrained.add_check("cpu-teacher-half-32k", check, root)  # the same check again replaces the first
+    rec = pretrained.record("cpu-teacher-half-32k", root)
+    assert rec.format_version == pretrained.RECORD_VERSION and rec.checks == [check]
+    assert pretrained.resolve("cpu-teacher-half-32k", root)  # the tensors are untouched: the hash holds
+
+
+def _row(errors: int, slots: int = 4) -> dict:
+    points = {"sinr_db": [40.0], "ber": [errors / 1000], "bit_errors": [errors], "ci_bits": [[0.0, 0.01]],
+              "ci_slots": [[0.0, 0.02]], "slots": [slots], "slots_with_errors": [1]}  # fmt: skip
+    return {"receiver": "DeepRx (x)", "points": points}

@@ -128,3 +128,22 @@ def test_high_sinr_verdict_by_hand() -> None:
     )
     # zero errors count as half an error: 0 vs 1 error in 1000 bits is 0.5x
     assert "0.5x" in high_sinr_verdict(0.0, 1e-3, 40.0, 1000)
+
+
+def test_a_run_folder_holds_tensorboard_events_with_the_logged_scalars(tiny_cfg: RunConfig, tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    train(tiny_cfg, tmp_path, show_progress=False)
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    sinrs = ("0dB", "15dB", "30dB")  # the validation points of tiny_cfg
+    assert {"train/loss", "train/lr", "train/slots_per_s"} <= tags
+    assert {f"val_ber/{s}/{who}" for s in sinrs for who in ("deeprx", "ls_lmmse")} <= tags
+    log = json.loads((tmp_path / checkpoint.META).read_text())["log"]
+    logged = [(r["step"], r["loss"]) for r in log if "loss" in r]
+    assert [(e.step, e.value) for e in events.Scalars("train/loss")] == [
+        (s, pytest.approx(v, rel=1e-6)) for s, v in logged
+    ]
+    validated = [r["step"] for r in log if "val_ber" in r]
+    assert [e.step for e in events.Scalars("val_ber/30dB/deeprx")] == validated == [6, 12]

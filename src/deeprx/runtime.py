@@ -7,6 +7,8 @@ import os
 
 import torch
 
+CPU = torch.device("cpu")  # the one CPU device of the project
+
 
 def resolve_device(name: str) -> torch.device:
     """``auto`` -> the current CUDA GPU when there is one, else the CPU; ``cuda`` -> ``cuda:N`` (the current one)."""

@@ -17,7 +17,7 @@ import torch
 from deeprx.config import PAPER_LINK, LinkConfig, RunConfig, input_channels
 from deeprx.energy.assess import Subject
 from deeprx.models.deeprx import DeepRx, create_model
-from deeprx.runtime import resolve_device
+from deeprx.runtime import CPU, resolve_device
 from deeprx.train import checkpoint
 
 if TYPE_CHECKING:  # the simulator (Sionna) is imported only by the functions that simulate
@@ -41,9 +41,11 @@ def model_config(checkpoint_dir: Path | None, model: str, link: LinkConfig = PAP
 
 
 def energy_subject(checkpoint_dir: Path | None, model: str, link: LinkConfig, device: str = "cpu") -> Subject:
-    """The energy :class:`Subject` of a checkpoint (its own link) or of an untrained preset on ``link``; its
-    training workload is the trainer's step for the run's config."""
+    """The energy :class:`Subject` of a checkpoint or of an untrained preset, on ``link`` (a checkpoint's grid
+    may differ from its training grid: the network is fully convolutional); its training workload is the
+    trainer's step for the run's config on that link."""
     net, cfg = model_config(checkpoint_dir, model, link)
+    cfg = cfg.with_overrides({"link.n_prb": link.n_prb})
     return Subject(
         net,
         cfg.model,
@@ -93,12 +95,12 @@ def on_device(subject: InferenceSubject, device: torch.device) -> InferenceSubje
                             subject.slots.to(device))  # fmt: skip
 
 
-def measured_slots_per_s(checkpoint_dir: Path) -> tuple[float, str]:
-    """This host's throughput of a checkpoint's network (front end excluded) on its fastest path that keeps
-    the eager model's decisions, at the path-choice probe batch: ``(slots/s, path)``."""
+def measured_slots_per_s(checkpoint_dir: Path, device: torch.device = CPU) -> tuple[float, str]:
+    """This host's throughput of a checkpoint's network (front end excluded) on ``device``, on its fastest path
+    that keeps the eager model's decisions, at the path-choice probe batch: ``(slots/s, path)``."""
     from deeprx.infer.engine import CALIBRATION_SLOTS, PROBE_SLOTS, auto_select, calibration_and_probe
 
-    subject = inference_subject(checkpoint_dir, "", None, CALIBRATION_SLOTS + PROBE_SLOTS)
+    subject = on_device(inference_subject(checkpoint_dir, "", None, CALIBRATION_SLOTS + PROBE_SLOTS), device)
     calibration, probe = calibration_and_probe(subject.front_end(subject.slots))
-    engine, rows = auto_select(subject.net, calibration, probe)
+    engine, rows = auto_select(subject.net.to(device), calibration, probe, device=device)
     return next(r["slots_per_s"] for r in rows if r["path"] == engine.path), engine.path

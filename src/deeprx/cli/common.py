@@ -33,7 +33,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output o
 ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="model preset (see `deeprx info`)")]
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="the one seed of the run")]
 StepsOpt = Annotated[int | None, typer.Option("--steps", help="training steps")]
-DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda | cuda:N")]
+DeviceOpt = Annotated[
+    str | None, typer.Option("--device", help="where it runs: auto (a GPU if there is one) | cpu | cuda | cuda:N")
+]
 PretrainedOpt = Annotated[
     str | None,
     typer.Option("--pretrained", help="a shipped checkpoint instead of --checkpoint (deeprx pretrained list)"),
@@ -42,8 +44,21 @@ PretrainedOpt = Annotated[
 
 CheckpointOpt = Annotated[Path | None, typer.Option("--checkpoint", "-c", help="run folder of a checkpoint")]
 NprbOpt = Annotated[int, typer.Option("--n-prb", help=f"PRBs of the grid ({PAPER_LINK.n_prb} = the paper's)")]
+NprbAnyOpt = Annotated[
+    int | None,
+    typer.Option("--n-prb", help=f"PRBs of the grid (default: the checkpoint's, else {PAPER_LINK.n_prb}, the paper's)"),
+]
 NrxOpt = Annotated[int, typer.Option("--n-rx", help="receive antennas")]
+NrxAnyOpt = Annotated[
+    int | None, typer.Option("--n-rx", help=f"receive antennas (default: the checkpoint's, else {PAPER_LINK.n_rx})")
+]
 ModOpt = Annotated[str, typer.Option("--modulation", help="qpsk | 16qam | 64qam | 256qam")]
+ModAnyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--modulation", help=f"qpsk | 16qam | 64qam | 256qam (default: the checkpoint's, else {PAPER_LINK.modulation})"
+    ),
+]
 
 
 def checkpoint_dir_of(checkpoint: Path | None, pretrained: str | None, required: bool = True) -> Path | None:

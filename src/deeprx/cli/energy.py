@@ -10,10 +10,11 @@ from rich.table import Table
 
 from deeprx.cli.common import (
     CheckpointOpt,
+    DeviceOpt,
     JsonOpt,
-    ModOpt,
-    NprbOpt,
-    NrxOpt,
+    ModAnyOpt,
+    NprbAnyOpt,
+    NrxAnyOpt,
     OutOpt,
     PretrainedOpt,
     checkpoint_dir_of,
@@ -41,16 +42,31 @@ def _energy_subject(
     checkpoint: Path | None,
     pretrained: str | None,
     model: str,
-    n_prb: int,
-    n_rx: int,
-    modulation: str,
-    device: str = "cpu",
+    n_prb: int | None,
+    n_rx: int | None,
+    modulation: str | None,
+    device: str | None,
 ):  # -> deeprx.energy.assess.Subject
+    """A checkpoint on its own link or on ``n_prb`` PRBs (its n_rx and modulation are fixed by its weights), or
+    an untrained preset on the paper's link with the options given."""
+    import dataclasses
+
     from deeprx.config import LinkConfig
     from deeprx.subjects import energy_subject
+    from deeprx.train.checkpoint import saved_config
 
-    link = LinkConfig(n_prb=n_prb, n_rx=n_rx, modulation=modulation)
-    return energy_subject(checkpoint_dir_of(checkpoint, pretrained, required=False), model, link, device)
+    run_dir = checkpoint_dir_of(checkpoint, pretrained, required=False)
+    if run_dir is None:
+        link = LinkConfig(n_prb=n_prb or PAPER_LINK.n_prb, n_rx=n_rx or PAPER_LINK.n_rx,
+                          modulation=modulation or PAPER_LINK.modulation)  # fmt: skip
+    else:
+        saved = saved_config(run_dir).link
+        for option, given, fixed in (("--n-rx", n_rx, saved.n_rx), ("--modulation", modulation, saved.modulation)):
+            if given is not None and given != fixed:
+                raise InputError(f"{option} {given}: the checkpoint's weights are for {fixed}; drop {option} "
+                                 "(--n-prb may change)")  # fmt: skip
+        link = dataclasses.replace(saved, n_prb=n_prb or saved.n_prb)
+    return energy_subject(run_dir, model, link, device or "auto")
 
 
 def _print_estimates(est: dict[str, Any], processor: str, method: str, show_layers: bool) -> None:
@@ -127,15 +143,16 @@ def energy_processors(catalogue: CatalogueOpt = None, as_json: JsonOpt = False) 
 @app.command("estimate")
 def energy_estimate(
     model: Annotated[str, typer.Option("--model", "-m")] = "deeprx_full",
-    n_prb: NprbOpt = PAPER_LINK.n_prb,
-    n_rx: NrxOpt = PAPER_LINK.n_rx,
-    modulation: ModOpt = PAPER_LINK.modulation,
+    n_prb: NprbAnyOpt = None,
+    n_rx: NrxAnyOpt = None,
+    modulation: ModAnyOpt = None,
     checkpoint: CheckpointOpt = None,
     pretrained: PretrainedOpt = None,
     processor: ProcOpt = "coral-edge-tpu",
     method: Annotated[str, typer.Option(help="metric0 | metric1 | metric2 | memory-aware")] = "metric0",
     catalogue: CatalogueOpt = None,
     layers: Annotated[bool, typer.Option("--layers", help="also print the per-layer table")] = False,
+    device: DeviceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """FLOPs per slot and estimated energy per inference on every processor, with the block breakdown."""
@@ -149,7 +166,7 @@ def energy_estimate(
         procs = load_catalogue(catalogue)
         check_processor(procs, processor)
         est = estimates(
-            _energy_subject(checkpoint, pretrained, model, n_prb, n_rx, modulation),
+            _energy_subject(checkpoint, pretrained, model, n_prb, n_rx, modulation, device),
             procs,
             load_memory_energy(catalogue),
         )
@@ -164,9 +181,9 @@ def _print_measurement(name: str, r: Any) -> None:
 @app.command("measure")
 def energy_measure(
     model: Annotated[str, typer.Option("--model", "-m")] = "deeprx_full",
-    n_prb: NprbOpt = PAPER_LINK.n_prb,
-    n_rx: NrxOpt = PAPER_LINK.n_rx,
-    modulation: ModOpt = PAPER_LINK.modulation,
+    n_prb: NprbAnyOpt = None,
+    n_rx: NrxAnyOpt = None,
+    modulation: ModAnyOpt = None,
     checkpoint: CheckpointOpt = None,
     pretrained: PretrainedOpt = None,
     meter: MeterOpt = "auto",
@@ -177,7 +194,7 @@ def energy_measure(
     idle: IdleOpt = 3.0,
     training_steps: LifeStepsOpt = 250_000,
     rate: RateOpt = 400.0,
-    device: Annotated[str, typer.Option(help="where the metered work runs: auto | cpu | cuda | cuda:N")] = "auto",
+    device: DeviceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Energy per inference and per training step with a meter, under the paper's base-power protocol."""
@@ -212,9 +229,9 @@ def energy_measure(
 def energy_report(
     out: OutOpt = Path("out/energy"),
     model: Annotated[str, typer.Option("--model", "-m")] = "deeprx_full",
-    n_prb: NprbOpt = PAPER_LINK.n_prb,
-    n_rx: NrxOpt = PAPER_LINK.n_rx,
-    modulation: ModOpt = PAPER_LINK.modulation,
+    n_prb: NprbAnyOpt = None,
+    n_rx: NrxAnyOpt = None,
+    modulation: ModAnyOpt = None,
     checkpoint: CheckpointOpt = None,
     pretrained: PretrainedOpt = None,
     processor: ProcOpt = "coral-edge-tpu",
@@ -226,13 +243,14 @@ def energy_report(
     idle: IdleOpt = 3.0,
     training_steps: LifeStepsOpt = 250_000,
     rate: RateOpt = 400.0,
+    device: DeviceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Everything: counts, estimates, metered energy, life cycle, figures and energy.md/energy.json in OUT."""
     from deeprx.energy.report import energy_report as build
 
     with guard() as claim:
-        subject = _energy_subject(checkpoint, pretrained, model, n_prb, n_rx, modulation)
+        subject = _energy_subject(checkpoint, pretrained, model, n_prb, n_rx, modulation, device)
         claim(out)
         data = build(
             subject, out, catalogue=catalogue, processor=processor,

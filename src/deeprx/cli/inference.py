@@ -9,7 +9,9 @@ import typer
 
 from deeprx.cli.common import (
     CheckpointOpt,
+    DeviceOpt,
     JsonOpt,
+    NprbAnyOpt,
     PretrainedOpt,
     check_new_file,
     checkpoint_dir_of,
@@ -17,7 +19,6 @@ from deeprx.cli.common import (
     emit,
     guard,
 )
-from deeprx.config import PAPER_LINK
 from deeprx.io import InputError
 
 app = typer.Typer()
@@ -34,16 +35,22 @@ def export_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="ONNX file to write")] = Path("out/deeprx.onnx"),
     tolerance: Annotated[float, typer.Option(help="max |logit difference| allowed vs PyTorch")] = 1e-3,
     force: Annotated[bool, typer.Option("--force", help="replace an existing --out file")] = False,
+    n_prb: NprbAnyOpt = None,
+    device: DeviceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Export a checkpoint to ONNX (BatchNorm folded, depthwise convs split); check ONNX Runtime against PyTorch."""
+    """Export a checkpoint to ONNX (BatchNorm folded, depthwise convs split); check ONNX Runtime against PyTorch
+    (run on --device) on slots of the checkpoint's grid or of --n-prb."""
     from deeprx.infer.engine import export_verified
-    from deeprx.subjects import INFERENCE_SINR_DB, inference_subject
+    from deeprx.runtime import resolve_device
+    from deeprx.subjects import INFERENCE_SINR_DB, inference_subject, on_device
 
     with guard():
         check_new_file(out, force, "deeprx.onnx")
-        subject = inference_subject(checkpoint_dir_of(checkpoint_dir, pretrained), "", None, EXPORT_CHECK_SLOTS)
-        result = export_verified(subject.net, out, subject.front_end(subject.slots), tolerance)
+        where = resolve_device(device or "auto")
+        subject = inference_subject(checkpoint_dir_of(checkpoint_dir, pretrained), "", n_prb, EXPORT_CHECK_SLOTS)
+        subject = on_device(subject, where)
+        result = export_verified(subject.net.to(where), out, subject.front_end(subject.slots), tolerance)
         if not emit(result, as_json):
             console.print(
                 f"wrote {out}; ONNX Runtime vs PyTorch on {result['test_batch'][0]} slots at {INFERENCE_SINR_DB:g} dB: "
@@ -61,9 +68,7 @@ def serve_bench(
     ] = None,
     pretrained: PretrainedOpt = None,
     model: Annotated[str, typer.Option("--model", "-m", help="untrained preset when no checkpoint")] = "deeprx_full",
-    n_prb: Annotated[
-        int | None, typer.Option("--n-prb", help=f"grid (default: the checkpoint's, else {PAPER_LINK.n_prb})")
-    ] = None,
+    n_prb: NprbAnyOpt = None,
     path: Annotated[
         str, typer.Option(help="auto | eager | folded | bf16 | int8 | onnx | onnx-int8 | compile | cuda-graph (GPU)")
     ] = "auto",
@@ -72,7 +77,7 @@ def serve_bench(
     deadline_ms: Annotated[float, typer.Option(help="a result later than this after arrival is late")] = 50.0,
     max_batch: Annotated[int, typer.Option(help="largest batch the receiver forms from its queue")] = 32,
     workers: Annotated[int, typer.Option(help="parallel receivers sharing the queue, the cores split among them")] = 1,
-    device: Annotated[str, typer.Option(help="where the receiver runs: auto | cpu | cuda | cuda:N")] = "auto",
+    device: DeviceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Feed simulated slots at RATE for DURATION and report whether the receiver kept up."""
@@ -84,7 +89,7 @@ def serve_bench(
     from deeprx.subjects import inference_subject, on_device
 
     with guard():
-        where = resolve_device(device)
+        where = resolve_device(device or "auto")
         if path != "auto" and path not in paths_for(where):
             raise InputError(f"unknown path {path!r} on {where.type}: choose auto or one of {list(paths_for(where))}")
         if min(rate, duration, deadline_ms) <= 0 or max_batch < 1 or workers < 1:
@@ -125,6 +130,9 @@ def qat_cmd(
     steps: Annotated[int, typer.Option(help="fine-tuning steps with fake quantization")] = 100,
     lr: Annotated[float, typer.Option(help="learning rate of the fine-tuning (AdamW)")] = 1e-4,
     force: Annotated[bool, typer.Option("--force", help="replace an existing --out file")] = False,
+    device: Annotated[
+        str | None, typer.Option("--device", help="auto | cpu: int8 fine-tuning and its kernels run on the CPU")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Quantization-aware fine-tuning to int8 with the run's own loss (KD for a KD student), exported to ONNX (QDQ),
@@ -137,6 +145,9 @@ def qat_cmd(
     with guard():
         if steps < 1 or lr <= 0:
             raise InputError("--steps must be >= 1 and --lr > 0")
+        if device not in (None, "auto", "cpu"):
+            raise InputError(f"--device {device}: int8 QAT runs on the CPU (FX int8, ONNX Runtime's CPU kernels); "
+                             "use --device cpu or auto")  # fmt: skip
         check_new_file(out, force, "deeprx.int8.onnx")
         run_dir = checkpoint_dir_of(checkpoint_dir, pretrained)
         threads = use_all_cores()

@@ -30,27 +30,40 @@ def pretrained_list(as_json: JsonOpt = False) -> None:
         records = [record(n).to_dict() for n in names()]
         if emit(records, as_json):
             return
-        table = Table(title="Shipped checkpoints (use with --pretrained NAME, or distill --teacher NAME)")
-        for col in (
-            "name",
-            "model / input",
-            "DMRS",
-            "steps x batch = slots",
-            "trained on",
-            "BER @ max SINR vs LS-LMMSE",
-        ):
-            table.add_column(col)
+        table = Table(title="Shipped receivers: --pretrained NAME, or distill --teacher NAME")
+        # the name is what the user types next: it never wraps or truncates; the details give way instead
+        table.add_column("name", no_wrap=True, min_width=max(len(r["name"]) for r in records) if records else 4)
+        for col in ("model / input", "DMRS", "BER at max SINR vs LS-LMMSE"):
+            table.add_column(col, overflow="fold")
         for r in records:
             ev = r["evaluation"]
             ours, ls = ev["receivers"]["DeepRx"], ev["receivers"]["LS-LMMSE"]
-            table.add_row(
-                r["name"], f"{r['model']} / {r['features']}", str(r["dmrs_symbols"]),
-                f"{r['steps']:,} = {r['slots_seen']:,}", f"{r['device']}, {r['wall_seconds']:.0f} s, {r['commit'][:8]}",
-                f"{ours['ber'][-1]:.2e} vs {ls['ber'][-1]:.2e} at {ev['sinr_db'][-1]:g} dB",
-            )  # fmt: skip
+            table.add_row(r["name"], f"{r['model']} / {r['features']}", str(r["dmrs_symbols"]),
+                          f"{ours['ber'][-1]:.1e} vs {ls['ber'][-1]:.1e} at {ev['sinr_db'][-1]:g} dB "
+                          f"(seed 0, {ev['slots_per_point']} slots)")  # fmt: skip
         console.print(table)
         for r in records:
-            console.print(f"[bold]{r['name']}[/bold]: {r['command']}")
+            console.print(f"\n[bold]{r['name']}[/bold]", highlight=False)
+            console.print(f"  made by: {r['command']}", highlight=False, soft_wrap=True)
+            console.print(f"  at {r['commit'][:8]} on {r['device']}, {r['wall_seconds']:.0f} s, "
+                          f"{r['steps']:,} steps = {r['slots_seen']:,} slots", highlight=False)  # fmt: skip
+            for check in r.get("checks", []):
+                console.print(f"  {_check_line(check)}", highlight=False)
+
+
+def _check_line(check: dict) -> str:
+    """One line of a record's check: the receiver's BER at each point for each seed, beside LS-LMMSE's."""
+    parts = []
+    for seed, rows in check["per_seed"].items():
+        ours = next(v for k, v in rows.items() if k.startswith("DeepRx"))
+        ls = rows.get("LS-LMMSE")
+        cells = ", ".join(
+            f"{sinr:g} dB {ours['ber'][i]:.1e} ({ours['slots_with_errors'][i]} slots)"
+            + (f" vs LS {ls['ber'][i]:.1e}" if ls else "")
+            for i, sinr in enumerate(check["sinr_db"])
+        )
+        parts.append(f"seed {seed}: {cells}")
+    return f"check, {check['slots_per_point']:,} slots per point: " + "; ".join(parts)
 
 
 @app.command("check")
@@ -105,14 +118,16 @@ def _even_points(text: str) -> list[float]:
 
 
 def source_commit() -> str:
-    """The commit of the deeprx source this runs from (``-dirty`` with uncommitted changes), else ``unknown``."""
+    """The commit of the deeprx source this runs from, else ``unknown``; ``-dirty`` with uncommitted changes to
+    tracked files other than the shipped weights' records (which checks themselves write)."""
     import subprocess
 
     here = Path(__file__).parent
     try:
         head = subprocess.run(["git", "-C", str(here), "rev-parse", "--short=8", "HEAD"], capture_output=True,
                               text=True, check=True).stdout.strip()  # fmt: skip
-        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no", "--",
+                                ":(top)", ":(top,exclude)src/deeprx/weights/*/record.json"],
                                capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
     except (OSError, subprocess.CalledProcessError):
         return "unknown"

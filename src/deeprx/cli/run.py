@@ -305,6 +305,7 @@ def recommend(
     study: Annotated[Path, typer.Option("--from", help="output folder of deeprx reproduce")] = Path("out"),
     catalogue: Annotated[Path | None, typer.Option("--catalogue", help="extra processors YAML")] = None,
     measure: Annotated[bool, typer.Option(help="on host: measure each model's throughput (else estimate)")] = True,
+    device: DeviceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The best receiver of a study that sustains RATE slots/s on PROCESSOR, beside every other model.
@@ -326,11 +327,14 @@ def recommend(
         measured = None
         if measure and processor == "host":
             from deeprx.infer.engine import PROBE_SLOTS
+            from deeprx.runtime import resolve_device
             from deeprx.subjects import measured_slots_per_s
 
+            where = resolve_device(device or "auto")
+
             def measured(c):  # -> (slots/s, how)
-                rate_, path = measured_slots_per_s(folders[c.key])
-                return rate_, f"measured ({path} path, network only, batch {PROBE_SLOTS})"
+                rate_, path = measured_slots_per_s(folders[c.key], where)
+                return rate_, f"measured on {where} ({path} path, network only, batch {PROBE_SLOTS})"
 
         rows = assess(candidates, procs[processor], rate, measured)
         best = pick(rows)

@@ -17,9 +17,9 @@ from deeprx.energy.meters import EnergyMeter
 from deeprx.energy.processors import MemoryEnergy, Processor
 from deeprx.energy.protocol import ProtocolResult, life_cycle, measure
 from deeprx.models.deeprx import DeepRx
+from deeprx.runtime import CPU
 
 PAPER_RATE_PER_S = 400.0  # slots per second of the paper's uplink
-CPU = torch.device("cpu")
 
 
 # batch size -> a callable that takes one training step per call and returns 1 (the trainer's step: the

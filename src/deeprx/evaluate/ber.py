@@ -187,7 +187,7 @@ def evaluate(
     receivers: dict[str, Receiver],
     testset: TestSet,
     batch_size: int,
-    target_bit_errors: int,
+    target_bit_errors: int | None = None,
     show_progress: bool = True,
     device: torch.device | str = "cpu",
 ) -> list[BerCurve]:
@@ -195,7 +195,7 @@ def evaluate(
 
     At each SINR point the stored slots are read once, in order, loaded to ``device`` (where the receivers
     run) and given to every receiver that is still counting; a receiver stops at a point once it has
-    ``target_bit_errors`` errors. The bit budget is the test set's size.
+    ``target_bit_errors`` errors (``None``: never, every slot counts). The bit budget is the test set's size.
     """
     from rich.progress import Progress
 
@@ -207,7 +207,7 @@ def evaluate(
         task = progress.add_task("BER", total=len(testset.sinr_points_db))
         for p in range(len(testset.sinr_points_db)):
             for slot in testset.batches(p, batch_size, device):
-                active = [n for n in names if errors[n][p] < target_bit_errors]
+                active = [n for n in names if target_bit_errors is None or errors[n][p] < target_bit_errors]
                 if not active:
                     break
                 for n in active:

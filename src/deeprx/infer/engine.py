@@ -45,8 +45,7 @@ import torch
 from torch import nn
 
 from deeprx.models.deeprx import DeepRx, SeparableConv2d
-
-CPU = torch.device("cpu")
+from deeprx.runtime import CPU
 
 PATHS: tuple[str, ...] = ("eager", "folded", "bf16", "int8", "onnx", "onnx-int8", "compile", "cuda-graph")
 CPU_ONLY: tuple[str, ...] = ("int8", "onnx-int8")
@@ -380,7 +379,7 @@ def export_verified(model: DeepRx, out: Path, z: torch.Tensor, tolerance: float)
     atomic_write(out, lambda p: p.write_bytes(data))
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     with torch.inference_mode():
-        reference = model(z)
-    check = agreement(reference, torch.from_numpy(session.run(None, {"z": z.numpy()})[0]))
+        reference = model(z).cpu()  # PyTorch on the model's device; ONNX Runtime's CPU provider
+    check = agreement(reference, torch.from_numpy(session.run(None, {"z": z.cpu().numpy()})[0]))
     passed = check["max_abs_logit_diff"] <= tolerance and check["hard_decision_agreement"] == 1.0
     return {"onnx": str(out), "tolerance": tolerance, "passed": passed, "test_batch": list(z.shape), **check}

@@ -14,8 +14,9 @@ if TYPE_CHECKING:  # study rows; the figures need nothing else of the studies
 
 def _errorbar(ax: Any, xs: list[float], rows: list[Row], **kw: Any) -> None:
     ys = [r.geo for r in rows]
-    lo = [r.geo - r.geo_ci[0] for r in rows]
-    hi = [r.geo_ci[1] - r.geo for r in rows]
+    # a percentile interval of few slots can miss its own point estimate: the bar then ends at the point
+    lo = [max(0.0, r.geo - r.geo_ci[0]) for r in rows]
+    hi = [max(0.0, r.geo_ci[1] - r.geo) for r in rows]
     ax.errorbar(xs, ys, yerr=[lo, hi], capsize=3, **kw)
 
 

@@ -18,7 +18,8 @@ from deeprx.receivers import NetworkInput, NeuralReceiver, load_receiver
 from deeprx.train import checkpoint
 from deeprx.train.losses import annealed_kd_weight, kd_loss, sobolev_term
 
-TEACHER_MUST_MATCH = ("link.n_rx", "link.modulation", "link.n_prb", "link.dmrs_symbols")
+# The teacher runs on the student's link (its front end built for it): only what its weights fix must match.
+TEACHER_MUST_MATCH = ("link.n_rx", "link.modulation")
 # Teachers that are not networks: classical receivers' max-log LLRs, the probes of "is the teacher good
 # enough". The genie (perfect-CSI LMMSE) sees the true channel, which the student never does
 # (privileged-information distillation); LS-LMMSE sees what the student sees and, with 2 DMRS symbols,

@@ -4,11 +4,13 @@ Each step's batch is drawn with ``derive_seed(seed, "train", step)``, so a resum
 batches an uninterrupted run would have seen. At every checkpoint the model is also scored on a small
 fixed validation set beside LS-LMMSE, so a run's log shows when (if ever) DeepRx passes the baseline.
 Under ``torchrun`` the processes train one network data-parallel, each drawing its share of every batch
-with a rank-derived seed (:mod:`deeprx.train.ddp`).
+with a rank-derived seed (:mod:`deeprx.train.ddp`). Rank 0 also writes TensorBoard event files into the run
+folder (:class:`TensorBoardLog`), so ``tensorboard --logdir OUT`` shows every run and trial below ``OUT``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -252,6 +254,34 @@ class BatchCache:
         return value
 
 
+class TensorBoardLog:
+    """The run's scalars as TensorBoard events in its run folder (``torch.utils.tensorboard``), at the steps of
+    the checkpoint log: ``train/loss``, ``train/lr``, ``train/slots_per_s``, and at every checkpoint
+    ``val_ber/<SINR>dB/deeprx`` beside ``val_ber/<SINR>dB/ls_lmmse`` (the validation set's BER).
+
+    A resumed run drops the events logged after its checkpoint (``purge_step``), so its curves do not fold back.
+    """
+
+    def __init__(self, run_dir: Path, resumed_at: int) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self._writer = SummaryWriter(str(run_dir), purge_step=resumed_at or None)
+
+    def train(self, step: int, loss: float, lr: float, slots_per_s: float) -> None:
+        self._writer.add_scalar("train/loss", loss, step)
+        self._writer.add_scalar("train/lr", lr, step)
+        self._writer.add_scalar("train/slots_per_s", slots_per_s, step)
+
+    def validation(self, step: int, sinr_db: list[float], ber: list[float], ls_ber: list[float]) -> None:
+        for sinr, ours, ls in zip(sinr_db, ber, ls_ber, strict=True):
+            self._writer.add_scalar(f"val_ber/{sinr:g}dB/deeprx", ours, step)
+            self._writer.add_scalar(f"val_ber/{sinr:g}dB/ls_lmmse", ls, step)
+        self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.close()
+
+
 @dataclass
 class TrainResult:
     """Outcome of :func:`train`: final step, seconds spent in this call, and the run's full log."""
@@ -333,9 +363,10 @@ def train(
         loss_ema = ckpt.extra.get("loss_ema")  # the logged loss goes on averaging where it stopped
         saved_step = ckpt.step
     validation = ValidationSet.build(cfg, simulator) if ranks.main else None
+    board = TensorBoardLog(run_dir, start) if ranks.main else None
 
     def save(step: int) -> None:
-        assert validation is not None  # rank 0 alone validates and writes
+        assert validation is not None and board is not None  # rank 0 alone validates and writes
         row = {
             "step": step,
             "val_sinr_db": validation.sinr_db,
@@ -343,6 +374,7 @@ def train(
             "val_ls_ber": validation.ls_ber,
         }
         log.append(row)
+        board.validation(step, row["val_sinr_db"], row["val_ber"], row["val_ls_ber"])
         facts = {
             "bf16": step_fn.use_bf16,
             "device": str(device),
@@ -366,7 +398,9 @@ def train(
     draw = UplinkSimulator.sample if batch_cache is None else batch_cache.sample
     t0 = time.perf_counter()
     model.train()
-    with _progress(show_progress and ranks.main) as progress:
+    with _progress(show_progress and ranks.main) as progress, contextlib.ExitStack() as closing:
+        if board is not None:
+            closing.callback(board.close)
         task = progress.add_task(description, total=cfg.train.steps, completed=start, loss=float("nan"), rate=0.0)
         window_start, window_slots = time.perf_counter(), 0
         pending: list[torch.Tensor] = []  # losses not read back yet: reading one waits for the device
@@ -394,14 +428,16 @@ def train(
             if log_now:
                 lr = learning_rate(cfg.train, step)
                 log.append({"step": step + 1, "loss": loss_ema, "lr": lr, "slots_per_s": rate})
+                if board is not None:
+                    board.train(step + 1, loss_ema, lr, rate)
                 if on_log is not None:
                     on_log(step + 1, cfg.train.steps, loss_ema)
             if save_now:
                 if ranks.main:
                     save(step + 1)
                 window_start, window_slots = time.perf_counter(), 0
-    if start >= cfg.train.steps and not checkpoint.exists(run_dir) and ranks.main:
-        save(start)
+        if start >= cfg.train.steps and not checkpoint.exists(run_dir) and ranks.main:
+            save(start)
     if joined:
         step_fn.receiver.model = model  # the DDP wrapper goes before its process group (else its teardown hangs)
         ddp.stop()
