@@ -30,6 +30,8 @@ from deeprx.train.trainer import train
 TEACHER = "cpu-teacher-dmrs1"  # deeprx_half, trained on the cpu profile's 4-PRB link (deeprx pretrained list)
 STUDENT = "deeprx_eighth"  # a preset of 1/16 of the teacher's FLOPs (deeprx info --model all)
 PROCESSORS = ("xeon-gold-5320", "coral-edge-tpu")  # two entries of the catalogue (deeprx energy processors)
+QUALITY_FIELDS = ("receiver", "geometric_mean_ber", "ber_at_max_sinr", "ber_at_max_sinr_ci_slots",
+                  "slots_with_errors_at_max_sinr")  # fmt: skip
 
 
 def main() -> dict:
@@ -90,9 +92,7 @@ def main() -> dict:
     report = {
         "link": f"{cfg.link.modulation}, {cfg.link.n_prb} PRB, {args.channel}, {args.speed[0]:g}-{args.speed[1]:g} m/s",
         "device": str(device),
-        "quality": [{k: q[k] for k in ("receiver", "geometric_mean_ber", "ber_at_max_sinr",
-                                       "ber_at_max_sinr_ci_slots", "slots_with_errors_at_max_sinr")}
-                    for q in quality],  # fmt: skip
+        "quality": [{k: q[k] for k in QUALITY_FIELDS} for q in quality],
         "student": {"model": STUDENT, "steps": result.step, "loss_first": losses[0], "loss_last": losses[-1]},
         "energy": energy,
     }
@@ -101,11 +101,11 @@ def main() -> dict:
         return report
     print(f"link: {report['link']} on {device}")
     for q in report["quality"]:
-        print(f"  {q['receiver']:<32} geo-mean BER {q['geometric_mean_ber']:.3f}, "
-              f"BER at {stop:g} dB {q['ber_at_max_sinr']:.2e} ({q['slots_with_errors_at_max_sinr']} slots with errors)")  # fmt: skip
+        print(f"  {q['receiver']:<32} geo-mean BER {q['geometric_mean_ber']:.3f}, BER at {stop:g} dB "
+              f"{q['ber_at_max_sinr']:.2e} ({q['slots_with_errors_at_max_sinr']} slots with errors)")  # fmt: skip
     s = report["student"]
     print(f"student {s['model']}: {s['steps']} KD steps, loss {s['loss_first']:.4f} -> {s['loss_last']:.4f}")
-    for key, e in energy.items():
+    for e in energy.values():
         print(f"  {e['processor']}: network {e['network_uJ_per_slot']:.3g} µJ/slot + front end "
               f"{e['front_end_uJ_per_slot']:.3g} µJ/slot ({e['method']})")  # fmt: skip
     return report
