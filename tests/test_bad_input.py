@@ -391,3 +391,34 @@ def test_usage_errors_are_one_line_too(argv: list[str], says: str, monkeypatch, 
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and says in err[0], err
+
+
+# --- what a checkpoint's weights fix, and the options of issue 22 ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--set", "link.n_rx=4"], "link.n_rx: checkpoint has 2, config has 4"),
+        (["--set", "link.modulation=qpsk"], "link.modulation: checkpoint has '16qam'"),
+        (["--set", "features=enhanced"], "features='paper' weights"),
+        (["--set", "model=deeprx_full"], "model='deeprx_eighth' weights"),
+        (["--seeds", "0,x"], "--seeds '0,x' must be integers"),
+        (["--seeds", "1,1"], "distinct"),
+        (["--device", "tpu"], "device"),
+    ],
+)
+def test_evaluate_refuses_what_the_weights_fix_in_one_line(args: list[str], says: str, trained: Path,
+                                                           tmp_path: Path) -> None:  # fmt: skip
+    run_cli(["evaluate", "--checkpoint", str(trained), "--out", str(tmp_path / "ev"), *args], (trained,), says)
+    assert not (tmp_path / "ev").exists()
+
+
+def test_other_commands_refuse_what_the_weights_fix_in_one_line(trained: Path, tmp_path: Path) -> None:
+    run_cli(["energy", "estimate", "--checkpoint", str(trained), "--n-rx", "4"], (trained,), "--n-rx 4")
+    run_cli(["energy", "estimate", "--checkpoint", str(trained), "--modulation", "qpsk"], (trained,), "16qam")
+    run_cli(["qat", "--checkpoint", str(trained), "--device", "cuda", "--out", str(tmp_path / "q.onnx")], (trained,),
+            "int8 QAT runs on the CPU")  # fmt: skip
+    run_cli(["pretrained", "check", "cpu-teacher-dmrs1", "--sinr-db", "30,35,45", "--out", str(tmp_path / "c")], (),
+            "even steps")  # fmt: skip
+    assert not (tmp_path / "q.onnx").exists() and not (tmp_path / "c").exists()

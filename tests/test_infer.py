@@ -84,9 +84,11 @@ def test_every_path_keeps_hard_decisions_at_high_sinr(trained) -> None:
     model = _confident(model, calibration)
     ref = build_engine(model, "eager", calibration).run(probe)
     assert float(ref.abs().median()) > 1.0  # logits far from 0 on most bits: agreement is a real test
-    # Static int8 with per-tensor activation scales flips 3-7 % of this net's decisions (measured); auto
-    # selection refuses such a path (below), and the inference benchmark reports its SINR loss.
-    tolerance = {"folded": 1.0, "onnx": 1.0, "bf16": 0.99, "int8": 0.9, "onnx-int8": 0.9}
+    # Static int8 with per-tensor activation scales flips 3-7 % of this net's decisions on the Xeon sessions and
+    # 10.0 % with ONNX Runtime's int8 kernels on an AVX2 EPYC (measured: agreement 0.89993, also at 675123b);
+    # a broken path would agree on ~50 %. Auto selection refuses such a path (below), and the inference
+    # benchmark reports its SINR loss.
+    tolerance = {"folded": 1.0, "onnx": 1.0, "bf16": 0.99, "int8": 0.85, "onnx-int8": 0.85}
     for path, min_agree in tolerance.items():
         result = agreement(ref, build_engine(model, path, calibration, workdir=run_dir).run(probe))
         assert result["hard_decision_agreement"] >= min_agree, (path, result)
@@ -143,6 +145,8 @@ def test_qat_export_keeps_hard_decisions_at_high_sinr(trained, tmp_path: Path) -
     out = tmp_path / "m.int8.onnx"
     result = qat_finetune(confident, out, steps=2, lr=1e-6)
     assert out.exists() and math.isfinite(result["loss_last"])
-    assert result["int8_vs_fake_quant"]["hard_decision_agreement"] >= 0.97  # measured 0.984: ORT int8 rounding
-    # static int8 flips 3-7 % of this net's decisions (test above); QAT starts from the same scales
-    assert result["int8_vs_fp32"]["hard_decision_agreement"] >= 0.95  # measured 0.981
+    # ORT's int8 rounding: measured 0.984 on the Xeon sessions, 0.905 on an AVX2 EPYC without AVX-512 (also at
+    # 675123b: ONNX Runtime's u8s8 kernels without VNNI saturate their 16-bit sums); a broken export agrees on ~50 %
+    assert result["int8_vs_fake_quant"]["hard_decision_agreement"] >= 0.88, result
+    # static int8 flips 3-10 % of this net's decisions (test above); QAT starts from the same scales
+    assert result["int8_vs_fp32"]["hard_decision_agreement"] >= 0.88, result  # measured 0.981 (Xeon), 0.911 (AVX2)

@@ -48,22 +48,25 @@ def pretrained_list(as_json: JsonOpt = False) -> None:
             console.print(f"  at {r['commit'][:8]} on {r['device']}, {r['wall_seconds']:.0f} s, "
                           f"{r['steps']:,} steps = {r['slots_seen']:,} slots", highlight=False)  # fmt: skip
             for check in r.get("checks", []):
-                console.print(f"  {_check_line(check)}", highlight=False)
+                for line in _check_lines(check):
+                    console.print(f"  {line}", highlight=False, soft_wrap=True)
 
 
-def _check_line(check: dict) -> str:
-    """One line of a record's check: the receiver's BER at each point for each seed, beside LS-LMMSE's."""
-    parts = []
+def _check_lines(check: dict) -> list[str]:
+    """A record's check, a line per seed: the receiver's BER at each point with its 95 % interval over slots and the
+    slots with errors, then LS-LMMSE's."""
+    lines = [f"checked at {check['commit']} ({check['slots_per_point']:,} slots per point and seed):"]
     for seed, rows in check["per_seed"].items():
         ours = next(v for k, v in rows.items() if k.startswith("DeepRx"))
+        cells = []
+        for i, sinr in enumerate(check["sinr_db"]):
+            ci = ours["ci_slots"][i] or ours["ci_bits"][i]
+            ber = f"{ours['ber'][i]:.1e} [{ci[0]:.1e}, {ci[1]:.1e}]" if ours["ber"][i] else f"0 (< {ci[1]:.1e})"
+            cells.append(f"{sinr:g} dB {ber} ({ours['slots_with_errors'][i]} slots)")
         ls = rows.get("LS-LMMSE")
-        cells = ", ".join(
-            f"{sinr:g} dB {ours['ber'][i]:.1e} ({ours['slots_with_errors'][i]} slots)"
-            + (f" vs LS {ls['ber'][i]:.1e}" if ls else "")
-            for i, sinr in enumerate(check["sinr_db"])
-        )
-        parts.append(f"seed {seed}: {cells}")
-    return f"check, {check['slots_per_point']:,} slots per point: " + "; ".join(parts)
+        baseline = f"; LS-LMMSE {', '.join(f'{b:.1e}' for b in ls['ber'])}" if ls else ""
+        lines.append(f"  seed {seed}: " + "; ".join(cells) + baseline)
+    return lines
 
 
 @app.command("check")

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from deeprx.energy.assess import PAPER_RATE_PER_S
-from deeprx.evaluate.ber import BerCurve, bootstrap, interval, never_better
+from deeprx.evaluate.ber import BerCurve, bootstrap, curve_summary, interval, never_better
 from deeprx.io import atomic_write, write_json
 from deeprx.link.baselines import BASELINES, LS_LMMSE
 from deeprx.studies.chain import Chain
@@ -234,15 +234,7 @@ def _curves_summary(c: dict[str, Any], target: float) -> dict[str, Any]:
     neural = [x for x in named if x.receiver not in BASELINES]
     return {
         "never_better_than_ls": [x.receiver for x in neural if never_better(x, ls)],
-        "receivers": [
-            {
-                "receiver": x.receiver,
-                "geometric_mean_ber": x.geometric_mean_ber(),
-                "sinr_at_target_db": x.sinr_at_ber(target),
-                "ber_at_max_sinr": x.ber[-1],
-            }
-            for x in named
-        ],
+        "receivers": [curve_summary(x, target) for x in named],
         "comparison": c["comparison"],
         "curves": [x.to_dict() | {"slot_errors": []} for x in named],
     }
