@@ -156,10 +156,11 @@ def test_a_record_check_is_kept_and_read_back(tmp_path: Path) -> None:
     evaluation = {"seeds": [0, 1], "per_seed": {0: [_row(1)], 1: [_row(2)]}, "summary": [_row(3, slots=8)]}
     check = pretrained.seed_check(evaluation, "deeprx pretrained check X", "abc1234", "cpu")
     assert check["slots_per_point"] == 4 and check["per_seed"]["1"]["DeepRx (x)"]["bit_errors"] == [2]
+    shipped_checks = pretrained.record("cpu-teacher-half-32k", root).checks  # other seeds and points: kept
     pretrained.add_check("cpu-teacher-half-32k", check, root)
     pretrained.add_check("cpu-teacher-half-32k", check, root)  # the same check again replaces the first
     rec = pretrained.record("cpu-teacher-half-32k", root)
-    assert rec.format_version == pretrained.RECORD_VERSION and rec.checks == [check]
+    assert rec.format_version == pretrained.RECORD_VERSION and rec.checks == [*shipped_checks, check]
     assert pretrained.resolve("cpu-teacher-half-32k", root)  # the tensors are untouched: the hash holds
 
 
