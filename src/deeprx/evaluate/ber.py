@@ -108,9 +108,7 @@ def slot_bootstrap_interval(
     honest interval when a receiver's errors cluster in a few slots. ``slot_errors``: bit errors per slot."""
     errors = np.asarray(slot_errors, dtype=np.int64)
     draws = np.random.default_rng(seed).integers(0, errors.size, size=(n_boot, errors.size))
-    ber = errors[draws].sum(axis=1) / (bits_per_slot * errors.size)
-    lo, hi = np.percentile(ber, [50 * (1 - level), 50 * (1 + level)])
-    return float(lo), float(hi)
+    return interval(errors[draws].sum(axis=1) / (bits_per_slot * errors.size), level)
 
 
 def _ber_with_floor(bit_errors: list[int], bits: list[int]) -> list[float]:
