@@ -35,7 +35,6 @@ from deeprx.train.losses import masked_bce
 LossFn = Callable[[NeuralReceiver, Slot], torch.Tensor]
 # The loss is read back from the device (a synchronisation) once every this many steps.
 SYNC_EVERY = 10
-VALIDATION_SLOTS = 64  # per validation SINR point
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -149,7 +148,7 @@ class ValidationSet:
     ls_ber: list[float]
 
     @classmethod
-    def build(cls, cfg: RunConfig, simulator: UplinkSimulator, n_slots: int = VALIDATION_SLOTS) -> ValidationSet:
+    def build(cls, cfg: RunConfig, simulator: UplinkSimulator) -> ValidationSet:
         points = (
             cfg.eval.sinr_start_db,
             0.5 * (cfg.eval.sinr_start_db + cfg.eval.sinr_stop_db),
@@ -157,7 +156,7 @@ class ValidationSet:
         )
         slots = [
             simulator.sample(
-                n_slots,
+                cfg.train.validation_slots,
                 derive_seed(cfg.seed, "val", i),
                 sinr_db=s,
                 channel_models=cfg.eval.channel_models,
@@ -349,7 +348,7 @@ def train(
             )
         ckpt = checkpoint.load(run_dir)
         # The teacher may have moved with its output folder: it is checked by its tensor hash below.
-        allowed = {"train.steps", "train.checkpoint_every", "profile", "device", "kd.teacher"}
+        allowed = {"train.steps", "train.checkpoint_every", "train.validation_slots", "profile", "device", "kd.teacher"}
         keys = tuple(k for k in _dotted_keys(cfg.to_dict()) if k not in allowed)
         checkpoint.check_compatible(ckpt.config, cfg, keys)
         checkpoint.check_weights(ckpt.model_state, model.state_dict(), cfg, run_dir)
