@@ -206,8 +206,9 @@ class EvalConfig:
 
     The test set holds ``slots_per_point`` slots at every SINR point of the grid; evaluation of a
     receiver at a point stops once it has ``target_bit_errors`` errors or has used every slot (the
-    bit budget). ``channel_models`` and ``speed_mps`` override the link's for testing, so a model can be
-    tested on channels it was not trained on.
+    bit budget). ``channel_models``, ``speed_mps`` and ``delay_spread_ns`` are the test set's channels, apart
+    from the link's training ranges, so a model is tested on channels it was not trained on and the test set
+    stays the same when the training mix changes.
     """
 
     sinr_start_db: float = 0.0
@@ -219,6 +220,7 @@ class EvalConfig:
     target_ber: float = 1e-2
     channel_models: tuple[str, ...] = ("CDL-A", "CDL-C", "CDL-D", "CDL-E")
     speed_mps: tuple[float, float] = (0.0, 40.0)
+    delay_spread_ns: tuple[float, float] = (10.0, 300.0)
 
     def __post_init__(self) -> None:
         _check_types(self, "eval.")
@@ -237,6 +239,7 @@ class EvalConfig:
         for m in self.channel_models:
             _check(m in CHANNEL_MODELS, "eval.channel_models", m, f"one of {list(CHANNEL_MODELS)}")
         _check_range("eval.speed_mps", self.speed_mps, 0.0, 150.0)
+        _check_range("eval.delay_spread_ns", self.delay_spread_ns, 1.0, 5000.0)
 
     @property
     def sinr_points_db(self) -> list[float]:

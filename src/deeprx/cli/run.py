@@ -215,6 +215,10 @@ def evaluate_cmd(
             console.print(f"plot: {out / 'ber_vs_sinr.png'}")
 
 
+def _times(ratio: float | None) -> str:
+    return "LS-LMMSE error-free" if ratio is None else f"{ratio:.3g}x"
+
+
 def parse_seeds(text: str | None) -> list[int] | None:
     """``--seeds 0,1`` -> ``[0, 1]``; one clear line for anything else."""
     if text is None:
@@ -226,6 +230,44 @@ def parse_seeds(text: str | None) -> list[int] | None:
     if len(set(seeds)) != len(seeds) or min(seeds) < 0:
         raise InputError(f"--seeds {text!r} must be distinct integers >= 0, e.g. --seeds 0,1")
     return seeds
+
+
+@app.command("curves")
+def curves_cmd(
+    runs: Annotated[list[Path], typer.Argument(help="run folders of deeprx train or distill")],
+    out: OutOpt = Path("out/curves"),
+    title: Annotated[str, typer.Option("--title", help="the figure's title")] = "Learning curves",
+    as_json: JsonOpt = False,
+) -> None:
+    """Learning curves of runs: validation BER at the highest validation SINR vs slots seen, beside LS-LMMSE.
+
+    For each run: the slots it took to first reach 0.1x and 0.01x LS-LMMSE's BER, its final BER and its floor
+    (the mean of its last checkpoints). Reads the runs' checkpoint logs; writes learning_curves.png/.svg in OUT.
+    """
+    from deeprx.report.study_plots import plot_learning_curves
+    from deeprx.train.curves import FLOOR_CHECKPOINTS, LS_FRACTIONS, LearningCurve
+
+    with guard() as claim:
+        curves = [LearningCurve.of_run(run) for run in runs]
+        claim(out)
+        figure = plot_learning_curves(curves, out / "learning_curves", title)[0]
+        data = {"runs": [c.summary() for c in curves], "figure": str(figure)}
+        if emit(data, as_json):
+            return
+        table = Table(title=f"{title}: validation BER at {curves[0].sinr_db:g} dB")
+        for col in ("run", "model", "teacher", "slots seen", "LS-LMMSE", *(f"slots to {f:g}x LS" for f in
+                    LS_FRACTIONS), "final BER", f"floor (last {FLOOR_CHECKPOINTS}), x LS"):  # fmt: skip
+            table.add_column(col)
+        for c in curves:
+            reach = [c.slots_to_ls_fraction(f) for f in LS_FRACTIONS]
+            table.add_row(
+                c.label, c.model, c.teacher or "-", f"{c.slots[-1]:,}", f"{c.ls_ber:.2e}",
+                *("not reached" if r is None else f"{r:,}" for r in reach),
+                f"{c.final_ber:.2e}", f"{c.floor_ber:.2e} ({_times(c.summary()['floor_vs_ls'])})",
+            )  # fmt: skip
+        console.print(table)
+        console.print(f"validation slots per point: {', '.join(str(c.validation_slots) for c in curves)}")
+        console.print(f"plot: {figure}")
 
 
 @app.command()

@@ -272,6 +272,7 @@ class UplinkSimulator:
         sinr_db: float | None = None,
         channel_models: tuple[str, ...] | None = None,
         speed_mps: tuple[float, float] | None = None,
+        delay_spread_ns: tuple[float, float] | None = None,
     ) -> Slot:
         """Draw one batch of slots on the simulator's device. The same ``seed`` gives the same batch.
 
@@ -283,13 +284,14 @@ class UplinkSimulator:
             sinr_db: a fixed SINR for every slot; ``None`` draws it per slot from ``link.sinr_db``.
             channel_models: the list to draw this batch's model from; default ``link.channel_models``.
             speed_mps: UE speed range; default ``link.speed_mps``.
+            delay_spread_ns: the range the batch's delay spread is drawn from; default ``link.delay_spread_ns``.
         """
         link = self.link
         rng = np.random.default_rng(seed)
         sionna_phy.config.seed = int(rng.integers(2**31))
         models = channel_models or link.channel_models
         name = models[int(rng.integers(len(models)))]
-        delay_spread_s = float(rng.uniform(*link.delay_spread_ns)) * 1e-9
+        delay_spread_s = float(rng.uniform(*(delay_spread_ns or link.delay_spread_ns))) * 1e-9
         sinr = rng.uniform(*link.sinr_db, size=batch_size) if sinr_db is None else np.full(batch_size, float(sinr_db))
         total = 10.0 ** (-sinr / 10.0)  # noise + interference power
         p_interf = np.zeros(batch_size)

@@ -32,9 +32,15 @@ GEN_BATCH = 8
 _DATASETS = ("y", "h", "bits", "noise_var", "sinr_db", "x_pilot", "data_mask")
 
 
+# The link's ranges that only training draws from: the test set draws its channels from ``eval``'s.
+TRAINING_RANGES = ("channel_models", "speed_mps", "delay_spread_ns", "sinr_db")
+
+
 def testset_key(cfg: RunConfig) -> dict:
-    """What determines a test set: the link, the evaluation settings and the seed."""
-    return {"link": cfg.to_dict()["link"], "eval": cfg.to_dict()["eval"], "seed": cfg.seed}
+    """What determines a test set: the link's grid and impairments (not its training ranges), the evaluation
+    settings and the seed. Runs trained on different mixes are thus tested on the same slots."""
+    link = {k: v for k, v in cfg.to_dict()["link"].items() if k not in TRAINING_RANGES}
+    return {"link": link, "eval": cfg.to_dict()["eval"], "seed": cfg.seed}
 
 
 def testset_path(cfg: RunConfig, folder: Path) -> Path:
@@ -106,6 +112,7 @@ class TestSet:
                             sinr_db=point,
                             channel_models=cfg.eval.channel_models,
                             speed_mps=cfg.eval.speed_mps,
+                            delay_spread_ns=cfg.eval.delay_spread_ns,
                         )
                         sl = slice(start, start + size)
                         y[p, sl], h[p, sl] = s.y.numpy(), s.h.numpy()

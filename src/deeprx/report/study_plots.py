@@ -10,6 +10,7 @@ from deeprx.report.plots import plt, save_figure
 if TYPE_CHECKING:  # study rows; the figures need nothing else of the studies
     from deeprx.studies.frontier import Assessed
     from deeprx.studies.results import Row
+    from deeprx.train.curves import LearningCurve
 
 
 def _errorbar(ax: Any, xs: list[float], rows: list[Row], **kw: Any) -> None:
@@ -120,20 +121,30 @@ def plot_frontier(
     return save_figure(fig, stem)
 
 
-def plot_learning_curves(
-    runs: dict[str, tuple[list[int], list[float]]], reference: tuple[str, float], sinr_db: float, stem: Path, title: str
-) -> list[Path]:
-    """BER at the highest validation SINR vs slots seen, one line per run (KD and scratch students), with a
-    classical receiver's BER on the same validation slots as a dashed line. A checkpoint with no errors in its
-    validation bits has no point on the log scale."""
+def plot_learning_curves(curves: list[LearningCurve], stem: Path, title: str) -> list[Path]:
+    """Validation BER at the highest validation SINR vs training slots seen, one line per run, each beside
+    LS-LMMSE on its own validation slots (dashed, in the run's colour; one gray line where all runs share it),
+    with 0.1x and 0.01x that BER dotted when they do. A checkpoint with no errors in its validation bits has
+    no point on the log scale."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    for i, (label, (slots, ber)) in enumerate(runs.items()):
-        ax.plot(slots, ber, "o-", color=f"C{i}", label=label)
-    ax.axhline(reference[1], color="gray", ls="--", label=reference[0])
+    shared = len({c.ls_ber for c in curves}) == 1
+    for i, c in enumerate(curves):
+        ax.plot(c.slots, c.ber, "o-", ms=3, color=f"C{i}", label=c.label)
+        if not shared:
+            ax.axhline(c.ls_ber, color=f"C{i}", ls="--", lw=0.8)
+    if shared:
+        ls = curves[0].ls_ber
+        ax.axhline(ls, color="gray", ls="--", label="LS-LMMSE")
+        for fraction in (0.1, 0.01):
+            ax.axhline(fraction * ls, color="gray", ls=":", lw=0.8)
+            ax.annotate(f"{fraction:g}x LS-LMMSE", (1.0, fraction * ls), xycoords=("axes fraction", "data"),
+                        ha="right", va="bottom", fontsize=7, color="gray")  # fmt: skip
+    else:
+        ax.plot([], [], color="gray", ls="--", label="LS-LMMSE (each run's colour)")
     ax.set_yscale("log")
     ax.set_xlabel("training slots seen")
-    ax.set_ylabel(f"validation BER at {sinr_db:g} dB")
+    ax.set_ylabel(f"validation BER at {curves[0].sinr_db:g} dB")
     ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     return save_figure(fig, stem)

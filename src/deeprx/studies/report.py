@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from pathlib import Path
 from typing import Any
 
+from deeprx.config import TrainConfig
 from deeprx.energy.assess import PAPER_RATE_PER_S
 from deeprx.evaluate.ber import BerCurve, high_sinr_cell
 from deeprx.report.plots import plot_ber
@@ -20,6 +22,7 @@ from deeprx.report.study_plots import (
 from deeprx.studies.plan import StudyPlan
 from deeprx.studies.results import ENERGY_PROCESSOR, Comparison, StudyResults
 from deeprx.studies.runner import curve_of
+from deeprx.train.curves import LearningCurve
 
 
 def named_curves(c: dict[str, Any]) -> list[BerCurve]:
@@ -54,31 +57,28 @@ def figures(results: StudyResults, curves: dict[int, Any], plan: StudyPlan, out:
 FRONTIER_PROCESSORS = ("host", "xeon-gold-5320", "rtx-2080-ti", "coral-edge-tpu")
 
 
-def learning_curve(result: dict[str, Any], batch_size: int) -> tuple[list[int], list[float]]:
-    """(slots seen, validation BER at the highest validation SINR) at each checkpoint of a trial (0 where the
-    validation bits had no error)."""
-    rows = [r for r in result["validation_log"] if "val_ber" in r]
-    return [r["step"] * batch_size for r in rows], [r["val_ber"][-1] for r in rows]
-
-
-def slots_to_reach(curve: tuple[list[int], list[float]], target: float) -> int | None:
-    """The first checkpoint (in slots seen) whose validation BER is at or below ``target``; ``None`` if never."""
-    return next((s for s, b in zip(*curve, strict=True) if b <= target), None)
+def trial_curve(result: dict[str, Any], train: TrainConfig) -> LearningCurve:
+    """The learning curve of a study trial's result (its validation log), trained with ``train``."""
+    teacher = (result.get("kd") or {}).get("teacher", "")
+    log = result["validation_log"]
+    return LearningCurve.from_log(
+        log, train.batch_size, result["key"], result["model"], teacher, train.validation_slots
+    )
 
 
 def learning_figures(curves: dict[int, dict[str, Any]], plan: StudyPlan, out: Path) -> list[str]:
     """Per DMRS setting: the KD and the scratch student's validation BER at high SINR vs slots seen."""
     figs = []
-    batch = plan.base.train.batch_size
     for dmrs, c in curves.items():
-        runs = {f"{role} student ({c[role]['model']})": learning_curve(c[role], batch) for role in ("kd", "scratch")}
-        log = [r for r in c["scratch"]["validation_log"] if "val_ber" in r]
-        if not log:
+        if not c["scratch"]["validation_log"]:
             continue
-        sinr, ls = log[-1]["val_sinr_db"][-1], log[-1]["val_ls_ber"][-1]
+        students = []
+        for role in ("kd", "scratch"):  # the two students of a learning figure
+            curve = trial_curve(c[role], plan.base.train)
+            students.append(dataclasses.replace(curve, label=f"{role} student ({curve.model})"))
         title = f"Learning curves, {dmrs} DMRS symbol(s) ({plan.base.eval.speed_mps[0]:g}-"
         title += f"{plan.base.eval.speed_mps[1]:g} m/s validation slots)"
-        figs += plot_learning_curves(runs, ("LS-LMMSE", ls), sinr, out / f"fig7_learning_dmrs{dmrs}", title)
+        figs += plot_learning_curves(students, out / f"fig7_learning_dmrs{dmrs}", title)
     return [str(p) for p in figs]
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from deeprx.config import TrainConfig
 from deeprx.energy.assess import PAPER_RATE_PER_S
 from deeprx.evaluate.ber import BerCurve, bootstrap, curve_summary, interval, never_better
 from deeprx.io import atomic_write, write_json
@@ -32,11 +33,10 @@ from deeprx.studies.report import (
     claims,
     figures,
     frontier_figure,
-    learning_curve,
     learning_figures,
     named_curves,
     render_report,
-    slots_to_reach,
+    trial_curve,
 )
 from deeprx.studies.results import Row, StudyResults, compare
 from deeprx.studies.runner import curve_of
@@ -164,7 +164,7 @@ def reproduce(
         for key in FRONTIER_PROCESSORS
     }
     results.frontier = {key: [a.to_dict() for a in rows_] for key, rows_ in frontier.items()}
-    results.learning = {d: _learning(c, plan.base.train.batch_size) for d, c in curves.items()}
+    results.learning = {d: _learning(c, plan.base.train) for d, c in curves.items()}
     results.figures = [
         *figures(results, curves, plan, out),
         *frontier_figure(frontier, curves[1], plan, out),
@@ -287,15 +287,14 @@ def _quantized_summary(
     }
 
 
-def _learning(c: dict[str, Any], batch_size: int) -> dict[str, Any]:
+def _learning(c: dict[str, Any], train: TrainConfig) -> dict[str, Any]:
     """KD's promise as speed: the students' validation BER at high SINR vs slots seen, and after how many slots
     the KD student first reaches the scratch student's final value (``None``: never within its budget)."""
-    kd, scratch = learning_curve(c["kd"], batch_size), learning_curve(c["scratch"], batch_size)
-    final = scratch[1][-1] if scratch[1] else None
+    kd, scratch = trial_curve(c["kd"], train), trial_curve(c["scratch"], train)
     return {
-        "kd": {"slots": kd[0], "ber": kd[1]},
-        "scratch": {"slots": scratch[0], "ber": scratch[1]},
-        "scratch_final_ber": final,
-        "scratch_slots": scratch[0][-1] if scratch[0] else None,
-        "kd_slots_to_scratch_final": None if final is None else slots_to_reach(kd, final),
+        "kd": {"slots": kd.slots, "ber": kd.ber},
+        "scratch": {"slots": scratch.slots, "ber": scratch.ber},
+        "scratch_final_ber": scratch.final_ber,
+        "scratch_slots": scratch.slots[-1],
+        "kd_slots_to_scratch_final": kd.slots_to_reach(scratch.final_ber),
     }

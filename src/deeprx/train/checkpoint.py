@@ -82,6 +82,13 @@ def saved_config(run_dir: Path) -> RunConfig:
         raise InputError(f"checkpoint {run_dir} is corrupt ({e}); re-train or restore it") from e
 
 
+def saved_log(run_dir: Path) -> list[dict[str, Any]]:
+    """The training log of the checkpoint in ``run_dir``, from its JSON alone (``InputError`` if none)."""
+    if not exists(run_dir):
+        raise InputError(f"{run_dir} holds no checkpoint; give a run folder of deeprx train or distill")
+    return _read_meta(run_dir)["log"]
+
+
 def save(run_dir: Path, ckpt: Checkpoint) -> None:
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in ckpt.model_state.items()}
     groups: list[dict[str, Any]] = []

@@ -142,7 +142,8 @@ def step_workload(cfg: RunConfig, model: DeepRx, batch: int) -> Callable[[], int
 
 @dataclass
 class ValidationSet:
-    """A small fixed set at a few SINR points (``eval`` channels and speeds) to track training."""
+    """A small fixed set at a few SINR points (the test set's channels, speeds and delay spreads) to track
+    training."""
 
     slots: list[Slot]
     ls_ber: list[float]
@@ -161,6 +162,7 @@ class ValidationSet:
                 sinr_db=s,
                 channel_models=cfg.eval.channel_models,
                 speed_mps=cfg.eval.speed_mps,
+                delay_spread_ns=cfg.eval.delay_spread_ns,
             )
             for i, s in enumerate(points)
         ]

@@ -1,0 +1,108 @@
+"""Learning curves: a run's validation BER at its highest validation SINR vs training slots seen, beside LS-LMMSE
+on the same validation slots, and the budgets read off them.
+
+The trainer scores its fixed validation set at every checkpoint (``train.validation_slots`` slots per point,
+:class:`deeprx.train.trainer.ValidationSet`) and keeps the scores in the checkpoint's log; a curve is read from
+that log, so it costs no simulation. A point with no bit error has BER 0: it counts as reaching any target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from deeprx.io import InputError
+from deeprx.train import checkpoint
+
+# Budgets are read as "slots until the network first reaches this fraction of LS-LMMSE's BER at high SINR".
+LS_FRACTIONS: tuple[float, ...] = (0.1, 0.01)
+FLOOR_CHECKPOINTS = 3  # the floor: the mean validation BER of the run's last this many checkpoints
+
+
+@dataclass(frozen=True)
+class LearningCurve:
+    """One run's validation BER at ``sinr_db`` at each checkpoint.
+
+    Attributes:
+        label: what the curve is (the run folder's name).
+        model: the model preset.
+        teacher: the KD teacher (run folder, shipped name or classical receiver), ``""`` from scratch.
+        slots: training slots seen at each checkpoint (steps x batch size), increasing.
+        ber: the network's validation BER at ``sinr_db`` at each checkpoint, same length as ``slots``.
+        ls_ber: LS-LMMSE's BER on the same validation slots (fixed for the run).
+        sinr_db: the highest validation SINR.
+        validation_slots: slots of the validation set at that point.
+    """
+
+    label: str
+    model: str
+    teacher: str
+    slots: list[int]
+    ber: list[float]
+    ls_ber: float
+    sinr_db: float
+    validation_slots: int
+
+    @classmethod
+    def from_log(
+        cls, log: list[dict[str, Any]], batch_size: int, label: str, model: str, teacher: str, validation_slots: int
+    ) -> LearningCurve:
+        """The curve of a trainer log (its rows with ``val_ber``); ``InputError`` if it holds no validation."""
+        rows = [r for r in log if "val_ber" in r]
+        if not rows:
+            raise InputError(f"{label}: its log has no validation yet; train it to a checkpoint first")
+        return cls(
+            label=label,
+            model=model,
+            teacher=teacher,
+            slots=[r["step"] * batch_size for r in rows],
+            ber=[r["val_ber"][-1] for r in rows],
+            ls_ber=rows[-1]["val_ls_ber"][-1],
+            sinr_db=rows[-1]["val_sinr_db"][-1],
+            validation_slots=validation_slots,
+        )
+
+    @classmethod
+    def of_run(cls, run_dir: Path) -> LearningCurve:
+        """The curve of the checkpoint in ``run_dir`` (its JSON only; the tensors are not read)."""
+        log = checkpoint.saved_log(run_dir)
+        cfg = checkpoint.saved_config(run_dir)
+        name = run_dir.resolve().name
+        return cls.from_log(log, cfg.train.batch_size, name, cfg.model, cfg.kd.teacher, cfg.train.validation_slots)
+
+    def slots_to_reach(self, target_ber: float) -> int | None:
+        """Slots seen at the first checkpoint whose BER is at or below ``target_ber``; ``None`` if none is."""
+        return next((s for s, b in zip(self.slots, self.ber, strict=True) if b <= target_ber), None)
+
+    def slots_to_ls_fraction(self, fraction: float) -> int | None:
+        """Slots seen until the network first reaches ``fraction`` x LS-LMMSE's BER."""
+        return self.slots_to_reach(fraction * self.ls_ber)
+
+    @property
+    def final_ber(self) -> float:
+        return self.ber[-1]
+
+    @property
+    def floor_ber(self) -> float:
+        """The mean BER of the last ``FLOOR_CHECKPOINTS`` checkpoints: where the curve settles, less noisy than
+        its last point."""
+        tail = self.ber[-FLOOR_CHECKPOINTS:]
+        return sum(tail) / len(tail)
+
+    def summary(self) -> dict[str, Any]:
+        """The curve's budgets as plain values, for tables and ``--json``."""
+        return {
+            "label": self.label,
+            "model": self.model,
+            "teacher": self.teacher,
+            "sinr_db": self.sinr_db,
+            "validation_slots": self.validation_slots,
+            "slots_seen": self.slots[-1],
+            "ls_ber": self.ls_ber,
+            "slots_to_ls_fraction": {f"{f:g}": self.slots_to_ls_fraction(f) for f in LS_FRACTIONS},
+            "final_ber": self.final_ber,
+            "floor_ber": self.floor_ber,
+            "floor_vs_ls": self.floor_ber / self.ls_ber if self.ls_ber > 0 else None,
+            "curve": {"slots": self.slots, "ber": self.ber},
+        }
