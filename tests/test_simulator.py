@@ -92,3 +92,17 @@ def test_every_modulation_builds_at_small_and_paper_grid(modulation: str, n_prb:
     sim = UplinkSimulator(LinkConfig(n_prb=n_prb, modulation=modulation))
     slot = sim.sample(1, seed=0, sinr_db=20.0)
     assert slot.bits.shape[-1] == LinkConfig(n_prb=n_prb, modulation=modulation).bits_per_symbol
+
+
+def test_the_delay_spread_range_can_be_given_per_batch() -> None:
+    sim = UplinkSimulator(LinkConfig(n_prb=1, channel_models=("TDL-A",)), torch.device("cpu"))
+    default = sim.sample(2, seed=3)
+    same = sim.sample(2, seed=3, delay_spread_ns=sim.link.delay_spread_ns)
+    longer = sim.sample(2, seed=3, delay_spread_ns=(2000.0, 2000.0))
+    assert torch.equal(default.h, same.h)  # the link's range is the default
+
+    # a longer delay spread varies the channel faster across subcarriers
+    def selectivity(h: torch.Tensor) -> float:
+        return float((h[..., 1:] - h[..., :-1]).abs().mean() / h.abs().mean())
+
+    assert selectivity(longer.h) > 2 * selectivity(default.h)

@@ -13,9 +13,18 @@ from typing import Any
 
 from deeprx.config import RunConfig, load_profile
 from deeprx.energy.processors import load_catalogue
-from deeprx.evaluate.ber import BerCurve, curve_summary, evaluate, high_sinr_cell, never_better, sinr_gain_db
+from deeprx.evaluate.ber import (
+    BerCurve,
+    curve_summary,
+    evaluate,
+    high_sinr_cell,
+    never_better,
+    ratio_at_max_sinr,
+    sinr_gain_db,
+)
+from deeprx.evaluate.suites import Suite
 from deeprx.io import InputError, atomic_write, write_json
-from deeprx.link.baselines import BASELINES, LS_LMMSE
+from deeprx.link.baselines import BASELINES, LS_LMMSE, PERFECT_CSI_LMMSE
 from deeprx.link.testset import TestSet
 from deeprx.receivers import load_receiver
 from deeprx.report.plots import plot_ber
@@ -147,6 +156,39 @@ def evaluate_checkpoint(
     if len(seeds) > 1:
         data["per_seed"] = {s: summarize(c, cfg.eval.target_ber) for s, c in per_seed.items()}
     return data
+
+
+def evaluate_suite(
+    run_dir: Path, cfg: RunConfig, suite: Suite, out: Path, show_progress: bool = True, seeds: list[int] | None = None
+) -> dict[str, Any]:
+    """:func:`evaluate_checkpoint` on every case of ``suite`` (``cfg`` with the suite's and the case's overrides),
+    each in ``out/<case slug>``.
+
+    Returns ``{"suite": name, "seeds": [...], "cases": [{"case", "slug", "overrides", "summary", "figures"}]}``.
+    """
+    cases = []
+    for case in suite.cases:
+        case_cfg = cfg.with_overrides({**suite.common, **case.overrides})
+        data = evaluate_checkpoint(run_dir, case_cfg, out / case.slug, show_progress, seeds)
+        cases.append({"case": case.name, "slug": case.slug, "overrides": case.overrides, **data})
+    return {"suite": suite.name, "seeds": seeds or [cfg.seed], "cases": cases}
+
+
+def suite_rows(data: dict[str, Any], receiver: str) -> list[dict[str, Any]]:
+    """Per case of a suite's result: the summary rows of ``receiver``, LS-LMMSE and perfect-CSI LMMSE, and
+    ``receiver``'s BER at the highest SINR over LS-LMMSE's (zero errors counted as half an error)."""
+    rows = []
+    for case in data["cases"]:
+        curves = {c["receiver"]: BerCurve.from_dict(c) for c in case["curves"]}
+        by_name = {r["receiver"]: r for r in case["summary"]}
+        rows.append({
+            "case": case["case"],
+            "receiver": by_name[receiver],
+            "ls_lmmse": by_name[LS_LMMSE],
+            "perfect_csi": by_name[PERFECT_CSI_LMMSE],
+            "ratio_to_ls": ratio_at_max_sinr(curves[receiver], curves[LS_LMMSE]),
+        })  # fmt: skip
+    return rows
 
 
 def _fmt(v: float | None, spec: str, none: str = "not reached") -> str:

@@ -31,6 +31,7 @@ from deeprx.cli.common import (
     print_summary,
 )
 from deeprx.config import PAPER_LINK, RunConfig, parse_override
+from deeprx.evaluate.suites import Suite
 from deeprx.io import InputError
 
 app = typer.Typer()
@@ -188,24 +189,33 @@ def evaluate_cmd(
         str | None, typer.Option("--seeds", help="test-set seeds, e.g. 0,1: each evaluated, then pooled")
     ] = None,
     device: DeviceOpt = None,
+    suite_name: Annotated[
+        str | None, typer.Option("--suite", help="a named set of test conditions: robustness (TDL, UMi, speed, delay)")
+    ] = None,
     sets: SetOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """BER vs SINR of a checkpoint beside LS-LMMSE and perfect-CSI LMMSE, on a fixed test set.
 
     Without --profile the checkpoint's own link and test set are used; --set changes them (any grid: --set
-    link.n_prb=26). Runs where --device says (default auto), wherever the checkpoint was trained.
+    link.n_prb=26). Runs where --device says (default auto), wherever the checkpoint was trained. --suite
+    robustness evaluates it on each of the suite's test sets (deeprx.evaluate.suites), one folder each in OUT.
     """
+    from deeprx.evaluate.suites import suite
     from deeprx.pipeline import evaluate_checkpoint, evaluation_config
     from deeprx.train import checkpoint
 
     with guard() as claim:
         checkpoint_dir = checkpoint_dir_of(checkpoint_dir, pretrained)
         seed_list = parse_seeds(seeds)
+        chosen_suite = suite(suite_name) if suite_name else None
         overrides = dict(parse_override(s) for s in sets or [])
         cfg = evaluation_config(checkpoint_dir, profile, overrides, device)
         checkpoint.load_model(checkpoint_dir, cfg)  # verified (and n_rx, modulation checked) before any work
         claim(out)
+        if chosen_suite is not None:
+            _evaluate_suite(checkpoint_dir, cfg, chosen_suite, out, seed_list, as_json)
+            return
         data = evaluate_checkpoint(checkpoint_dir, cfg, out, show_progress=not as_json, seeds=seed_list)
         if not emit(data, as_json):
             for seed, rows in data.get("per_seed", {}).items():
@@ -213,6 +223,38 @@ def evaluate_cmd(
             pooled = "pooled over seeds " + ", ".join(map(str, data["seeds"])) if "per_seed" in data else ""
             print_summary(data["summary"], cfg.eval.target_ber, f"BER vs SINR summary {pooled}".strip())
             console.print(f"plot: {out / 'ber_vs_sinr.png'}")
+
+
+def _evaluate_suite(
+    checkpoint_dir: Path, cfg: RunConfig, chosen: Suite, out: Path, seeds: list[int] | None, as_json: bool
+) -> None:
+    from deeprx.evaluate.ber import high_sinr_cell
+    from deeprx.io import write_json
+    from deeprx.pipeline import evaluate_suite, suite_rows
+
+    data = evaluate_suite(checkpoint_dir, cfg, chosen, out, show_progress=not as_json, seeds=seeds)
+    receiver = data["cases"][0]["summary"][0]["receiver"]
+    data["rows"] = suite_rows(data, receiver)
+    write_json(out / "suite.json", data)
+    if emit(data, as_json):
+        return
+    sinr = data["cases"][0]["curves"][0]["sinr_db"][-1]
+    table = Table(
+        title=f"{receiver}, suite {chosen.name}, seed(s) {', '.join(map(str, data['seeds']))}: BER at {sinr:g} dB"
+    )
+    for col in ("case", receiver, "LS-LMMSE", "x LS-LMMSE", "perfect-CSI LMMSE"):
+        table.add_column(col)
+    for r in data["rows"]:
+        cells = (high_sinr_cell(r["receiver"]), high_sinr_cell(r["ls_lmmse"]), _ratio_cell(r),
+                 high_sinr_cell(r["perfect_csi"]))  # fmt: skip
+        table.add_row(r["case"], *cells)
+    console.print(table)
+    console.print(f"curves and plots: {out}/<case>/ber_vs_sinr.png; all numbers: {out / 'suite.json'}")
+
+
+def _ratio_cell(row: dict) -> str:
+    text = f"{row['ratio_to_ls']:.3g}x"
+    return f"{text} (0 errors: half an error)" if row["receiver"]["ber_at_max_sinr"] == 0 else text
 
 
 def _times(ratio: float | None) -> str:

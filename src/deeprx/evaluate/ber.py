@@ -167,6 +167,11 @@ def high_sinr_cell(row: dict[str, Any]) -> str:
     return text
 
 
+def ratio_at_max_sinr(curve: BerCurve, reference: BerCurve) -> float:
+    """``curve``'s BER at the highest SINR over ``reference``'s there, zero errors counted as half an error."""
+    return _ber_with_floor(curve.bit_errors, curve.bits)[-1] / _ber_with_floor(reference.bit_errors, reference.bits)[-1]
+
+
 def never_better(curve: BerCurve, reference: BerCurve) -> bool:
     """True when ``curve`` beats ``reference`` at no SINR point (its BER is >= the reference's at every point,
     zero-error points counted as half an error): a neural receiver like that is broken or under-trained."""
