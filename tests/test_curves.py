@@ -52,8 +52,8 @@ def test_a_log_without_validation_is_refused() -> None:
 
 
 def test_curves_and_suite_commands_on_a_trained_run(tmp_path: Path) -> None:
-    tiny = ["--set", "link.n_prb=1", "--set", "train.batch_size=4", "--set", "train.checkpoint_every=2",
-            "--set", "train.validation_slots=4", "--set", "eval.slots_per_point=2", "--model", "deeprx_eighth"]  # fmt: skip
+    tiny = ["--set", "link.n_prb=1", "--set", "train.batch_size=4", "--set", "train.checkpoint_every=2", "--set",
+            "train.validation_slots=4", "--set", "eval.slots_per_point=2", "--model", "deeprx_eighth"]  # fmt: skip
     run = tmp_path / "run"
     assert runner.invoke(app, ["train", "--out", str(run), "--steps", "4", "--json", *tiny]).exit_code == 0
 

@@ -297,18 +297,24 @@ def curves_cmd(
         if emit(data, as_json):
             return
         table = Table(title=f"{title}: validation BER at {curves[0].sinr_db:g} dB")
-        for col in ("run", "model", "teacher", "slots seen", "LS-LMMSE", *(f"slots to {f:g}x LS" for f in
-                    LS_FRACTIONS), "final BER", f"floor (last {FLOOR_CHECKPOINTS}), x LS"):  # fmt: skip
-            table.add_column(col)
+        table.add_column("run", overflow="fold")
+        for col in ("slots", *(f"to {f:g}x" for f in LS_FRACTIONS), "floor", "/LS"):
+            table.add_column(col, no_wrap=True)
         for c in curves:
             reach = [c.slots_to_ls_fraction(f) for f in LS_FRACTIONS]
             table.add_row(
-                c.label, c.model, c.teacher or "-", f"{c.slots[-1]:,}", f"{c.ls_ber:.2e}",
-                *("not reached" if r is None else f"{r:,}" for r in reach),
-                f"{c.final_ber:.2e}", f"{c.floor_ber:.2e} ({_times(c.summary()['floor_vs_ls'])})",
+                c.label, f"{c.slots[-1]:,}", *("never" if r is None else f"{r:,}" for r in reach),
+                f"{c.floor_ber:.1e}", _times(c.summary()["floor_vs_ls"]),
             )  # fmt: skip
         console.print(table)
-        console.print(f"validation slots per point: {', '.join(str(c.validation_slots) for c in curves)}")
+        for c in curves:
+            console.print(f"{c.label}: {c.model}, {'KD from ' + c.teacher if c.teacher else 'from scratch'}; "
+                          f"final BER {c.final_ber:.2e}, LS-LMMSE {c.ls_ber:.2e} on the same "
+                          f"{c.validation_slots} validation slots", soft_wrap=True)  # fmt: skip
+        console.print(
+            "to 0.1x, 0.01x: slots seen at the first checkpoint at or below that fraction of LS-LMMSE's BER; "
+            f"floor: the mean of the last {FLOOR_CHECKPOINTS} checkpoints, /LS: over LS-LMMSE's"
+        )
         console.print(f"plot: {figure}")
 
 
