@@ -10,6 +10,7 @@ import torch
 from deeprx.config import LinkConfig, input_channels
 from deeprx.energy.flops import front_end_flops
 from deeprx.link.baselines import LmmseReceiver
+from deeprx.link.fused import FusedLsLmmse, SionnaLsLmmse
 from deeprx.link.simulator import UplinkSimulator, sionna_device
 from deeprx.models.deeprx import create_model
 from deeprx.receivers import (
@@ -166,3 +167,35 @@ def test_untrained_residual_receiver_is_ls_lmmse(sim: UplinkSimulator) -> None:
     ls = LmmseReceiver(sim, perfect_csi=False)(slot)
     assert torch.allclose(ours, ls.clamp(-PRIOR_CLIP, PRIOR_CLIP), atol=1e-3)
     assert torch.equal(ours > 0, ls > 0)
+
+
+@pytest.mark.parametrize("dmrs", [1, 2])
+def test_fused_ls_lmmse_equals_sionnas_blocks(dmrs: int) -> None:
+    """The fused estimate and equaliser against Sionna's blocks on the same slots, at low and high SINR."""
+    link = LinkConfig(n_prb=4, dmrs_symbols=dmrs, channel_models=("CDL-C", "TDL-A", "UMi"), speed_mps=(20.0, 80.0))
+    sim = UplinkSimulator(link)
+    fused, reference = FusedLsLmmse(sim), SionnaLsLmmse(sim)
+    for seed, sinr in ((1, 0.0), (2, 40.0)):
+        slot = sim.sample(16, seed=seed, sinr_db=sinr)
+        (h, x, no), (h_ref, x_ref, no_ref) = fused(slot.y, slot.noise_var), reference(slot.y, slot.noise_var)
+        assert h.shape == h_ref.shape == slot.y.shape and x.shape == x_ref.shape == (16, sim.n_data_re)
+        assert torch.allclose(h, h_ref, atol=1e-5 * float(h_ref.abs().max()))
+        assert torch.allclose(x, x_ref, atol=1e-4)
+        # Sionna forms no_eff as 1 / (G h) - 1 in float32: near G h = 1 (high SINR) that is good to a few float32
+        # epsilons (1.2e-7) absolute, the fused 1 / a to a few relative
+        assert torch.allclose(no, no_ref, rtol=1e-4, atol=8 * torch.finfo(torch.float32).eps)
+
+
+def test_a_shipped_receiver_decides_the_same_through_both_front_ends() -> None:
+    from deeprx import pretrained
+    from deeprx.receivers import load_receiver
+
+    run_dir = pretrained.resolve("cpu-teacher-dmrs1")
+    receiver, ckpt = load_receiver(run_dir)
+    sim = UplinkSimulator(ckpt.config.link)
+    reference = NeuralReceiver(receiver.model, FrontEnd(sim, ckpt.config.features, SionnaLsLmmse(sim)))
+    for sinr in (10.0, 40.0):
+        slot = sim.sample(16, seed=7, sinr_db=sinr, channel_models=("CDL-A", "CDL-E"))
+        ours, theirs = receiver(slot), reference(slot)
+        assert float(((ours > 0) != (theirs > 0)).float().mean()) <= 1e-4  # a few bits at most
+        assert torch.allclose(ours, theirs, atol=1e-2 * float(theirs.abs().max()))

@@ -27,10 +27,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from deeprx.config import RunConfig, input_channels
+from deeprx.link.fused import FusedLsLmmse, LsLmmse
 from deeprx.link.simulator import Slot, UplinkSimulator, sionna_device
 from deeprx.models.deeprx import DeepRx
 from deeprx.train import checkpoint
@@ -39,8 +39,6 @@ from deeprx.train.checkpoint import Checkpoint
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from sionna.phy.mapping import Demapper
-    from sionna.phy.mimo import StreamManagement
-    from sionna.phy.ofdm import LMMSEEqualizer
 
 # log10 of a variance is clamped here: the equalised noise variance can reach 0 at the grid's edges.
 _MIN_VARIANCE = 1e-6
@@ -96,18 +94,20 @@ class FrontEnd:
 
     Args:
         simulator: the simulator of the link (its resource grid and DMRS configuration, and its device,
-            where the Sionna blocks of the enhanced front end are built).
+            where the blocks of the enhanced front end are built).
         features: ``paper``, ``enhanced`` or ``residual``.
+        ls_lmmse: the enhanced front end's channel estimate and equaliser; default Sionna's PUSCH LS estimator
+            and LMMSE equaliser fused into a few tensor operations (:class:`deeprx.link.fused.FusedLsLmmse`),
+            :class:`deeprx.link.fused.SionnaLsLmmse` runs Sionna's blocks themselves.
     """
 
-    def __init__(self, simulator: UplinkSimulator, features: str) -> None:
+    def __init__(self, simulator: UplinkSimulator, features: str, ls_lmmse: LsLmmse | None = None) -> None:
         self.features = features
         self.channels = input_channels(features, simulator.link.n_rx)
         self.device = simulator.device
         if features != "paper":
-            self._estimator = simulator.ls_estimator()
+            self._ls_lmmse = ls_lmmse or FusedLsLmmse(simulator)
             with sionna_device(self.device):
-                self._equalizer = LMMSEEqualizer(simulator.resource_grid, StreamManagement(np.ones([1, 1], bool), 1))
                 self._demapper = Demapper("maxlog", "qam", simulator.bits_per_symbol)
         self.bits_per_symbol = simulator.bits_per_symbol
 
@@ -124,21 +124,20 @@ class FrontEnd:
             return self._enhanced(slot)
 
     def _enhanced(self, slot: Slot) -> NetworkInput:
-        y = slot.y[:, None]  # Sionna layout [batch, 1 rx node, n_rx, 14, n_sc]
-        h_hat, err_var = self._estimator(y, slot.noise_var)  # h_hat [batch, 1, n_rx, 1 tx, 1 stream, 14, n_sc]
-        x_hat, no_eff = self._equalizer(y, h_hat, err_var, slot.noise_var)  # [batch, 1 tx, 1 stream, n_data_re]
-        x_eq = scatter_data_res(x_hat[:, 0, 0], slot.data_mask)[:, None]  # [batch, 1, 14, n_sc]
-        log_no_eff = scatter_data_res(torch.log10(no_eff[:, 0, 0].clamp_min(_MIN_VARIANCE)), slot.data_mask)
+        # h_hat [batch, n_rx, 14, n_sc]; x_hat, no_eff [batch, n_data_re]
+        h_hat, x_hat, no_eff = self._ls_lmmse(slot.y, slot.noise_var)
+        x_eq = scatter_data_res(x_hat, slot.data_mask)[:, None]  # [batch, 1, 14, n_sc]
+        log_no_eff = scatter_data_res(torch.log10(no_eff.clamp_min(_MIN_VARIANCE)), slot.data_mask)
         s = slot_scale(slot.y)  # [batch]
         inv = (1.0 / s)[:, None, None, None]
         xp = slot.x_pilot.expand(slot.batch_size, 1, *slot.x_pilot.shape)
         log_no = torch.log10((slot.noise_var / s**2).clamp_min(_MIN_VARIANCE))
         log_no = log_no[:, None, None, None].expand(-1, 1, *slot.x_pilot.shape)  # [batch, 1, 14, n_sc]
-        z = complex_channels(slot.y * inv, xp, slot.h_ls * inv, h_hat[:, 0, :, 0, 0] * inv, x_eq)
+        z = complex_channels(slot.y * inv, xp, slot.h_ls * inv, h_hat * inv, x_eq)
         z = torch.cat([z, log_no_eff[:, None].float(), log_no.float()], dim=1)
         if self.features != "residual":
             return NetworkInput(z)
-        llr = self._demapper(x_hat[:, 0, 0], no_eff[:, 0, 0])  # [batch, n_data_re * bits], LS-LMMSE's
+        llr = self._demapper(x_hat, no_eff)  # [batch, n_data_re * bits], LS-LMMSE's
         prior = llr.reshape(slot.batch_size, -1, self.bits_per_symbol).float().clamp(-PRIOR_CLIP, PRIOR_CLIP)
         return NetworkInput(z, prior)
 
