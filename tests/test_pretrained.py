@@ -168,3 +168,24 @@ def _row(errors: int, slots: int = 4) -> dict:
     points = {"sinr_db": [40.0], "ber": [errors / 1000], "bit_errors": [errors], "ci_bits": [[0.0, 0.01]],
               "ci_slots": [[0.0, 0.02]], "slots": [slots], "slots_with_errors": [1]}  # fmt: skip
     return {"receiver": "DeepRx (x)", "points": points}
+
+
+def test_a_record_suite_is_kept_replaced_and_listed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "weights"
+    shutil.copytree(pretrained.WEIGHTS_DIR / "cpu-teacher-half-32k", root / "cpu-teacher-half-32k")
+    summary = [_row(1), {**_row(400), "receiver": "LS-LMMSE"}, {**_row(0), "receiver": "Perfect-CSI LMMSE"}]
+    data = {"suite": "robustness", "seeds": [1],
+            "cases": [{"case": "TDL-A..E", "slug": "tdl", "overrides": {"eval.channel_models": ["TDL-A"]},
+                       "summary": summary}]}  # fmt: skip
+    result = pretrained.suite_result(data, [{"ratio_to_ls": 1 / 400}], "deeprx pretrained check X", "abc1234", "cpu")
+    assert result["cases"][0]["receivers"]["LS-LMMSE"]["bit_errors"] == [400]
+    pretrained.add_suite("cpu-teacher-half-32k", result, root)
+    pretrained.add_suite("cpu-teacher-half-32k", {**result, "commit": "def5678"}, root)  # the same suite: replaced
+    rec = pretrained.record("cpu-teacher-half-32k", root)
+    assert list(rec.suites) == ["robustness"] and rec.suites["robustness"]["commit"] == "def5678"
+    assert pretrained.resolve("cpu-teacher-half-32k", root)
+    monkeypatch.setattr(pretrained, "WEIGHTS_DIR", root)
+    monkeypatch.setattr(pretrained.names, "__defaults__", (root,))
+    monkeypatch.setattr(pretrained.record, "__defaults__", (root,))
+    listed = CliRunner().invoke(app, ["pretrained", "list"], terminal_width=200)
+    assert "suite robustness at def5678 (seed 1, 40 dB): tdl 1.0e-03 (0.0025x LS)" in listed.output, listed.output

@@ -11,12 +11,16 @@ which says how it was made and what it measured:
   test set, measured by ``deeprx pretrained add`` (:func:`evaluate_run`);
 * ``checks`` (format 2): BER at chosen SINR points on the test sets of several seeds, the tuning seed beside
   fresh ones, with 95 % intervals and the slots that hold the errors, each with the command and commit that
-  measured it (``deeprx pretrained check``, :func:`add_check`).
+  measured it (``deeprx pretrained check``, :func:`add_check`);
+* ``suites`` (format 3): per named evaluation suite (``robustness``: TDL, UMi, 40-80 m/s, 300-1000 ns beside
+  the cpu test set), each case's BER curves of the receiver and both baselines and its BER at the highest
+  SINR over LS-LMMSE's, with the command and commit (``deeprx pretrained check NAME --suite robustness``,
+  :func:`add_suite`).
 
 Entries are made by ``deeprx pretrained add`` from a finished run folder of ``deeprx train``, and checked by
 ``deeprx pretrained check``, never edited by hand. Guarantees: a name resolves to a folder whose tensors match
 the record's hash (else :class:`InputError`); the record's format carries a version (``RECORD_VERSION``);
-format 1 records (no ``checks``) still read.
+records of formats 1 and 2 (no ``checks``, no ``suites``) still read.
 """
 
 from __future__ import annotations
@@ -31,8 +35,8 @@ from deeprx.io import InputError, read_json, sha256_file, write_json
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 RECORD = "record.json"
-RECORD_VERSION = 2
-READABLE_VERSIONS = (1, RECORD_VERSION)  # format 1 had no checks
+RECORD_VERSION = 3
+READABLE_VERSIONS = (1, 2, RECORD_VERSION)  # format 1 had no checks, format 2 no suites
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class PretrainedRecord:
     description: str = ""
     evaluation: dict[str, Any] = field(default_factory=dict)
     checks: list[dict[str, Any]] = field(default_factory=list)
+    suites: dict[str, dict[str, Any]] = field(default_factory=dict)
     format_version: int = RECORD_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -161,6 +166,34 @@ def add_check(name: str, check: dict[str, Any], root: Path = WEIGHTS_DIR) -> Pre
     rec = PretrainedRecord(**{**rec.to_dict(), "checks": [*kept, check]})
     write_json(root / name / RECORD, rec.to_dict())
     return rec
+
+
+def add_suite(name: str, result: dict[str, Any], root: Path = WEIGHTS_DIR) -> PretrainedRecord:
+    """Record ``result`` (a :func:`suite_result`) in the record of ``name`` under its suite's name, replacing an
+    earlier one; atomically, the tensors untouched."""
+    resolve(name, root)
+    rec = record(name, root)
+    rec = PretrainedRecord(**{**rec.to_dict(), "suites": {**rec.suites, result["suite"]: result}})
+    write_json(root / name / RECORD, rec.to_dict())
+    return rec
+
+
+def suite_result(data: dict[str, Any], rows: list[dict[str, Any]], command: str, commit: str, device: str) -> dict:
+    """A suite's result for a record, from :func:`deeprx.pipeline.evaluate_suite` and its ``suite_rows``: per case,
+    every receiver's BER per point with both intervals and the slots with errors, and the ratio to LS-LMMSE."""
+    keep = ("ber", "bit_errors", "ci_bits", "ci_slots", "slots", "slots_with_errors")
+    cases = []
+    for case, row in zip(data["cases"], rows, strict=True):
+        cases.append({
+            "case": case["case"],
+            "slug": case["slug"],
+            "overrides": case["overrides"],
+            "sinr_db": case["summary"][0]["points"]["sinr_db"],
+            "receivers": {r["receiver"]: {k: r["points"][k] for k in keep} for r in case["summary"]},
+            "ratio_to_ls_at_max_sinr": row["ratio_to_ls"],
+        })  # fmt: skip
+    return {"suite": data["suite"], "command": command, "commit": commit, "device": device, "seeds": data["seeds"],
+            "cases": cases}  # fmt: skip
 
 
 def seed_check(evaluation: dict[str, Any], command: str, commit: str, device: str) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -50,6 +51,19 @@ def pretrained_list(as_json: JsonOpt = False) -> None:
             for check in r.get("checks", []):
                 for line in _check_lines(check):
                     console.print(f"  {line}", highlight=False, soft_wrap=True)
+            for result in r.get("suites", {}).values():
+                console.print(f"  {_suite_line(result)}", highlight=False, soft_wrap=True)
+
+
+def _suite_line(result: dict) -> str:
+    """A record's suite in one line: per case, the receiver's BER at the highest SINR and its ratio to LS-LMMSE's."""
+    cells = []
+    for case in result["cases"]:
+        ours = next(v for k, v in case["receivers"].items() if k.startswith("DeepRx"))
+        cells.append(f"{case['slug']} {ours['ber'][-1]:.1e} ({case['ratio_to_ls_at_max_sinr']:.2g}x LS)")
+    sinr = result["cases"][0]["sinr_db"][-1]
+    seeds = ",".join(map(str, result["seeds"]))
+    return f"suite {result['suite']} at {result['commit']} (seed {seeds}, {sinr:g} dB): " + "; ".join(cells)
 
 
 def _check_lines(check: dict) -> list[str]:
@@ -75,6 +89,10 @@ def pretrained_check(
     seeds: Annotated[str, typer.Option(help="test-set seeds: the tuning seed and fresh ones")] = "0,1",
     sinr_db: Annotated[str, typer.Option("--sinr-db", help="evenly spaced SINR points, dB")] = "30,35,40",
     slots: Annotated[int, typer.Option(help="slots per SINR point and seed")] = 1024,
+    suite_name: Annotated[
+        str | None,
+        typer.Option("--suite", help="a named suite instead (robustness): its SINR grid, the record's slots per point"),
+    ] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="folder for the test sets and the plot")] = Path(
         "out/pretrained-check"
     ),
@@ -82,7 +100,10 @@ def pretrained_check(
     as_json: JsonOpt = False,
 ) -> None:
     """Evaluate a shipped receiver at high SINR on the test sets of several seeds (the tuning seed beside fresh
-    ones) and record the BERs, their 95 % intervals and the slots with errors in its record."""
+    ones) and record the BERs, their 95 % intervals and the slots with errors in its record.
+
+    With --suite, evaluate it on the suite's cases instead (e.g. --suite robustness --seeds 1) and record them.
+    """
     from deeprx.cli.run import parse_seeds
     from deeprx.pipeline import evaluate_checkpoint, evaluation_config
     from deeprx.pretrained import add_check, resolve, seed_check
@@ -90,6 +111,9 @@ def pretrained_check(
 
     with guard() as claim:
         seed_list = parse_seeds(seeds) or []
+        if suite_name is not None:
+            _check_suite(name, suite_name, seeds, seed_list, out, device, as_json, claim)
+            return
         points = _even_points(sinr_db)
         if slots < 1:
             raise InputError("--slots must be >= 1")
@@ -107,6 +131,36 @@ def pretrained_check(
         if emit(check, as_json):
             return
         _print_check(name, check)
+
+
+def _check_suite(
+    name: str,
+    suite_name: str,
+    seeds: str,
+    seed_list: list[int],
+    out: Path,
+    device: str | None,
+    as_json: bool,
+    claim: Callable[[Path], Path],
+) -> None:
+    from deeprx.cli.run import print_suite
+    from deeprx.evaluate.suites import suite
+    from deeprx.pipeline import evaluate_suite, evaluation_config, suite_rows
+    from deeprx.pretrained import add_suite, resolve, suite_result
+    from deeprx.runtime import resolve_device
+
+    chosen = suite(suite_name)
+    run_dir = resolve(name)
+    cfg = evaluation_config(run_dir, None, {}, device)
+    commit = source_commit()
+    claim(out)
+    data = evaluate_suite(run_dir, cfg, chosen, out, show_progress=not as_json, seeds=seed_list)
+    rows = suite_rows(data, data["cases"][0]["summary"][0]["receiver"])
+    command = f"deeprx pretrained check {name} --suite {suite_name} --seeds {seeds}"
+    result = suite_result(data, rows, command, commit, str(resolve_device(cfg.device)))
+    add_suite(name, result)
+    if not emit(result, as_json):
+        print_suite(name, chosen.name, data, rows)
 
 
 def _even_points(text: str) -> list[float]:

@@ -228,7 +228,6 @@ def evaluate_cmd(
 def _evaluate_suite(
     checkpoint_dir: Path, cfg: RunConfig, chosen: Suite, out: Path, seeds: list[int] | None, as_json: bool
 ) -> None:
-    from deeprx.evaluate.ber import high_sinr_cell
     from deeprx.io import write_json
     from deeprx.pipeline import evaluate_suite, suite_rows
 
@@ -238,18 +237,24 @@ def _evaluate_suite(
     write_json(out / "suite.json", data)
     if emit(data, as_json):
         return
+    print_suite(receiver, chosen.name, data, data["rows"])
+    console.print(f"curves and plots: {out}/<case>/ber_vs_sinr.png; all numbers: {out / 'suite.json'}")
+
+
+def print_suite(title: str, suite_name: str, data: dict, rows: list[dict]) -> None:
+    """A suite's table: per case, the receiver's BER at the highest SINR beside both baselines'."""
+    from deeprx.evaluate.ber import high_sinr_cell
+
     sinr = data["cases"][0]["curves"][0]["sinr_db"][-1]
-    table = Table(
-        title=f"{receiver}, suite {chosen.name}, seed(s) {', '.join(map(str, data['seeds']))}: BER at {sinr:g} dB"
-    )
-    for col in ("case", receiver, "LS-LMMSE", "x LS-LMMSE", "perfect-CSI LMMSE"):
+    seeds = ", ".join(map(str, data["seeds"]))
+    table = Table(title=f"{title}, suite {suite_name}, seed(s) {seeds}: BER at {sinr:g} dB")
+    for col in ("case", "receiver", "LS-LMMSE", "x LS-LMMSE", "perfect-CSI LMMSE"):
         table.add_column(col)
-    for r in data["rows"]:
+    for r in rows:
         cells = (high_sinr_cell(r["receiver"]), high_sinr_cell(r["ls_lmmse"]), _ratio_cell(r),
                  high_sinr_cell(r["perfect_csi"]))  # fmt: skip
         table.add_row(r["case"], *cells)
     console.print(table)
-    console.print(f"curves and plots: {out}/<case>/ber_vs_sinr.png; all numbers: {out / 'suite.json'}")
 
 
 def _ratio_cell(row: dict) -> str:
