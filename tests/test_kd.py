@@ -245,3 +245,98 @@ def test_trial_keys_ignore_kd_options_at_their_defaults(tiny_cfg: RunConfig) -> 
         del d["kd"][added]
     assert Trial(tiny_cfg, "scratch").key == f"{tiny_cfg.model}-{config_hash(d)}"  # the key before the options
     assert Trial(tiny_cfg.with_overrides({"kd.term": "mse"}), "scratch").key != Trial(tiny_cfg, "scratch").key
+
+
+def test_hint_term_by_hand() -> None:
+    from deeprx.train.losses import hint_term
+
+    identity = torch.nn.ModuleList([torch.nn.Conv2d(2, 2, 1, bias=False)])
+    with torch.no_grad():
+        identity[0].weight.copy_(torch.eye(2)[:, :, None, None])
+    t = torch.tensor([1.0, -1.0, 2.0, 0.0]).reshape(1, 2, 1, 2)  # mean(t^2) = 6 / 4
+    assert hint_term([t], [t], identity).item() == 0.0
+    assert hint_term([2 * t], [t], identity).item() == pytest.approx(1.0)  # mean(t^2) / mean(t^2)
+    assert hint_term([torch.zeros_like(t)], [t], identity).item() == pytest.approx(1.0)
+    # two pairs: the mean of their relative errors (1 and 0)
+    twice = torch.nn.ModuleList([identity[0], identity[0]])
+    assert hint_term([2 * t, t], [t, t], twice).item() == pytest.approx(0.5)
+
+
+def test_feature_kd_adapters_capture_train_and_resume(
+    tiny_cfg: RunConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from deeprx.train.distill import HINT_BLOCKS, DistillationLoss, FeatureHints
+
+    teacher_cfg = tiny_cfg.with_overrides({"model": "deeprx_quarter_c32", "train.steps": 4})
+    train(teacher_cfg, tmp_path / "teacher", show_progress=False)
+    cfg = tiny_cfg.with_overrides({"kd.teacher": str(tmp_path / "teacher"), "kd.feature_weight": 1.0,
+                                   "train.steps": 12, "train.checkpoint_every": 6})  # fmt: skip
+    simulator = UplinkSimulator(cfg.link)
+    loss_fn, _ = distillation_loss(cfg, simulator)
+    assert isinstance(loss_fn.auxiliary, FeatureHints)
+    teacher_net = loss_fn.teacher.receiver.model
+    student_widths = create_model(cfg.model).config.channels
+    for adapter, block in zip(loss_fn.auxiliary.adapters, HINT_BLOCKS, strict=True):  # student -> teacher width
+        assert adapter.weight.shape == (teacher_net.config.channels[block], student_widths[block], 1, 1)
+    z = torch.randn(2, teacher_net.config.in_channels, 14, 24)
+    with FeatureHints.capture(teacher_net) as outputs:
+        teacher_net(z)
+    assert [o.shape[1] for o in outputs] == [teacher_net.config.channels[b] for b in HINT_BLOCKS]
+    assert not teacher_net.blocks[HINT_BLOCKS[0]]._forward_hooks  # removed on exit
+
+    train(cfg, tmp_path / "straight", show_progress=False)
+    sample, draws = UplinkSimulator.sample, 0
+
+    def interrupted(self: UplinkSimulator, batch_size: int, *args, **kwargs):  # killed in step 9
+        nonlocal draws
+        draws += batch_size == cfg.train.batch_size
+        if draws > 8:
+            raise KeyboardInterrupt
+        return sample(self, batch_size, *args, **kwargs)
+
+    monkeypatch.setattr(UplinkSimulator, "sample", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "student", show_progress=False)
+    monkeypatch.setattr(UplinkSimulator, "sample", sample)
+    saved = checkpoint.load(tmp_path / "student")
+    assert saved.step == 6
+    assert sorted(saved.aux_state) == ["adapters.0.bias", "adapters.0.weight", "adapters.1.bias", "adapters.1.weight"]
+    assert train(cfg, tmp_path / "student", resume=True, show_progress=False).step == 12
+    straight, final = checkpoint.load(tmp_path / "straight"), checkpoint.load(tmp_path / "student")
+    for key, value in straight.aux_state.items():  # resuming restores the adapters: the same run
+        assert torch.allclose(final.aux_state[key], value, atol=1e-5), key
+    for key, value in straight.model_state.items():
+        assert torch.allclose(final.model_state[key].float(), value.float(), atol=1e-5), key
+    with pytest.raises(InputError, match="network teacher"):
+        DistillationLoss(cfg.with_overrides({"kd.teacher": GENIE_TEACHER}), load_teacher(
+            cfg.with_overrides({"kd.teacher": GENIE_TEACHER}), simulator)[0])  # fmt: skip
+
+
+def test_feature_kd_lowers_the_hint_term(tiny_cfg: RunConfig, tmp_path: Path) -> None:
+    from deeprx.train.distill import FeatureHints
+    from deeprx.train.losses import hint_term
+
+    train(tiny_cfg.with_overrides({"model": "deeprx_quarter_c32", "train.steps": 10}), tmp_path / "teacher",
+          show_progress=False)  # fmt: skip
+    cfg = tiny_cfg.with_overrides({"kd.teacher": str(tmp_path / "teacher"), "kd.feature_weight": 100.0,
+                                   "kd.alpha": 0.0, "train.steps": 30, "train.checkpoint_every": 30})  # fmt: skip
+    simulator = UplinkSimulator(cfg.link)
+    slot = simulator.sample(8, seed=123)
+
+    def hint_on_fixed_batch(run: Path) -> float:
+        loss_fn, _ = distillation_loss(cfg, simulator)
+        ckpt = checkpoint.load(run)
+        loss_fn.auxiliary.load_state_dict(ckpt.aux_state)
+        student, _ = checkpoint.load_model(run)
+        x = paper_input(slot)
+        with (
+            torch.no_grad(),
+            FeatureHints.capture(student) as s,
+            FeatureHints.capture(loss_fn.teacher.receiver.model) as t,
+        ):
+            student(x), loss_fn.teacher.receiver.model(x)
+            return hint_term(s, t, loss_fn.auxiliary.adapters).item()
+
+    train(cfg.with_overrides({"train.steps": 1, "train.lr": 1e-9}), tmp_path / "start", show_progress=False)
+    train(cfg, tmp_path / "student", show_progress=False)
+    assert hint_on_fixed_batch(tmp_path / "student") < 0.7 * hint_on_fixed_batch(tmp_path / "start")

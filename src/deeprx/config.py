@@ -263,9 +263,11 @@ class KdConfig:
 
     Beyond the paper: ``term`` (``kl`` or logit ``mse``), ``mask`` (KD on ``all`` bits, only where the teacher
     is ``confident`` — its probability of its decision >= ``confidence`` — or only where it is ``correct``),
-    ``anneal`` (``linear``: the KD weight falls from 1 to 0 over training) and Sobolev KD
+    ``anneal`` (``linear``: the KD weight falls from 1 to 0 over training), Sobolev KD
     (``sobolev_weight`` > 0: also match the teacher's input-gradients along ``sobolev_directions`` random
-    output directions; network teachers with the student's input only).
+    output directions; network teachers with the student's input only) and feature KD (``feature_weight`` > 0:
+    the student's intermediate activations, through trained 1x1 adapters, regress the teacher's; network
+    teachers; see :func:`deeprx.train.losses.hint_term`).
     """
 
     teacher: str = ""
@@ -278,6 +280,7 @@ class KdConfig:
     anneal: str = "none"
     sobolev_weight: float = 0.0
     sobolev_directions: int = 1
+    feature_weight: float = 0.0
 
     def __post_init__(self) -> None:
         _check_types(self, "kd.")
@@ -290,6 +293,7 @@ class KdConfig:
         _check(self.anneal in KD_ANNEALING, "kd.anneal", self.anneal, f"one of {KD_ANNEALING}")
         _check(0 <= self.sobolev_weight <= 1e9, "kd.sobolev_weight", self.sobolev_weight, "in [0, 1e9]")
         _check(1 <= self.sobolev_directions <= 64, "kd.sobolev_directions", self.sobolev_directions, "in [1, 64]")
+        _check(0 <= self.feature_weight <= 1e9, "kd.feature_weight", self.feature_weight, "in [0, 1e9]")
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Checkpoints: tensors in safetensors, everything else (resolved config, step, log) in JSON.
 
 A checkpoint is two files in a run folder: ``checkpoint.safetensors`` (model weights and buffers under
-``model.``, AdamW state under ``optim.``) and ``checkpoint.json`` (format version, resolved config, step,
+``model.``, AdamW state under ``optim.``, modules trained beside the model, such as feature-KD adapters, under
+``aux.``) and ``checkpoint.json`` (format version, resolved config, step,
 training log and the SHA-256 of the tensor file, so a corrupt or swapped tensor file is detected).
 Both are written atomically, tensors first.
 """
@@ -41,7 +42,8 @@ META_FIELDS: dict[str, type | tuple[type, ...]] = {
 
 @dataclass
 class Checkpoint:
-    """What a run folder holds. ``log`` rows are dicts with at least ``step`` and ``loss``."""
+    """What a run folder holds. ``log`` rows are dicts with at least ``step`` and ``loss``; ``aux_state``: the
+    state of modules trained beside the model (the training loss's, e.g. feature-KD adapters), else empty."""
 
     config: RunConfig
     step: int
@@ -49,6 +51,7 @@ class Checkpoint:
     optim_state: dict[str, Any] | None
     log: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    aux_state: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 def exists(run_dir: Path) -> bool:
@@ -91,6 +94,7 @@ def saved_log(run_dir: Path) -> list[dict[str, Any]]:
 
 def save(run_dir: Path, ckpt: Checkpoint) -> None:
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in ckpt.model_state.items()}
+    tensors |= {f"aux.{k}": v.detach().cpu().contiguous() for k, v in ckpt.aux_state.items()}
     groups: list[dict[str, Any]] = []
     if ckpt.optim_state is not None:
         for pid, state in ckpt.optim_state["state"].items():
@@ -144,7 +148,8 @@ def load(run_dir: Path) -> Checkpoint:
                 _, pid, name = key.split(".", 2)
                 state.setdefault(int(pid), {})[name] = value
         optim_state = {"state": state, "param_groups": meta["optim_param_groups"]}
-    return Checkpoint(config, meta["step"], model_state, optim_state, meta["log"], meta.get("extra", {}))
+    aux_state = {k.removeprefix("aux."): v for k, v in tensors.items() if k.startswith("aux.")}
+    return Checkpoint(config, meta["step"], model_state, optim_state, meta["log"], meta.get("extra", {}), aux_state)
 
 
 def load_model(run_dir: Path, expected: RunConfig | None = None) -> tuple[DeepRx, Checkpoint]:

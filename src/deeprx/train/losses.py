@@ -159,3 +159,24 @@ def sobolev_term(
         (g_t,) = torch.autograd.grad(out_t, xt, u, retain_graph=True)
         total = total + (g_s - g_t.detach()).square().mean()
     return total / directions
+
+
+def hint_term(student: list[torch.Tensor], teacher: list[torch.Tensor], adapters: torch.nn.ModuleList) -> torch.Tensor:
+    """Feature (hint) distillation (FitNets, Romero et al. 2015): the student's intermediate activations, mapped
+    to the teacher's widths by 1x1 ``adapters``, regress the teacher's.
+
+    Each pair counts as ``mean((A_i s_i - t_i)^2) / mean(t_i^2)``, the squared error relative to the teacher
+    activation's power (so layers of any scale weigh the same); the term is the mean over pairs.
+
+    Args:
+        student: activations ``[batch, c_s_i, 14, n_sc]``, with gradients.
+        teacher: activations ``[batch, c_t_i, 14, n_sc]``, same grids; not differentiated.
+        adapters: ``Conv2d(c_s_i, c_t_i, 1)`` per pair, trained with the student.
+    Returns:
+        Scalar float32; 0 when every adapted activation equals the teacher's.
+    """
+    total = student[0].new_zeros((), dtype=torch.float32)
+    for s, t, adapter in zip(student, teacher, adapters, strict=True):
+        t = t.detach().float()
+        total = total + (adapter(s.float()) - t).square().mean() / t.square().mean().clamp_min(1e-12)
+    return total / len(student)

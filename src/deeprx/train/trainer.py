@@ -51,13 +51,18 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
     return end + (cfg.lr - end) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+def make_optimizer(cfg: TrainConfig, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
     """AdamW (torch's) or LAMB (pytorch-optimizer's, the DeepRx paper's choice), at ``cfg.lr``."""
     if cfg.optimizer == "lamb":
         from pytorch_optimizer import Lamb
 
-        return Lamb(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return Lamb(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def auxiliary_of(loss_fn: LossFn) -> torch.nn.Module | None:
+    """The modules a loss trains beside the network (its ``auxiliary``: feature-KD adapters), if any."""
+    return getattr(loss_fn, "auxiliary", None)
 
 
 def bce_loss(receiver: NeuralReceiver, slot: Slot) -> torch.Tensor:
@@ -67,7 +72,8 @@ def bce_loss(receiver: NeuralReceiver, slot: Slot) -> torch.Tensor:
 @dataclass
 class TrainingStep:
     """The trainer's optimisation step: the loss (masked BCE, or distillation), backward, gradient clipping and
-    the optimiser's update, in the run's precision. :func:`step_workload` meters this same object.
+    the optimiser's update of ``params`` (the network's and the loss's own), in the run's precision.
+    :func:`step_workload` meters this same object.
 
     Called with a slot batch on the model's device, it returns the loss (on the device, not read back).
     """
@@ -77,13 +83,14 @@ class TrainingStep:
     loss_fn: LossFn
     grad_clip: float
     use_bf16: bool
+    params: list[torch.nn.Parameter]
 
     def __call__(self, slot: Slot) -> torch.Tensor:
         with autocast(slot.device, self.use_bf16):
             loss = self.loss_fn(self.receiver, slot)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.receiver.model.parameters(), self.grad_clip)
+        torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
         self.optimizer.step()
         return loss.detach()
 
@@ -116,7 +123,10 @@ def build_step(
         loss_fn, facts = distillation_loss(cfg, simulator, batch_cache.derived if batch_cache else None)
     receiver = NeuralReceiver(model, FrontEnd(simulator, cfg.features))
     use_bf16 = cfg.train.bf16 and bf16_supported(simulator.device)
-    step = TrainingStep(receiver, make_optimizer(cfg.train, model), loss_fn or bce_loss, cfg.train.grad_clip, use_bf16)
+    loss_fn = loss_fn or bce_loss
+    auxiliary = auxiliary_of(loss_fn)
+    params = [*model.parameters(), *(auxiliary.parameters() if auxiliary is not None else ())]
+    step = TrainingStep(receiver, make_optimizer(cfg.train, params), loss_fn, cfg.train.grad_clip, use_bf16, params)
     return step, facts
 
 
@@ -332,6 +342,9 @@ def train(
     step_fn, teacher_facts = build_step(cfg, model, simulator, loss_fn, batch_cache)
     optimizer = step_fn.optimizer
     receiver = NeuralReceiver(model, step_fn.receiver.front_end)  # the plain network: validation, on rank 0
+    auxiliary = auxiliary_of(step_fn.loss_fn)
+    if ranks.distributed and auxiliary is not None:  # DDP would not average the auxiliary modules' gradients
+        raise InputError("feature KD (kd.feature_weight > 0) trains in one process; run it without torchrun")
     if ranks.distributed:
         from torch.nn.parallel import DistributedDataParallel
 
@@ -355,6 +368,8 @@ def train(
         checkpoint.check_compatible(ckpt.config, cfg, keys)
         checkpoint.check_weights(ckpt.model_state, model.state_dict(), cfg, run_dir)
         model.load_state_dict(ckpt.model_state)
+        if auxiliary is not None:
+            auxiliary.load_state_dict(ckpt.aux_state)
         if ckpt.optim_state is not None:
             optimizer.load_state_dict(ckpt.optim_state)
         if ckpt.extra.get("teacher_sha256") != extra.get("teacher_sha256"):
@@ -383,10 +398,12 @@ def train(
             "loss_ema": loss_ema,
             **extra,
         }
+        aux_state = auxiliary.state_dict() if auxiliary is not None else {}
         nonlocal saved_step
         try:
             checkpoint.save(
-                run_dir, checkpoint.Checkpoint(cfg, step, model.state_dict(), optimizer.state_dict(), log, facts)
+                run_dir,
+                checkpoint.Checkpoint(cfg, step, model.state_dict(), optimizer.state_dict(), log, facts, aux_state),
             )
         except OSError as err:  # disk full, folder gone read-only: say where the last good checkpoint is
             kept = "no checkpoint was written" if saved_step is None else f"the step-{saved_step} checkpoint is intact"
