@@ -164,6 +164,8 @@ class LinkConfig:
 class TrainConfig:
     """Optimisation: AdamW (or the DeepRx paper's LAMB) with a warm-up then decay schedule.
 
+    ``init_from``: a run folder or shipped name whose network initialises this one, its channels pruned to this
+    preset's widths by their BatchNorm scales (:mod:`deeprx.train.prune`); ``""``: a fresh network.
     ``validation_slots``: slots per SINR point of the validation set scored at every checkpoint (a learning
     curve at 40 dB needs a few hundred to resolve BERs of 1e-4). ``bf16``: autocast to bf16 where the
     device supports it. ``channels_last``: the network's tensors in NHWC layout. Measured with
@@ -185,6 +187,7 @@ class TrainConfig:
     channels_last: bool = True
     checkpoint_every: int = 100
     validation_slots: int = 64
+    init_from: str = ""
 
     def __post_init__(self) -> None:
         _check_types(self, "train.")

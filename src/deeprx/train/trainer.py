@@ -95,13 +95,38 @@ class TrainingStep:
         return loss.detach()
 
 
-def build_model(cfg: RunConfig, device: torch.device) -> DeepRx:
-    """The run's fresh network (seeded from ``cfg.seed``) on ``device``, in the layout the config asks for."""
+def build_model(cfg: RunConfig, device: torch.device, facts: dict[str, Any] | None = None) -> DeepRx:
+    """The run's fresh network (seeded from ``cfg.seed``, or cut from ``cfg.train.init_from``'s) on ``device``, in
+    the layout the config asks for; where it was cut from goes into ``facts`` when given."""
     torch.manual_seed(derive_seed(cfg.seed, "init"))
     in_channels = input_channels(cfg.features, cfg.link.n_rx)
     model = initialise(create_model(cfg.model, cfg.link.n_rx, cfg.link.bits_per_symbol, in_channels), cfg.features)
+    if cfg.train.init_from:
+        source_facts = init_from_checkpoint(cfg, model)
+        if facts is not None:
+            facts |= source_facts
     model = model.to(device)
     return model.to(memory_format=torch.channels_last) if cfg.train.channels_last else model
+
+
+def init_from_checkpoint(cfg: RunConfig, model: DeepRx) -> dict[str, Any]:
+    """Overwrite ``model`` with ``cfg.train.init_from``'s network pruned to its widths; the facts to record."""
+    from deeprx import pretrained
+    from deeprx.io import sha256_file
+    from deeprx.train.prune import PruneError, prune_into
+
+    name = cfg.train.init_from
+    source = pretrained.resolve(name) if pretrained.is_pretrained(name) else Path(name)
+    if not checkpoint.exists(source):
+        raise InputError(f"train.init_from={name!r}: no checkpoint there; name a run folder or a shipped receiver")
+    teacher, ckpt = checkpoint.load_model(source)
+    checkpoint.check_compatible(ckpt.config, cfg, ("features", "link.n_rx", "link.modulation"))
+    try:
+        prune_into(teacher, model)
+    except PruneError as e:
+        raise InputError(f"train.init_from={name!r} ({ckpt.config.model}) cannot initialise {cfg.model}: {e}") from None
+    return {"init_from_model": ckpt.config.model, "init_from_sha256": sha256_file(source / checkpoint.TENSORS),
+            "init_criterion": "BatchNorm |gamma| of the reading layers (network slimming)"}  # fmt: skip
 
 
 def build_step(
@@ -336,7 +361,8 @@ def train(
     joined = ddp.start(ranks, cfg.device)
     device = resolve_device(cfg.device)
     share = ranks.share(cfg.train.batch_size)
-    model = build_model(cfg, device)
+    init_facts: dict[str, Any] = {}
+    model = build_model(cfg, device, init_facts)
     # one simulator for the training batches, the front end, the teacher and the validation set
     simulator = UplinkSimulator(cfg.link, device)
     step_fn, teacher_facts = build_step(cfg, model, simulator, loss_fn, batch_cache)
@@ -355,7 +381,7 @@ def train(
     start, log, seconds_before = 0, [], 0.0
     loss_ema: float | None = None
     saved_step: int | None = None
-    extra = {**(extra or {}), **teacher_facts}
+    extra = {**(extra or {}), **teacher_facts, **init_facts}
     if checkpoint.exists(run_dir):
         if not resume:
             raise InputError(
