@@ -241,10 +241,13 @@ def test_trial_keys_ignore_kd_options_at_their_defaults(tiny_cfg: RunConfig) -> 
     from deeprx.studies.runner import Trial
 
     d = {k: v for k, v in tiny_cfg.to_dict().items() if k not in ("profile", "device")}
-    for added in ("term", "mask", "confidence", "anneal", "sobolev_weight", "sobolev_directions"):
+    for added in ("term", "mask", "confidence", "anneal", "sobolev_weight", "sobolev_directions", "feature_weight"):
         del d["kd"][added]
+    del d["train"]["validation_slots"], d["train"]["init_from"], d["eval"]["delay_spread_ns"]
     assert Trial(tiny_cfg, "scratch").key == f"{tiny_cfg.model}-{config_hash(d)}"  # the key before the options
-    assert Trial(tiny_cfg.with_overrides({"kd.term": "mse"}), "scratch").key != Trial(tiny_cfg, "scratch").key
+    for changed in ({"kd.term": "mse"}, {"kd.feature_weight": 1.0}, {"train.init_from": "x"},
+                    {"eval.delay_spread_ns": [300, 1000]}, {"train.validation_slots": 256}):  # fmt: skip
+        assert Trial(tiny_cfg.with_overrides(changed), "scratch").key != Trial(tiny_cfg, "scratch").key, changed
 
 
 def test_hint_term_by_hand() -> None:

@@ -82,7 +82,7 @@ KD_VARIANTS: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = (
 def plan_for(profile: str) -> StudyPlan:
     base = load_profile(profile)
     if profile == "quick":
-        # The teachers are the shipped ones (the quick profile's link is the cpu profile's): the demo shows
+        # The teachers are the shipped ones (the quick profile's grid is the cpu profile's): the demo shows
         # a converged neural receiver and distils from it; the teacher-size study sets a teacher trained
         # here (160 steps) beside it.
         # Students get 200 steps x 16 slots (the scratch deeprx_eighth passes LS-LMMSE's floor there, at 100

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from deeprx import pretrained
-from deeprx.config import KdConfig, RunConfig, config_hash
+from deeprx.config import EvalConfig, KdConfig, RunConfig, TrainConfig, config_hash
 from deeprx.energy.estimate import metric0_joules
 from deeprx.energy.flops import count_layers, front_end_flops, model_totals
 from deeprx.energy.processors import Processor
@@ -29,10 +29,12 @@ from deeprx.train.trainer import train
 
 # Config fields added after trial keys existed: {section: {field: default}}; at their defaults they are left out
 # of the key, so the trials of a store made before them keep their keys.
-_KD_DEFAULTS = KdConfig()
+_KD_DEFAULTS, _TRAIN_DEFAULTS, _EVAL_DEFAULTS = KdConfig(), TrainConfig(), EvalConfig()
 KEYED_ONLY_WHEN_SET: dict[str, dict[str, Any]] = {
     "kd": {f: getattr(_KD_DEFAULTS, f) for f in ("term", "mask", "confidence", "anneal", "sobolev_weight",
-                                                  "sobolev_directions")},
+                                                  "sobolev_directions", "feature_weight")},
+    "train": {f: getattr(_TRAIN_DEFAULTS, f) for f in ("validation_slots", "init_from")},
+    "eval": {"delay_spread_ns": _EVAL_DEFAULTS.delay_spread_ns},
 }  # fmt: skip
 # Every slot of the test set is counted (no early stop), so curves can be bootstrapped in pairs.
 ALL_SLOTS = 10**15
