@@ -39,6 +39,7 @@ TINY: dict[str, list[str]] = {
     "deeprx simulate": TINY_SETS,
     "deeprx pretrained list": [],
     "deeprx evaluate": TINY_SETS,
+    "deeprx curves": [],
     "deeprx train": TINY_TRAIN,
     "deeprx run": TINY_TRAIN,
     "deeprx distill": [*TINY_SETS, "--steps", "2"],

@@ -96,11 +96,21 @@ def on_device(subject: InferenceSubject, device: torch.device) -> InferenceSubje
 
 
 def measured_slots_per_s(checkpoint_dir: Path, device: torch.device = CPU) -> tuple[float, str]:
-    """This host's throughput of a checkpoint's network (front end excluded) on ``device``, on its fastest path
-    that keeps the eager model's decisions, at the path-choice probe batch: ``(slots/s, path)``."""
-    from deeprx.infer.engine import CALIBRATION_SLOTS, PROBE_SLOTS, auto_select, calibration_and_probe
+    """This host's throughput of a checkpoint's receiver on ``device``: its front end, then its network on the
+    fastest path that keeps the eager model's decisions, at the path-choice probe batch: ``(slots/s, path)``."""
+    from deeprx.infer.engine import (
+        CALIBRATION_SLOTS,
+        PROBE_SLOTS,
+        Engine,
+        auto_select,
+        calibration_and_probe,
+        throughput,
+    )
 
     subject = on_device(inference_subject(checkpoint_dir, "", None, CALIBRATION_SLOTS + PROBE_SLOTS), device)
     calibration, probe = calibration_and_probe(subject.front_end(subject.slots))
-    engine, rows = auto_select(subject.net.to(device), calibration, probe, device=device)
-    return next(r["slots_per_s"] for r in rows if r["path"] == engine.path), engine.path
+    engine, _ = auto_select(subject.net.to(device), calibration, probe, device=device)
+    slots, front_end = subject.slots, subject.front_end
+    receiver = Engine(engine.path, lambda ids: engine.run(front_end(slots.select(ids))), engine.description)
+    probe_ids = torch.arange(CALIBRATION_SLOTS, CALIBRATION_SLOTS + PROBE_SLOTS)
+    return throughput(receiver, probe_ids)["slots_per_s"], engine.path

@@ -398,19 +398,21 @@ def recommend(
     rate: Annotated[float, typer.Option(help="slots per second the receiver must sustain")] = 400.0,
     processor: Annotated[str, typer.Option(help="catalogue key (deeprx energy processors); host: here")] = "host",
     study: Annotated[Path, typer.Option("--from", help="output folder of deeprx reproduce")] = Path("out"),
+    shipped: Annotated[bool, typer.Option("--shipped", help="choose among the shipped receivers, not a study")] = False,
     catalogue: Annotated[Path | None, typer.Option("--catalogue", help="extra processors YAML")] = None,
     measure: Annotated[bool, typer.Option(help="on host: measure each model's throughput (else estimate)")] = True,
     device: DeviceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The best receiver of a study that sustains RATE slots/s on PROCESSOR, beside every other model.
+    """The best receiver of a study (or, with --shipped, of the shipped 1-DMRS ones) that sustains RATE slots/s on
+    PROCESSOR, beside every other model.
 
     Energy per slot is metric 0 on the processor (estimated); the rate is measured on this host (--processor
     host --measure) or estimated as the processor's peak FLOP/s over the model's FLOPs per slot.
     """
     from deeprx.energy.assess import check_processor
     from deeprx.energy.processors import load_catalogue
-    from deeprx.studies.frontier import assess, study_candidates
+    from deeprx.studies.frontier import assess, shipped_candidates, study_candidates
     from deeprx.studies.frontier import recommend as pick
 
     with guard():
@@ -418,7 +420,7 @@ def recommend(
             raise InputError("--rate must be > 0 slots per second")
         procs = load_catalogue(catalogue)
         check_processor(procs, processor)
-        candidates, references, folders = study_candidates(study)
+        candidates, references, folders = shipped_candidates() if shipped else study_candidates(study)
         measured = None
         if measure and processor == "host":
             from deeprx.infer.engine import PROBE_SLOTS
@@ -429,7 +431,7 @@ def recommend(
 
             def measured(c):  # -> (slots/s, how)
                 rate_, path = measured_slots_per_s(folders[c.key], where)
-                return rate_, f"measured on {where} ({path} path, network only, batch {PROBE_SLOTS})"
+                return rate_, f"measured on {where} (front end + network on the {path} path, batch {PROBE_SLOTS})"
 
         rows = assess(candidates, procs[processor], rate, measured)
         best = pick(rows)
@@ -437,12 +439,14 @@ def recommend(
                 "candidates": [r.to_dict() for r in rows], "references_geo_mean_ber": references}  # fmt: skip
         if emit(data, as_json):
             return
-        table = Table(title=f"Receivers of {study} on {procs[processor].name} at {rate:g} slots/s")
+        source = "the shipped receivers" if shipped else str(study)
+        table = Table(title=f"Receivers of {source} on {procs[processor].name} at {rate:g} slots/s")
         for col in ("model", "role", "geo-mean BER", "µJ/slot", "slots/s", "sustains", "Pareto"):
             table.add_column(col, justify="left" if col in ("model", "role") else "right")
         for r in sorted(rows, key=lambda r: r.candidate.geo):
             c = r.candidate
-            table.add_row(c.model, c.role, f"{c.geo:.3f}", f"{r.joules_per_slot * 1e6:.3g}", f"{r.slots_per_s:,.0f}",
+            name = c.key if c.role == "shipped" else c.model
+            table.add_row(name, c.role, f"{c.geo:.3f}", f"{r.joules_per_slot * 1e6:.3g}", f"{r.slots_per_s:,.0f}",
                           "yes" if r.sustains else "no", "*" if r.pareto else "")  # fmt: skip
         console.print(table)
         console.print(
@@ -450,7 +454,7 @@ def recommend(
             + "; ".join(f"{name} geo-mean {geo:.3f}" for name, geo in references.items())
         )
         if best is None:
-            console.print(f"[red]no model of {study} sustains {rate:g} slots/s on {processor}[/red]")
+            console.print(f"[red]no model of {source} sustains {rate:g} slots/s on {processor}[/red]")
         else:
             c = best.candidate
             console.print(

@@ -93,6 +93,40 @@ def recommend(assessed: list[Assessed]) -> Assessed | None:
     return min(able, key=lambda a: (a.candidate.geo, a.joules_per_slot)) if able else None
 
 
+def shipped_candidates(dmrs_symbols: int = 1) -> tuple[list[Candidate], dict[str, float], dict[str, Path]]:
+    """The shipped receivers with ``dmrs_symbols`` DMRS symbols as candidates: quality from their records (every
+    slot of the cpu test set, seed 0), FLOPs counted on their own grid (network + front end), the classical
+    receivers' geo-mean BER from the same records, and each one's folder."""
+    from deeprx import pretrained
+    from deeprx.energy.flops import count_layers, front_end_flops, model_totals
+    from deeprx.evaluate.ber import geometric_mean_ber
+    from deeprx.link.simulator import UplinkSimulator
+    from deeprx.train import checkpoint
+
+    def geo(evaluation: dict[str, Any], receiver: str) -> float:
+        r = evaluation["receivers"][receiver]
+        return geometric_mean_ber(r["bit_errors"], r["bits"])
+
+    candidates, folders, references = [], {}, {}
+    for name in pretrained.names():
+        rec = pretrained.record(name)
+        if rec.dmrs_symbols != dmrs_symbols:
+            continue
+        folder = pretrained.resolve(name)
+        model, ckpt = checkpoint.load_model(folder)
+        link = ckpt.config.link
+        data_res = UplinkSimulator(link).n_data_re
+        flops = model_totals(count_layers(model, link.n_subcarriers))["flops"]
+        flops += front_end_flops(rec.features, link.n_rx, link.n_subcarriers, data_res)
+        candidates.append(Candidate(name, rec.model, "shipped", geo(rec.evaluation, "DeepRx"), flops))
+        folders[name] = folder
+        for baseline in BASELINES:
+            references.setdefault(baseline, geo(rec.evaluation, baseline))
+    if not candidates:
+        raise InputError(f"no shipped receiver with {dmrs_symbols} DMRS symbol(s): see deeprx pretrained list")
+    return candidates, references, folders
+
+
 def study_candidates(out: Path) -> tuple[list[Candidate], dict[str, float], dict[str, Path]]:
     """The 1-DMRS models of the study in ``out`` (``reproduce.json`` and ``studies.sqlite``), the classical
     receivers' geo-mean BER on the same test set, and each candidate's run folder (shipped ones resolved)."""
