@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from deeprx import pretrained
 from deeprx.cli import app
 from deeprx.config import load_profile
+from deeprx.energy.processors import load_catalogue
 from deeprx.io import InputError
 from deeprx.link.baselines import LmmseReceiver
 from deeprx.link.simulator import UplinkSimulator
@@ -189,3 +190,18 @@ def test_a_record_suite_is_kept_replaced_and_listed(tmp_path: Path, monkeypatch:
     monkeypatch.setattr(pretrained.record, "__defaults__", (root,))
     listed = CliRunner().invoke(app, ["pretrained", "list"], terminal_width=200)
     assert "suite robustness at def5678 (seed 1, 40 dB): tdl 1.0e-03 (0.0025x LS)" in listed.output, listed.output
+
+
+def test_recommend_chooses_among_the_shipped_receivers() -> None:
+    result = CliRunner().invoke(app, ["recommend", "--shipped", "--rate", "400", "--processor", "coral-edge-tpu",
+                                      "--no-measure", "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    one_dmrs = {n for n in SHIPPED if pretrained.record(n).dmrs_symbols == 1}
+    assert {c["key"] for c in data["candidates"]} == one_dmrs
+    assert set(data["references_geo_mean_ber"]) == {"LS-LMMSE", "Perfect-CSI LMMSE"}
+    peak = load_catalogue()["coral-edge-tpu"].peak_flops
+    for c in data["candidates"]:  # the estimated rate: the processor's peak over the counted FLOPs
+        assert c["slots_per_s"] == pytest.approx(peak / c["flops_per_slot"])
+        assert c["flops_per_slot"] > 0.4e9 if c["model"] == "deeprx_half" else c["flops_per_slot"] > 0
+    assert data["recommendation"]["key"] in one_dmrs

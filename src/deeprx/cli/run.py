@@ -458,6 +458,7 @@ def recommend(
         else:
             c = best.candidate
             console.print(
-                f"recommended: [bold]{c.model}[/bold] ({c.role}, trial {c.key}): geo-mean BER {c.geo:.3f}, "
+                f"recommended: [bold]{c.key if c.role == 'shipped' else c.model}[/bold] ({c.role}, "
+                f"{c.model if c.role == 'shipped' else 'trial ' + c.key}): geo-mean BER {c.geo:.3f}, "
                 f"{best.joules_per_slot * 1e6:.3g} µJ/slot, {best.slots_per_s:,.0f} slots/s"
             )
