@@ -63,17 +63,24 @@ def test_a_tampered_checkpoint_fails_its_hash(tmp_path: Path) -> None:
         pretrained.resolve("nope", root=tmp_path)
 
 
-def test_shipped_1dmrs_teacher_beats_ls_lmmse_at_high_sinr() -> None:
-    """On fresh slots of the test channels and speeds at 35 dB: fails if the weights were broken."""
+# The receivers meant for use, with the most of LS-LMMSE's BER each may have at 35 dB on the fixed slots below: the
+# teacher, and the students (the goals: <= 0.01x for the one at <= 1/4 of the teacher's FLOPs, <= 0.1x for the
+# one at <= 1/10, at 40 dB on a full test set; 32 slots are too few for the tighter bound).
+DEPLOYED = {"cpu-teacher-dmrs1": 0.1, **{n: 0.3 for n in SHIPPED if n.startswith("cpu-student") and "dmrs1" in n}}
+
+
+@pytest.mark.parametrize("name", sorted(DEPLOYED))
+def test_shipped_1dmrs_receivers_beat_ls_lmmse_at_high_sinr(name: str) -> None:
+    """On fresh slots of the test channels, speeds and delay spreads at 35 dB: fails if the weights were broken."""
     cfg = load_profile("cpu")
     sim = UplinkSimulator(cfg.link)
     slot = sim.sample(32, seed=2024, sinr_db=35.0, channel_models=cfg.eval.channel_models,
-                      speed_mps=cfg.eval.speed_mps)  # fmt: skip
-    receiver, _ = load_receiver(pretrained.resolve("cpu-teacher-dmrs1"))
+                      speed_mps=cfg.eval.speed_mps, delay_spread_ns=cfg.eval.delay_spread_ns)  # fmt: skip
+    receiver, _ = load_receiver(pretrained.resolve(name))
     ours = float(((receiver(slot) > 0).float() != slot.bits).float().mean())
     ls = float(((LmmseReceiver(sim, perfect_csi=False)(slot) > 0).float() != slot.bits).float().mean())
     assert ls > 0.01  # LS-LMMSE's floor with 1 DMRS symbol at 20-40 m/s
-    assert ours < 0.1 * ls
+    assert ours < DEPLOYED[name] * ls
 
 
 def test_a_shipped_checkpoint_can_teach() -> None:
