@@ -38,6 +38,10 @@ def test_budgets_read_off_a_curve_by_hand() -> None:
     assert curve.floor_ber == pytest.approx((1e-3 + 6e-4 + 5e-4) / 3)  # the last three checkpoints
     summary = curve.summary()
     assert summary["slots_to_ls_fraction"] == {"0.1": 120, "0.01": None}
+    assert summary["slots_to_stay_at_ls_fraction"] == {"0.1": 120, "0.01": None}
+    bouncing = LearningCurve.from_log(_log([3e-3, 5e-3, 1e-3, 2e-3]), 4, "run", "m", "", 256)
+    assert bouncing.slots_to_reach(4e-3) == 40 and bouncing.slots_to_stay(4e-3) == 120  # back above at 80
+    assert bouncing.slots_to_stay(1.5e-3) is None  # the last point is above
     assert summary["floor_vs_ls"] == pytest.approx(7e-4 / 4e-2)
 
 

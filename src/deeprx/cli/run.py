@@ -262,6 +262,12 @@ def _ratio_cell(row: dict) -> str:
     return f"{text} (0 errors: half an error)" if row["receiver"]["ber_at_max_sinr"] == 0 else text
 
 
+def _reach(first: int | None, settled: int | None) -> str:
+    if first is None:
+        return "never"
+    return f"{first // 1000}k ({settled // 1000}k)" if settled is not None else f"{first // 1000}k (-)"
+
+
 def _times(ratio: float | None) -> str:
     return "LS-LMMSE error-free" if ratio is None else f"{ratio:.3g}x"
 
@@ -306,9 +312,9 @@ def curves_cmd(
         for col in ("slots", *(f"to {f:g}x" for f in LS_FRACTIONS), "floor", "/LS"):
             table.add_column(col, no_wrap=True)
         for c in curves:
-            reach = [c.slots_to_ls_fraction(f) for f in LS_FRACTIONS]
+            reach = [_reach(c.slots_to_ls_fraction(f), c.slots_to_ls_fraction(f, stay=True)) for f in LS_FRACTIONS]
             table.add_row(
-                c.label, f"{c.slots[-1]:,}", *("never" if r is None else f"{r:,}" for r in reach),
+                c.label, f"{c.slots[-1]:,}", *reach,
                 f"{c.floor_ber:.1e}", _times(c.summary()["floor_vs_ls"]),
             )  # fmt: skip
         console.print(table)
@@ -317,7 +323,8 @@ def curves_cmd(
                           f"final BER {c.final_ber:.2e}, LS-LMMSE {c.ls_ber:.2e} on the same "
                           f"{c.validation_slots} validation slots", soft_wrap=True)  # fmt: skip
         console.print(
-            "to 0.1x, 0.01x: slots seen at the first checkpoint at or below that fraction of LS-LMMSE's BER; "
+            "to 0.1x, 0.01x: slots seen at the first checkpoint at or below that fraction of LS-LMMSE's BER (and, "
+            "in brackets, from which it stays there); "
             f"floor: the mean of the last {FLOOR_CHECKPOINTS} checkpoints, /LS: over LS-LMMSE's"
         )
         console.print(f"plot: {figure}")

@@ -75,9 +75,19 @@ class LearningCurve:
         """Slots seen at the first checkpoint whose BER is at or below ``target_ber``; ``None`` if none is."""
         return next((s for s, b in zip(self.slots, self.ber, strict=True) if b <= target_ber), None)
 
-    def slots_to_ls_fraction(self, fraction: float) -> int | None:
-        """Slots seen until the network first reaches ``fraction`` x LS-LMMSE's BER."""
-        return self.slots_to_reach(fraction * self.ls_ber)
+    def slots_to_stay(self, target_ber: float) -> int | None:
+        """Slots seen at the first checkpoint from which every later one is at or below ``target_ber`` (a budget
+        that a noisy crossing does not fool); ``None`` if the last one is above it."""
+        settled = None
+        for s, b in zip(reversed(self.slots), reversed(self.ber), strict=True):
+            if b > target_ber:
+                break
+            settled = s
+        return settled
+
+    def slots_to_ls_fraction(self, fraction: float, stay: bool = False) -> int | None:
+        """Slots seen until the network first reaches ``fraction`` x LS-LMMSE's BER (``stay``: and stays there)."""
+        return (self.slots_to_stay if stay else self.slots_to_reach)(fraction * self.ls_ber)
 
     @property
     def final_ber(self) -> float:
@@ -101,6 +111,7 @@ class LearningCurve:
             "slots_seen": self.slots[-1],
             "ls_ber": self.ls_ber,
             "slots_to_ls_fraction": {f"{f:g}": self.slots_to_ls_fraction(f) for f in LS_FRACTIONS},
+            "slots_to_stay_at_ls_fraction": {f"{f:g}": self.slots_to_ls_fraction(f, stay=True) for f in LS_FRACTIONS},
             "final_ber": self.final_ber,
             "floor_ber": self.floor_ber,
             "floor_vs_ls": self.floor_ber / self.ls_ber if self.ls_ber > 0 else None,
