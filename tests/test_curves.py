@@ -99,3 +99,13 @@ def test_the_test_set_does_not_depend_on_the_training_mix() -> None:
     for changed in ({"eval.delay_spread_ns": [300, 1000]}, {"link.n_prb": 8}, {"seed": 1}):
         assert testset_key(base.with_overrides(changed)) != testset_key(base), changed
     assert dataclasses.replace(base).eval.delay_spread_ns == (10.0, 300.0)
+
+
+def test_the_learning_figure_draws_an_error_free_ls_lmmse_and_checkpoint(tmp_path: Path) -> None:
+    from deeprx.report.study_plots import plot_learning_curves
+
+    clean = LearningCurve.from_log(_log([1e-3, 0.0], ls=0.0), 4, "2 DMRS", "m", "", 8)  # LS-LMMSE error-free
+    other = LearningCurve.from_log(_log([2e-3, 1e-4]), 4, "1 DMRS", "m", "", 8)
+    for curves in ([clean], [clean, other]):
+        png = plot_learning_curves(curves, tmp_path / f"fig{len(curves)}", "t")[0]
+        assert png.exists() and png.stat().st_size < 500_000  # a normal figure, not one stretched to infinity

@@ -124,22 +124,22 @@ def plot_frontier(
 def plot_learning_curves(curves: list[LearningCurve], stem: Path, title: str) -> list[Path]:
     """Validation BER at the highest validation SINR vs training slots seen, one line per run, each beside
     LS-LMMSE on its own validation slots (dashed, in the run's colour; one gray line where all runs share it),
-    with 0.1x and 0.01x that BER dotted when they do. A checkpoint with no errors in its validation bits has
-    no point on the log scale."""
+    with 0.1x and 0.01x that BER dotted when they do. A checkpoint (or an LS-LMMSE) with no errors in its
+    validation bits has no point or line on the log scale."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     shared = len({c.ls_ber for c in curves}) == 1
     for i, c in enumerate(curves):
         ax.plot(c.slots, c.ber, "o-", ms=3, color=f"C{i}", label=c.label)
-        if not shared:
+        if not shared and c.ls_ber > 0:  # an error-free LS-LMMSE has no place on the log scale
             ax.axhline(c.ls_ber, color=f"C{i}", ls="--", lw=0.8)
-    if shared:
-        ls = curves[0].ls_ber
+    ls = curves[0].ls_ber
+    if shared and ls > 0:
         ax.axhline(ls, color="gray", ls="--", label="LS-LMMSE")
         for fraction in (0.1, 0.01):
             ax.axhline(fraction * ls, color="gray", ls=":", lw=0.8)
             ax.annotate(f"{fraction:g}x LS-LMMSE", (1.0, fraction * ls), xycoords=("axes fraction", "data"),
                         ha="right", va="bottom", fontsize=7, color="gray")  # fmt: skip
-    else:
+    elif not shared:
         ax.plot([], [], color="gray", ls="--", label="LS-LMMSE (each run's colour)")
     ax.set_yscale("log")
     ax.set_xlabel("training slots seen")
