@@ -109,3 +109,11 @@ def test_the_learning_figure_draws_an_error_free_ls_lmmse_and_checkpoint(tmp_pat
     for curves in ([clean], [clean, other]):
         png = plot_learning_curves(curves, tmp_path / f"fig{len(curves)}", "t")[0]
         assert png.exists() and png.stat().st_size < 500_000  # a normal figure, not one stretched to infinity
+
+
+def test_figure_titles_name_the_test_channels() -> None:
+    from deeprx.pipeline import channel_label, link_title
+
+    assert channel_label(("CDL-A", "CDL-C", "UMi", "TDL-B")) == "CDL-A/C, UMi, TDL-B"
+    umi = RunConfig().with_overrides({**ROBUSTNESS.common, **suite("robustness").cases[2].overrides})
+    assert "; UMi, 20-40 m/s" in link_title(umi)

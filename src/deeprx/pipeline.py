@@ -51,11 +51,21 @@ def summarize(curves: list[BerCurve], target_ber: float) -> list[dict[str, Any]]
     return rows
 
 
+def channel_label(models: tuple[str, ...]) -> str:
+    """Channel models, each family once: ``("CDL-A", "CDL-C", "UMi")`` -> ``CDL-A/C, UMi``."""
+    families: dict[str, list[str]] = {}
+    for m in models:
+        family, _, variant = m.partition("-")
+        families.setdefault(family, []).append(variant)
+    return ", ".join(f"{f}-{'/'.join(v)}" if all(v) else f for f, v in families.items())
+
+
 def link_title(cfg: RunConfig) -> str:
-    link = cfg.link
+    """The evaluated link and test channels, for a figure's title."""
+    link, ev = cfg.link, cfg.eval
     return (
-        f"{link.modulation.upper()}, {link.n_prb} PRB, {link.n_rx} RX, {link.dmrs_symbols} DMRS symbol(s), "
-        f"{cfg.eval.speed_mps[0]:g}-{cfg.eval.speed_mps[1]:g} m/s"
+        f"{link.modulation.upper()}, {link.n_prb} PRB, {link.n_rx} RX, {link.dmrs_symbols} DMRS symbol(s); "
+        f"{channel_label(ev.channel_models)}, {ev.speed_mps[0]:g}-{ev.speed_mps[1]:g} m/s"
     )
 
 
