@@ -43,6 +43,11 @@ def test_budgets_read_off_a_curve_by_hand() -> None:
     assert bouncing.slots_to_reach(4e-3) == 40 and bouncing.slots_to_stay(4e-3) == 120  # back above at 80
     assert bouncing.slots_to_stay(1.5e-3) is None  # the last point is above
     assert summary["floor_vs_ls"] == pytest.approx(7e-4 / 4e-2)
+    assert curve.crossed and summary["crossed"] is True  # below 4e-3 from 120 slots to the end
+    still_learning = LearningCurve.from_log(_log([3e-2, 2e-3, 5e-3]), 4, "run", "m", "", 256)
+    assert still_learning.crossed is False  # it reached 0.1x once, then went back above
+    error_free_ls = LearningCurve.from_log(_log([1e-3, 0.0], ls=0.0), 4, "run", "m", "", 256)
+    assert error_free_ls.crossed is None  # nothing to cross
 
 
 def test_a_zero_error_checkpoint_reaches_any_target() -> None:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from deeprx.config import LinkConfig, input_channels
-from deeprx.energy.flops import front_end_flops
+from deeprx.energy.flops import classical_flops, front_end_flops
 from deeprx.link.baselines import LmmseReceiver
 from deeprx.link.fused import FusedLsLmmse, SionnaLsLmmse
 from deeprx.link.simulator import UplinkSimulator, sionna_device
@@ -111,6 +111,13 @@ def test_front_end_flops_by_hand() -> None:
     assert front_end_flops("paper", 1, 1, 13) == 6 * 14
     ls, interp, lmmse, norm, logs = 6 * 14, 14 * 14, 36 * 13, 4 * 14 + 6 * 14, 40 * 14
     assert front_end_flops("enhanced", 1, 1, 13) == ls + interp + lmmse + norm + logs
+
+
+def test_classical_receivers_flops_by_hand() -> None:
+    # 2 RX, 1 subcarrier, 14 symbols, 13 data REs, QPSK: max-log over 4 points = 6 x 4 + 2 x (4 + 1) per RE
+    ls, interp, lmmse, demap = 6 * 2 * 14, 14 * 2 * 14, (16 * 2 + 20) * 13, (24 + 10) * 13
+    assert classical_flops(False, 2, 1, 13, 2) == ls + interp + lmmse + demap
+    assert classical_flops(True, 2, 1, 13, 2) == lmmse + demap  # the genie needs no estimate
 
 
 # --- devices ---------------------------------------------------------------------------------------------

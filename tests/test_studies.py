@@ -120,7 +120,7 @@ def test_reproduce_killed_midway_resumes_without_repeating_trials(tiny_cfg: RunC
                                       "--rate", "400", "--json"])  # fmt: skip
     assert picked.exit_code == 0, picked.output
     rec = json.loads(picked.stdout)["recommendation"]
-    able = [r for r in tpu if r["sustains"]]
+    able = [r for r in tpu if r["sustains"] and r["role"] != "genie"]  # the genie is a bound, not a choice
     assert rec["geo"] == min(r["geo"] for r in able)
     nothing = CliRunner().invoke(app, ["recommend", "--from", str(tmp_path), "--processor", "coral-edge-tpu",
                                        "--rate", "1e12", "--json"])  # fmt: skip
@@ -140,7 +140,8 @@ def test_reproduce_takes_shipped_teachers_without_training_them(tmp_path: Path) 
     )
     plan = StudyPlan(
         base=base, teacher="deeprx_half", shipped_teachers=((1, "cpu-teacher-dmrs1"), (2, "cpu-teacher-dmrs2")),
-        teacher_steps=4, teachers=("cpu-teacher-half-32k", "deeprx_half"), student="deeprx_eighth",
+        shipped_students=((1, "cpu-student-dense8-dmrs1"),), teacher_steps=4,
+        teachers=("cpu-teacher-half-32k", "deeprx_half"), student="deeprx_eighth",
         students=("deeprx_eighth",),
         sizes=("deeprx_eighth",), alphas=(300.0,), temperatures=(3.0,), alpha=300.0, temperature=3.0,
         mean_scaling_alpha=None, classical_teachers=(), n_boot=20,
@@ -153,8 +154,22 @@ def test_reproduce_takes_shipped_teachers_without_training_them(tmp_path: Path) 
 
     results = reproduce("quick", tmp_path, show_progress=False, trainer=counting, plan=plan)
     assert trained and all(c.model == "deeprx_eighth" for c in trained)  # the shipped teacher never trains
-    shipped = ["cpu-teacher-dmrs1", "cpu-teacher-dmrs2", "cpu-teacher-half-32k"]
+    shipped = ["cpu-student-dense8-dmrs1", "cpu-teacher-dmrs1", "cpu-teacher-dmrs2", "cpu-teacher-half-32k"]
     assert sorted(s["name"] for s in results["models"]["shipped"]) == shipped
+    # the shipped student beside the teacher and the students trained here, each named with its budget
+    labels = [r["receiver"] for r in results["curves"][1]["receivers"]]
+    assert labels[:4] == [
+        "teacher (deeprx_half, 296k slots)",
+        "shipped student (dense_eighth, 240k slots)",
+        "KD student (deeprx_eighth, 64 slots)",
+        "scratch student (deeprx_eighth, 64 slots)",
+    ]
+    host = {r["key"]: r for r in results["frontier"]["host"]}
+    student = next(r for r in host.values() if r["role"] == "shipped student")
+    assert host["LS-LMMSE"]["role"] == "classical" and host["Perfect-CSI LMMSE"]["role"] == "genie"
+    assert student["geo"] < host["LS-LMMSE"]["geo"] and student["flops_per_slot"] > host["LS-LMMSE"]["flops_per_slot"]
+    # students of 64 slots are still learning: the report says their comparisons are no results
+    assert [x["role"] for x in results["learning"][1]["not_crossed"]] == ["KD student", "scratch student"]
     # teachers of one size are told apart by their budget
     assert [r["teacher"] for r in results["teacher"]] == ["deeprx_half (32k slots)", "deeprx_half (296k slots)"]
     assert all(t["model"] == "deeprx_eighth" for t in results["models"]["trained"])
@@ -162,7 +177,8 @@ def test_reproduce_takes_shipped_teachers_without_training_them(tmp_path: Path) 
     ls = next(r for r in results["curves"][1]["receivers"] if r["receiver"] == "LS-LMMSE")
     assert teacher["ber_at_max_sinr"] < 0.1 * ls["ber_at_max_sinr"]
     text = (tmp_path / "report.md").read_text()
-    assert "**Shipped, not trained here:** `cpu-teacher-dmrs1`" in text.splitlines()[3]
+    assert "**Shipped, not trained here:** `cpu-teacher-dmrs1`" in text
+    assert "**Not a result: the scratch student deeprx_eighth (1 DMRS) has not crossed 0.1x LS-LMMSE" in text
 
 
 def test_shipped_results_read_as_typed_results_round_trip_and_render() -> None:
@@ -225,6 +241,10 @@ def test_pareto_and_recommendation_by_hand() -> None:
     assert recommend(rows).candidate is small  # the better model cannot keep up: the best that can
     measured = assess([small, big], proc, 50.0, lambda c: (60.0, "measured (test)"))
     assert recommend(measured).candidate is big and measured[0].rate_method == "measured (test)"
+    genie = Candidate("g", "Perfect-CSI LMMSE", "genie", -5.0, 1e6)  # better and cheaper than all: a bound
+    with_genie = assess([small, big, genie], proc, rate_per_s=200.0)
+    assert [r.pareto for r in with_genie] == [True, True, False]  # it knocks no receiver off the front
+    assert recommend(with_genie).candidate is small  # and is never the choice
 
 
 def test_reproduce_runs_kd_variants_hardware_students_and_int8_qat(tiny_cfg: RunConfig, tmp_path: Path) -> None:

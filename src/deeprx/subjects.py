@@ -114,3 +114,18 @@ def measured_slots_per_s(checkpoint_dir: Path, device: torch.device = CPU) -> tu
     receiver = Engine(engine.path, lambda ids: engine.run(front_end(slots.select(ids))), engine.description)
     probe_ids = torch.arange(CALIBRATION_SLOTS, CALIBRATION_SLOTS + PROBE_SLOTS)
     return throughput(receiver, probe_ids)["slots_per_s"], engine.path
+
+
+def measured_classical_slots_per_s(link: LinkConfig, perfect_csi: bool, device: torch.device = CPU) -> float:
+    """This host's throughput of a classical receiver (Sionna's blocks, :mod:`deeprx.link.baselines`) on
+    ``link``, on ``device``, at the path-choice probe batch: slots/s."""
+    from deeprx.infer.engine import PROBE_SLOTS, Engine, throughput
+    from deeprx.link.baselines import LmmseReceiver
+    from deeprx.link.simulator import UplinkSimulator
+
+    simulator = UplinkSimulator(link, device)
+    slots = simulator.sample(PROBE_SLOTS, seed=INFERENCE_SEED, sinr_db=INFERENCE_SINR_DB)
+    receiver = LmmseReceiver(simulator, perfect_csi)
+    # .cpu(): the call returns once the device is done, so a GPU's time is its latency
+    engine = Engine("sionna", lambda ids: receiver(slots.select(ids)).cpu(), "Sionna blocks")
+    return throughput(engine, torch.arange(PROBE_SLOTS))["slots_per_s"]

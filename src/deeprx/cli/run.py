@@ -419,7 +419,7 @@ def recommend(
     """
     from deeprx.energy.assess import check_processor
     from deeprx.energy.processors import load_catalogue
-    from deeprx.studies.frontier import assess, shipped_candidates, study_candidates
+    from deeprx.studies.frontier import CLASSICAL, GENIE, assess, shipped_candidates, study_candidates
     from deeprx.studies.frontier import recommend as pick
 
     with guard():
@@ -427,17 +427,21 @@ def recommend(
             raise InputError("--rate must be > 0 slots per second")
         procs = load_catalogue(catalogue)
         check_processor(procs, processor)
-        candidates, references, folders = shipped_candidates() if shipped else study_candidates(study)
+        found = shipped_candidates() if shipped else study_candidates(study)
+        candidates, references = found.candidates, found.references
         measured = None
         if measure and processor == "host":
             from deeprx.infer.engine import PROBE_SLOTS
             from deeprx.runtime import resolve_device
-            from deeprx.subjects import measured_slots_per_s
+            from deeprx.subjects import measured_classical_slots_per_s, measured_slots_per_s
 
             where = resolve_device(device or "auto")
 
             def measured(c):  # -> (slots/s, how)
-                rate_, path = measured_slots_per_s(folders[c.key], where)
+                if c.role in (CLASSICAL, GENIE):
+                    rate_ = measured_classical_slots_per_s(found.link, c.role == GENIE, where)
+                    return rate_, f"measured on {where} (Sionna's blocks, batch {PROBE_SLOTS})"
+                rate_, path = measured_slots_per_s(found.folders[c.key], where)
                 return rate_, f"measured on {where} (front end + network on the {path} path, batch {PROBE_SLOTS})"
 
         rows = assess(candidates, procs[processor], rate, measured)
@@ -456,16 +460,16 @@ def recommend(
             table.add_row(name, c.role, f"{c.geo:.3f}", f"{r.joules_per_slot * 1e6:.3g}", f"{r.slots_per_s:,.0f}",
                           "yes" if r.sustains else "no", "*" if r.pareto else "")  # fmt: skip
         console.print(table)
-        console.print(
-            f"energy: {rows[0].energy_method if rows else '-'}; rate: {rows[0].rate_method if rows else '-'}; "
-            + "; ".join(f"{name} geo-mean {geo:.3f}" for name, geo in references.items())
-        )
+        methods = sorted({r.rate_method for r in rows})
+        console.print(f"energy: {rows[0].energy_method}; rate: {'; '.join(methods)}; {GENIE}: a bound, never "
+                      "recommended")  # fmt: skip
         if best is None:
             console.print(f"[red]no model of {source} sustains {rate:g} slots/s on {processor}[/red]")
         else:
             c = best.candidate
+            what = {"shipped": c.model, CLASSICAL: "Sionna's blocks"}.get(c.role, f"trial {c.key}")
             console.print(
-                f"recommended: [bold]{c.key if c.role == 'shipped' else c.model}[/bold] ({c.role}, "
-                f"{c.model if c.role == 'shipped' else 'trial ' + c.key}): geo-mean BER {c.geo:.3f}, "
+                f"recommended: [bold]{c.key if c.role == 'shipped' else c.model}[/bold] ({c.role}, {what}): "
+                f"geo-mean BER {c.geo:.3f}, "
                 f"{best.joules_per_slot * 1e6:.3g} µJ/slot, {best.slots_per_s:,.0f} slots/s"
             )

@@ -172,11 +172,41 @@ def front_end_flops(
     tables; the Sionna implementation may do more (it is general MIMO).
     """
     res = n_symbols * n_subcarriers
-    ls = 6 * n_rx * res
+    ls = _ls_flops(n_rx, res)
     if features == "paper":
         return ls
-    interpolation = (2 * 6 + 2) * n_rx * res
-    lmmse = (16 * n_rx + 20) * n_data_re
+    interpolation = _interpolation_flops(n_rx, res)
+    lmmse = _lmmse_flops(n_rx, n_data_re)
     normalisation = 4 * n_rx * res + 3 * 2 * n_rx * res
     logs = 2 * 20 * res
     return ls + interpolation + lmmse + normalisation + logs
+
+
+def classical_flops(
+    perfect_csi: bool, n_rx: int, n_subcarriers: int, n_data_re: int, bits_per_symbol: int,
+    n_symbols: int = SYMBOLS_PER_SLOT,
+) -> int:  # fmt: skip
+    """Real FLOPs per slot of the classical receivers, counted by hand like :func:`front_end_flops`: LS-LMMSE is
+    the LS estimate, the linear interpolation, the per-RE LMMSE and max-log demapping; perfect-CSI LMMSE skips
+    the estimate. Max-log over ``M = 2^bits`` points per data RE: a distance to each point (complex subtract,
+    squared magnitude, scale: 6 FLOPs), then per bit two maxima over ``M / 2`` points and their difference
+    (``M + 1``)."""
+    points = 2**bits_per_symbol
+    demap = (6 * points + bits_per_symbol * (points + 1)) * n_data_re
+    detect = _lmmse_flops(n_rx, n_data_re) + demap
+    if perfect_csi:
+        return detect
+    res = n_symbols * n_subcarriers
+    return _ls_flops(n_rx, res) + _interpolation_flops(n_rx, res) + detect
+
+
+def _ls_flops(n_rx: int, res: int) -> int:
+    return 6 * n_rx * res  # one complex multiply per antenna and RE
+
+
+def _interpolation_flops(n_rx: int, res: int) -> int:
+    return (2 * 6 + 2) * n_rx * res  # two complex multiplies and an add per antenna and RE
+
+
+def _lmmse_flops(n_rx: int, n_data_re: int) -> int:
+    return (16 * n_rx + 20) * n_data_re  # h^H y and |h|^2 (8 n_rx each), a division and the unbiasing

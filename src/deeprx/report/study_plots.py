@@ -89,18 +89,21 @@ def plot_frontier(
     per_processor: dict[str, list[Assessed]], references: dict[str, float], stem: Path, title: str
 ) -> list[Path]:
     """Quality (geometric-mean BER) vs energy per slot, one panel per processor, the Pareto set joined and
-    ringed, the classical receivers as horizontal reference lines. Energies say how they were obtained."""
+    ringed, the classical receivers as points (their counted FLOPs) and as horizontal reference lines. Energies
+    say how they were obtained."""
     n = len(per_processor)
     cols = 2 if n > 1 else 1
     rows_n = (n + cols - 1) // cols
     fig, axes = plt.subplots(rows_n, cols, figsize=(6.2 * cols, 4.4 * rows_n), squeeze=False, layout="constrained")
-    markers = {"scratch": "o", "kd": "s", "teacher": "^"}
+    markers = {"scratch": "o", "kd": "s", "teacher": "^", "shipped student": "*", "shipped": "*", "classical": "D",
+               "genie": "P"}  # fmt: skip
+    labels = {"classical": "LS-LMMSE (counted FLOPs)", "genie": "perfect-CSI LMMSE (a bound)"}
     for ax, (name, rows) in zip(axes.flat, per_processor.items(), strict=False):
         for role, marker in markers.items():
             sel = [r for r in rows if r.candidate.role == role]
             if sel:
                 ax.scatter([r.joules_per_slot * 1e6 for r in sel], [r.candidate.geo for r in sel], marker=marker,
-                           label=role, zorder=3)  # fmt: skip
+                           s=90 if marker == "*" else None, label=labels.get(role, role), zorder=3)  # fmt: skip
         front = sorted((r for r in rows if r.pareto), key=lambda r: r.joules_per_slot)
         ax.plot([r.joules_per_slot * 1e6 for r in front], [r.candidate.geo for r in front], "k-", lw=1,
                 label="Pareto set", zorder=2)  # fmt: skip
@@ -142,6 +145,9 @@ def plot_learning_curves(curves: list[LearningCurve], stem: Path, title: str) ->
     elif not shared:
         ax.plot([], [], color="gray", ls="--", label="LS-LMMSE (each run's colour)")
     ax.set_yscale("log")
+    budgets = [c.slots[-1] for c in curves]
+    if max(budgets) > 10 * min(budgets):  # a demo's students beside converged ones: each budget readable
+        ax.set_xscale("log")
     ax.set_xlabel("training slots seen")
     ax.set_ylabel(f"validation BER at {curves[0].sinr_db:g} dB")
     ax.set_title(title)

@@ -63,14 +63,19 @@ class Chain:
             shipped = dict(self.plan.shipped_teachers).get(dmrs_symbols) if model == self.plan.teacher else None
         if shipped is None:
             return Trial(self.cfg(model, dmrs_symbols, self.plan.teacher_steps), "teacher")
-        saved = checkpoint.saved_config(pretrained.resolve(shipped))
+        return self.shipped(shipped, "teacher", dmrs_symbols)
+
+    def shipped(self, name: str, role: str, dmrs_symbols: int) -> Trial:
+        """The shipped checkpoint ``name`` as a trial of ``role``: evaluated on this chain's test set of
+        ``dmrs_symbols`` DMRS symbols, never trained."""
+        saved = checkpoint.saved_config(pretrained.resolve(name))
         if saved.link.dmrs_symbols != dmrs_symbols:
-            raise InputError(f"teacher {shipped!r} was trained with {saved.link.dmrs_symbols} DMRS symbol(s), "
-                             f"the study needs {dmrs_symbols}; name a shipped teacher of that setting")  # fmt: skip
+            raise InputError(f"{role} {name!r} was trained with {saved.link.dmrs_symbols} DMRS symbol(s), "
+                             f"the study needs {dmrs_symbols}; name a shipped receiver of that setting")  # fmt: skip
         # The shipped run's own link, model and training; this chain's test set and device.
         cfg = dataclasses.replace(saved, profile=self.plan.base.profile, device=self.plan.base.device,
                                   eval=self.cfg(saved.model, dmrs_symbols).eval)  # fmt: skip
-        return Trial(cfg, "teacher", shipped=shipped)
+        return Trial(cfg, role, shipped=name)
 
     def scratch(self, model: str, dmrs_symbols: int = 1) -> Trial:
         return Trial(self.cfg(model, dmrs_symbols), "scratch")

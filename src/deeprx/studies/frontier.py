@@ -1,10 +1,14 @@
 """The decision a user makes: quality against energy per slot for every model of a study, per processor.
 
 A *candidate* is a trained model of the studies (one trial on the shared 1-DMRS test set) with its quality
-(geometric-mean BER, lower is better) and its FLOPs per slot (network + front end). On a processor of the
-catalogue its energy per slot is metric 0 (``estimated``), and the rate it can sustain is the processor's
-peak FLOP/s over its FLOPs per slot (``estimated``, an upper bound). On this host the rate can be
-``measured`` instead: the throughput of the model's checkpoint on its fastest decision-keeping path.
+(geometric-mean BER, lower is better) and its FLOPs per slot (network + front end), or a classical receiver on
+the same slots with its hand-counted FLOPs (:func:`deeprx.energy.flops.classical_flops`): LS-LMMSE (role
+:data:`CLASSICAL`, a receiver one can deploy) and perfect-CSI LMMSE (:data:`GENIE`, a bound: drawn, never on the
+Pareto set, never recommended). On a processor of the catalogue its energy per slot is metric 0
+(``estimated``), and the rate it can sustain is the processor's peak FLOP/s over its FLOPs per slot
+(``estimated``, an upper bound). On this host the rate can be ``measured`` instead: the throughput of the
+model's checkpoint on its fastest decision-keeping path (front end included), or of the classical receiver's
+Sionna blocks.
 
 :func:`recommend` names the best-quality candidate that sustains a rate on a processor; :func:`pareto`
 the candidates no other one beats on both quality and energy.
@@ -17,10 +21,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from deeprx.config import LinkConfig
 from deeprx.energy.estimate import metric0_joules
+from deeprx.energy.flops import classical_flops
 from deeprx.energy.processors import Processor
 from deeprx.io import InputError
-from deeprx.link.baselines import BASELINES
+from deeprx.link.baselines import BASELINES, PERFECT_CSI_LMMSE
+
+CLASSICAL = "classical"  # the role of LS-LMMSE among the candidates
+GENIE = "genie"  # perfect-CSI LMMSE: a bound no receiver can deploy
 
 
 @dataclass(frozen=True)
@@ -39,6 +48,29 @@ class Candidate:
         """From a stored trial result (:func:`deeprx.studies.runner.run_trial`)."""
         flops = result["all_flops_per_slot"] + result.get("front_end_flops_per_slot", 0)
         return cls(result["key"], result["model"], result["role"], result["geometric_mean_ber"], flops)
+
+
+def classical_candidates(references: dict[str, float], link: LinkConfig, n_data_re: int) -> list[Candidate]:
+    """The classical receivers of ``references`` (name -> geo-mean BER on the candidates' test set) as
+    candidates on ``link`` (``n_data_re`` data REs per slot), their FLOPs counted by hand."""
+    return [
+        Candidate(name, name, GENIE if name == PERFECT_CSI_LMMSE else CLASSICAL, geo,
+                  classical_flops(name == PERFECT_CSI_LMMSE, link.n_rx, link.n_subcarriers, n_data_re,
+                                  link.bits_per_symbol))
+        for name, geo in references.items()
+    ]  # fmt: skip
+
+
+@dataclass
+class CandidateSet:
+    """What a frontier is drawn from: the ``candidates`` (networks first, then the classical receivers), the
+    classical receivers' geo-mean BER (``references``), each network's checkpoint folder by key, and the link
+    they were all tested on."""
+
+    candidates: list[Candidate]
+    references: dict[str, float]
+    folders: dict[str, Path]
+    link: LinkConfig
 
 
 @dataclass(frozen=True)
@@ -83,20 +115,21 @@ def assess(
             rate, rate_method = processor.peak_flops / c.flops_per_slot, "estimated (peak FLOP/s / FLOPs per slot)"
         joules = metric0_joules(c.flops_per_slot, processor)
         rows.append(Assessed(c, joules, "estimated (metric0)", rate, rate_method, rate >= rate_per_s))
-    front = pareto([(r.joules_per_slot, r.candidate.geo) for r in rows])
-    return [Assessed(**{**r.__dict__, "pareto": p}) for r, p in zip(rows, front, strict=True)]
+    real = [r for r in rows if r.candidate.role != GENIE]  # a bound is not a choice
+    front = dict(zip(map(id, real), pareto([(r.joules_per_slot, r.candidate.geo) for r in real]), strict=True))
+    return [Assessed(**{**r.__dict__, "pareto": front.get(id(r), False)}) for r in rows]
 
 
 def recommend(assessed: list[Assessed]) -> Assessed | None:
-    """The best-quality candidate that sustains the rate (the lower energy on a tie), or ``None``."""
-    able = [a for a in assessed if a.sustains]
+    """The best-quality deployable candidate that sustains the rate (the lower energy on a tie), or ``None``."""
+    able = [a for a in assessed if a.sustains and a.candidate.role != GENIE]
     return min(able, key=lambda a: (a.candidate.geo, a.joules_per_slot)) if able else None
 
 
-def shipped_candidates(dmrs_symbols: int = 1) -> tuple[list[Candidate], dict[str, float], dict[str, Path]]:
+def shipped_candidates(dmrs_symbols: int = 1) -> CandidateSet:
     """The shipped receivers with ``dmrs_symbols`` DMRS symbols as candidates: quality from their records (every
-    slot of the cpu test set, seed 0), FLOPs counted on their own grid (network + front end), the classical
-    receivers' geo-mean BER from the same records, and each one's folder."""
+    slot of the cpu test set, seed 0), FLOPs counted on their own grid (network + front end), and the classical
+    receivers from the same records."""
     from deeprx import pretrained
     from deeprx.energy.flops import count_layers, front_end_flops, model_totals
     from deeprx.evaluate.ber import geometric_mean_ber
@@ -108,6 +141,7 @@ def shipped_candidates(dmrs_symbols: int = 1) -> tuple[list[Candidate], dict[str
         return geometric_mean_ber(r["bit_errors"], r["bits"])
 
     candidates, folders, references = [], {}, {}
+    links: dict[str, tuple[LinkConfig, int]] = {}  # each link (by its repr) and its data REs, counted once
     for name in pretrained.names():
         rec = pretrained.record(name)
         if rec.dmrs_symbols != dmrs_symbols:
@@ -115,24 +149,28 @@ def shipped_candidates(dmrs_symbols: int = 1) -> tuple[list[Candidate], dict[str
         folder = pretrained.resolve(name)
         model, ckpt = checkpoint.load_model(folder)
         link = ckpt.config.link
-        data_res = UplinkSimulator(link).n_data_re
+        if repr(link) not in links:
+            links[repr(link)] = link, UplinkSimulator(link).n_data_re
         flops = model_totals(count_layers(model, link.n_subcarriers))["flops"]
-        flops += front_end_flops(rec.features, link.n_rx, link.n_subcarriers, data_res)
+        flops += front_end_flops(rec.features, link.n_rx, link.n_subcarriers, links[repr(link)][1])
         candidates.append(Candidate(name, rec.model, "shipped", geo(rec.evaluation, "DeepRx"), flops))
         folders[name] = folder
         for baseline in BASELINES:
             references.setdefault(baseline, geo(rec.evaluation, baseline))
     if not candidates:
         raise InputError(f"no shipped receiver with {dmrs_symbols} DMRS symbol(s): see deeprx pretrained list")
-    return candidates, references, folders
+    link, n_data_re = next(iter(links.values()))  # the records' test set: the first receiver's link
+    return CandidateSet(candidates + classical_candidates(references, link, n_data_re), references, folders, link)
 
 
-def study_candidates(out: Path) -> tuple[list[Candidate], dict[str, float], dict[str, Path]]:
-    """The 1-DMRS models of the study in ``out`` (``reproduce.json`` and ``studies.sqlite``), the classical
-    receivers' geo-mean BER on the same test set, and each candidate's run folder (shipped ones resolved)."""
+def study_candidates(out: Path) -> CandidateSet:
+    """The 1-DMRS models of the study in ``out`` (``reproduce.json`` and ``studies.sqlite``) and the classical
+    receivers on the same test set, with each network's run folder (shipped ones resolved)."""
     from deeprx import pretrained
+    from deeprx.config import RunConfig
     from deeprx.evaluate.ber import BerCurve
     from deeprx.io import read_json
+    from deeprx.link.simulator import UplinkSimulator
     from deeprx.studies.store import Store
 
     if not (out / "studies.sqlite").exists():
@@ -150,4 +188,6 @@ def study_candidates(out: Path) -> tuple[list[Candidate], dict[str, float], dict
     curves = data["curves"]["1"]
     references = {c["receiver"]: BerCurve.from_dict(c).geometric_mean_ber() for c in curves["curves"]
                   if c["receiver"] in BASELINES}  # fmt: skip
-    return candidates, references, folders
+    link = RunConfig.from_dict(data["plan"]["base"]).with_overrides({"link.dmrs_symbols": 1}).link
+    classical = classical_candidates(references, link, UplinkSimulator(link).n_data_re)
+    return CandidateSet(candidates + classical, references, folders, link)

@@ -7,6 +7,7 @@ import itertools
 from pathlib import Path
 from typing import Any
 
+from deeprx import pretrained
 from deeprx.config import TrainConfig
 from deeprx.energy.assess import PAPER_RATE_PER_S
 from deeprx.evaluate.ber import BerCurve, high_sinr_cell
@@ -21,16 +22,27 @@ from deeprx.report.study_plots import (
 )
 from deeprx.studies.plan import StudyPlan
 from deeprx.studies.results import ENERGY_PROCESSOR, Comparison, StudyResults
-from deeprx.studies.runner import curve_of
+from deeprx.studies.runner import SHIPPED_STUDENT, curve_of
+from deeprx.train import checkpoint
 from deeprx.train.curves import LearningCurve
 
 
+def budget_label(role: str, result: dict[str, Any]) -> str:
+    """A receiver of a study named by its role, preset and training budget: ``KD student (deeprx_eighth, 3.2k
+    slots)``. Students of one preset differ by what they were given to learn from."""
+    slots = result["slots_seen"]
+    budget = f"{slots} slots" if slots < 1000 else f"{slots / 1000:,.3g}k slots"
+    return f"{role} ({result['model']}, {budget})"
+
+
 def named_curves(c: dict[str, Any]) -> list[BerCurve]:
-    """Fig. 6's curves for one DMRS setting: teacher, KD student, scratch student, then the baselines."""
+    """Fig. 6's curves for one DMRS setting: teacher, the shipped students, KD student, scratch student, then the
+    baselines, each network labelled with its budget."""
     return [
-        curve_of(c["teacher"], f"teacher ({c['teacher']['model']})"),
-        curve_of(c["kd"], f"KD student ({c['kd']['model']})"),
-        curve_of(c["scratch"], f"scratch student ({c['scratch']['model']})"),
+        curve_of(c["teacher"], budget_label("teacher", c["teacher"])),
+        *(curve_of(r, budget_label(SHIPPED_STUDENT, r)) for r in c.get("shipped", [])),
+        curve_of(c["kd"], budget_label("KD student", c["kd"])),
+        curve_of(c["scratch"], budget_label("scratch student", c["scratch"])),
         *(BerCurve.from_dict(v) for v in c["baselines"].values()),
     ]
 
@@ -58,16 +70,17 @@ FRONTIER_PROCESSORS = ("host", "xeon-gold-5320", "rtx-2080-ti", "coral-edge-tpu"
 
 
 def trial_curve(result: dict[str, Any], train: TrainConfig) -> LearningCurve:
-    """The learning curve of a study trial's result (its validation log), trained with ``train``."""
+    """The learning curve of a study trial's result (its validation log), validated as ``train`` says (a shipped
+    trial's own training config); its batch size is the trial's own (slots seen / steps)."""
     teacher = (result.get("kd") or {}).get("teacher", "")
     log = result["validation_log"]
-    return LearningCurve.from_log(
-        log, train.batch_size, result["key"], result["model"], teacher, train.validation_slots
-    )
+    batch_size = result["slots_seen"] // max(1, result["trained_steps"])
+    return LearningCurve.from_log(log, batch_size, result["key"], result["model"], teacher, train.validation_slots)
 
 
 def learning_figures(curves: dict[int, dict[str, Any]], plan: StudyPlan, out: Path) -> list[str]:
-    """Per DMRS setting: the KD and the scratch student's validation BER at high SINR vs slots seen."""
+    """Per DMRS setting: the KD and the scratch student's validation BER at high SINR vs slots seen, and the
+    shipped students' (their own runs, on their own validation slots) for what a longer budget buys."""
     figs = []
     for dmrs, c in curves.items():
         if not c["scratch"]["validation_log"]:
@@ -75,16 +88,21 @@ def learning_figures(curves: dict[int, dict[str, Any]], plan: StudyPlan, out: Pa
         students = []
         for role in ("kd", "scratch"):  # the two students of a learning figure
             curve = trial_curve(c[role], plan.base.train)
-            students.append(dataclasses.replace(curve, label=f"{role} student ({curve.model})"))
+            students.append(dataclasses.replace(curve, label=budget_label(f"{role} student", c[role])))
+        for r in c.get("shipped", []):
+            curve = trial_curve(r, checkpoint.saved_config(pretrained.resolve(r["shipped"]["name"])).train)
+            students.append(dataclasses.replace(curve, label=budget_label(SHIPPED_STUDENT, r)))
         title = f"Learning curves, {dmrs} DMRS symbol(s) ({plan.base.eval.speed_mps[0]:g}-"
         title += f"{plan.base.eval.speed_mps[1]:g} m/s validation slots)"
         figs += plot_learning_curves(students, out / f"fig7_learning_dmrs{dmrs}", title)
     return [str(p) for p in figs]
 
 
-def frontier_figure(frontier: dict[str, list[Any]], curves: dict[str, Any], plan: StudyPlan, out: Path) -> list[str]:
-    """The frontier figure of the 1-DMRS models, LS-LMMSE and perfect-CSI LMMSE as reference lines."""
-    references = {name: BerCurve.from_dict(c).geometric_mean_ber() for name, c in curves["baselines"].items()}
+def frontier_figure(
+    frontier: dict[str, list[Any]], references: dict[str, float], plan: StudyPlan, out: Path
+) -> list[str]:
+    """The frontier figure of the 1-DMRS models, LS-LMMSE and perfect-CSI LMMSE (``references``: their geo-mean
+    BER) as points and reference lines."""
     link = plan.base.link
     title = f"Quality vs energy per slot ({link.modulation.upper()}, {link.n_prb} PRB, 1 DMRS); ringed: Pareto set"
     return [str(p) for p in plot_frontier(frontier, references, out / "frontier", title)]
@@ -337,7 +355,7 @@ def render_report(r: StudyResults) -> str:
         "|---|---|---|",
         *(f"| {c['claim']} | {c['ours']} | {c['source']} |" for c in r.claims),
         "",
-        "## BER vs SINR: teacher, KD student, scratch student (Fig. 6)",
+        "## BER vs SINR: teacher, shipped and trained students (Fig. 6)",
         "",
     ]
     for dmrs in (1, 2):
@@ -366,14 +384,24 @@ def render_report(r: StudyResults) -> str:
             f"(both curves reach the target in {k.gain_reached_fraction:.0%} of resamples).",
             "",
         ]
+    # results written before train.validation_slots existed validated on its default
+    validation_slots = plan["base"]["train"].get("validation_slots", TrainConfig().validation_slots)
     lines += [
         "## Learning curves: KD and scratch students",
         "",
         "KD's promise is also speed: reaching a quality in fewer steps. Validation BER at the highest validation "
-        "SINR (its 64 slots per checkpoint) vs training slots seen.",
+        f"SINR ({validation_slots} slots per checkpoint) vs training slots seen; shipped students on their own "
+        "runs' validation slots.",
         "",
         *(f"![learning dmrs{d}](fig7_learning_dmrs{d}.png)" for d in r.learning),
         "",
+        *(
+            f"**Not a result: the {x['role']} {x['model']} ({dmrs} DMRS) has not crossed 0.1x LS-LMMSE for good "
+            f"within its {x['slots']:,} slots** (validation BER {x['final_ber']:.2e} vs LS-LMMSE {x['ls_ber']:.2e}): "
+            "it is still learning, and every comparison made with it says nothing about KD at convergence.\n"
+            for dmrs, learning in r.learning.items()
+            for x in learning.get("not_crossed", [])
+        ),
         "## Size from scratch (Fig. 3)",
         "",
         "![size](fig3_size.png)",

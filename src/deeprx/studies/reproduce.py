@@ -24,9 +24,10 @@ from deeprx.energy.assess import PAPER_RATE_PER_S
 from deeprx.evaluate.ber import BerCurve, bootstrap, curve_summary, interval, never_better
 from deeprx.io import atomic_write, write_json
 from deeprx.link.baselines import BASELINES, LS_LMMSE
+from deeprx.link.simulator import UplinkSimulator
 from deeprx.studies.chain import Chain
 from deeprx.studies.energy_section import energy_section
-from deeprx.studies.frontier import Candidate, assess
+from deeprx.studies.frontier import Candidate, assess, classical_candidates
 from deeprx.studies.plan import StudyPlan, plan_for
 from deeprx.studies.report import (
     FRONTIER_PROCESSORS,
@@ -102,12 +103,18 @@ def reproduce(
             *student_scratch.values(),
             *[x for pair in teacher_rows for x in pair],
             curves[1]["kd"],
+            *curves[1]["shipped"],
             *(r for _, r in variant_results),
             *(r for pair in hardware_results for r in pair),
         ]
     }
     results.models = _models_summary(
-        [*pool.values(), *(curves[2][k] for k in ("teacher", "scratch", "kd")), *(r for _, _, r in classical)]
+        [
+            *pool.values(),
+            *(curves[2][k] for k in ("teacher", "scratch", "kd")),
+            *curves[2]["shipped"],
+            *(r for _, _, r in classical),
+        ]
     )
     keys = list(pool)
     boot = bootstrap([curve_of(pool[k], k) for k in keys], target, n_boot)
@@ -159,15 +166,16 @@ def reproduce(
     results.curves = {d: _curves_summary(c, target) for d, c in curves.items()}
     results.energy = energy_section(plan, chain, teacher_result, scratch_student)
     results.quality_vs_energy = list(rows.values())
-    frontier = {
-        key: assess([Candidate.of(r) for r in pool.values()], chain.processors[key], PAPER_RATE_PER_S)
-        for key in FRONTIER_PROCESSORS
-    }
+    references = {name: BerCurve.from_dict(c).geometric_mean_ber() for name, c in curves[1]["baselines"].items()}
+    one_dmrs = plan.base.with_overrides({"link.dmrs_symbols": 1}).link
+    candidates = [Candidate.of(r) for r in pool.values()]
+    candidates += classical_candidates(references, one_dmrs, UplinkSimulator(one_dmrs).n_data_re)
+    frontier = {key: assess(candidates, chain.processors[key], PAPER_RATE_PER_S) for key in FRONTIER_PROCESSORS}
     results.frontier = {key: [a.to_dict() for a in rows_] for key, rows_ in frontier.items()}
     results.learning = {d: _learning(c, plan.base.train) for d, c in curves.items()}
     results.figures = [
         *figures(results, curves, plan, out),
-        *frontier_figure(frontier, curves[1], plan, out),
+        *frontier_figure(frontier, references, plan, out),
         *learning_figures(curves, plan, out),
     ]
     results.claims = claims(results, plan)
@@ -289,9 +297,21 @@ def _quantized_summary(
 
 def _learning(c: dict[str, Any], train: TrainConfig) -> dict[str, Any]:
     """KD's promise as speed: the students' validation BER at high SINR vs slots seen, and after how many slots
-    the KD student first reaches the scratch student's final value (``None``: never within its budget)."""
+    the KD student first reaches the scratch student's final value (``None``: never within its budget); which of
+    the two has not crossed 0.1x LS-LMMSE for good (still learning: its comparisons are not results)."""
     kd, scratch = trial_curve(c["kd"], train), trial_curve(c["scratch"], train)
     return {
+        "not_crossed": [
+            {
+                "role": role,
+                "model": curve.model,
+                "slots": curve.slots[-1],
+                "final_ber": curve.final_ber,
+                "ls_ber": curve.ls_ber,
+            }
+            for role, curve in (("KD student", kd), ("scratch student", scratch))
+            if curve.crossed is False
+        ],
         "kd": {"slots": kd.slots, "ber": kd.ber},
         "scratch": {"slots": scratch.slots, "ber": scratch.ber},
         "scratch_final_ber": scratch.final_ber,

@@ -36,13 +36,14 @@ KEYED_ONLY_WHEN_SET: dict[str, dict[str, Any]] = {
     "train": {f: getattr(_TRAIN_DEFAULTS, f) for f in ("validation_slots", "init_from")},
     "eval": {"delay_spread_ns": _EVAL_DEFAULTS.delay_spread_ns},
 }  # fmt: skip
+SHIPPED_STUDENT = "shipped student"  # the role of a converged student a study evaluates, never trains
 # Every slot of the test set is counted (no early stop), so curves can be bootstrapped in pairs.
 ALL_SLOTS = 10**15
 
 
 @dataclass(frozen=True)
 class Trial:
-    """One training run and its evaluation. ``role``: ``scratch``, ``teacher`` or ``kd``.
+    """One training run and its evaluation. ``role``: ``scratch``, ``teacher``, ``kd`` or :data:`SHIPPED_STUDENT`.
 
     ``shipped`` names a pretrained checkpoint (:mod:`deeprx.pretrained`) that stands in for the training:
     the trial is evaluated, never trained, and its run folder is the shipped one.

@@ -12,6 +12,7 @@ from typing import Any
 
 from deeprx.studies.chain import Chain
 from deeprx.studies.plan import StudyPlan
+from deeprx.studies.runner import SHIPPED_STUDENT
 
 
 @dataclass
@@ -19,7 +20,8 @@ class Collected:
     """The result of every trial of a plan, grouped as the studies use them (:func:`run_studies`).
 
     Attributes:
-        curves: per DMRS setting, the ``teacher``, ``scratch`` and ``kd`` results and the ``baselines``' one.
+        curves: per DMRS setting, the ``teacher``, ``scratch`` and ``kd`` results, the ``shipped`` students'
+            (a list) and the ``baselines``' one.
         size: the size study's students from scratch; teacher: the main teacher (1 DMRS).
         alpha, mean_scaling: the alpha study (and its mean-scaling trial, or ``None``).
         temperature, temperature_scratch: per student, the KD trials over T and its scratch twin.
@@ -57,7 +59,12 @@ def run_studies(chain: Chain, plan: StudyPlan) -> Collected:
         res_k = chain.run(
             f"curves-dmrs{dmrs}", chain.kd(plan.student, t, plan.alpha, plan.temperature, dmrs), role="kd"
         )
-        curves[dmrs] = {"teacher": res_t, "scratch": res_s, "kd": res_k, "baselines": base}
+        shipped = [
+            chain.run(f"curves-dmrs{dmrs}", chain.shipped(name, SHIPPED_STUDENT, dmrs), role=SHIPPED_STUDENT)
+            for d, name in plan.shipped_students
+            if d == dmrs
+        ]
+        curves[dmrs] = {"teacher": res_t, "scratch": res_s, "kd": res_k, "shipped": shipped, "baselines": base}
 
     # Fig. 3: size from scratch.
     size_results = [chain.run("size", chain.scratch(m), model=m) for m in plan.sizes]

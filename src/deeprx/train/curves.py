@@ -90,6 +90,14 @@ class LearningCurve:
         return (self.slots_to_stay if stay else self.slots_to_reach)(fraction * self.ls_ber)
 
     @property
+    def crossed(self) -> bool | None:
+        """Whether the run ends below ``LS_FRACTIONS[0]`` x LS-LMMSE's BER and stays there (a student that has
+        not is still learning, not a result); ``None`` where LS-LMMSE makes no error on the validation slots."""
+        if self.ls_ber == 0:
+            return None
+        return self.slots_to_ls_fraction(LS_FRACTIONS[0], stay=True) is not None
+
+    @property
     def final_ber(self) -> float:
         return self.ber[-1]
 
@@ -115,5 +123,6 @@ class LearningCurve:
             "final_ber": self.final_ber,
             "floor_ber": self.floor_ber,
             "floor_vs_ls": self.floor_ber / self.ls_ber if self.ls_ber > 0 else None,
+            "crossed": self.crossed,
             "curve": {"slots": self.slots, "ber": self.ber},
         }

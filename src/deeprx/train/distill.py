@@ -78,6 +78,8 @@ def load_teacher(cfg: RunConfig, simulator: UplinkSimulator) -> tuple[TeacherLog
     teacher, ckpt = load_receiver(teacher_dir, simulator.device, simulator=simulator)
     checkpoint.check_compatible(ckpt.config, cfg, TEACHER_MUST_MATCH)  # before the teacher ever runs
     teacher.model.eval().requires_grad_(False)
+    if cfg.train.channels_last:  # the student's layout: a separable teacher's forward 2.3x faster on 2 CPU cores
+        teacher.model.to(memory_format=torch.channels_last)
     same_input = ckpt.config.features == cfg.features  # then the student's input is the teacher's too
     facts = {
         "teacher_model": ckpt.config.model,
