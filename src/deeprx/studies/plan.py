@@ -83,9 +83,14 @@ KD_VARIANTS: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = (
 )
 
 
-# The converged students (240,000 slots each on the broad mix, trained on 2 CPU cores: deeprx pretrained list), drawn
-# beside the teacher and the students a study trains on its own budget.
-SHIPPED_STUDENTS: tuple[tuple[int, str], ...] = ((1, "cpu-student-dense8-dmrs1"), (1, "cpu-student-dense16-dmrs1"))
+# The converged students (1 DMRS: 240,000 slots each on the broad mix; 2 DMRS: those fine-tuned for 48,000 more; on 2
+# CPU cores: deeprx pretrained list), drawn beside the teacher and the students a study trains on its own budget.
+SHIPPED_STUDENTS: tuple[tuple[int, str], ...] = (
+    (1, "cpu-student-dense8-dmrs1"),
+    (1, "cpu-student-dense16-dmrs1"),
+    (2, "cpu-student-dense8-dmrs2"),
+    (2, "cpu-student-dense16-dmrs2"),
+)
 
 
 def plan_for(profile: str) -> StudyPlan:
