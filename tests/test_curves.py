@@ -122,3 +122,15 @@ def test_figure_titles_name_the_test_channels() -> None:
     assert channel_label(("CDL-A", "CDL-C", "UMi", "TDL-B")) == "CDL-A/C, UMi, TDL-B"
     umi = RunConfig().with_overrides({**ROBUSTNESS.common, **suite("robustness").cases[2].overrides})
     assert "; UMi, 20-40 m/s" in link_title(umi)
+
+
+def test_the_cpu_plan_budget_comes_from_the_students_learning_curve() -> None:
+    """The cpu plan trains its main student at least as long as the shipped run of that preset took to first reach
+    0.1x LS-LMMSE (results/students/): a plan whose students have not crossed compares nothing."""
+    from deeprx.studies.plan import plan_for
+
+    plan = plan_for("cpu")
+    curve = LearningCurve.of_run(Path(__file__).parents[1] / "results" / "students" / "dense_eighth-dmrs1-scratch")
+    assert plan.student == curve.model
+    first_crossing = curve.slots_to_ls_fraction(0.1)
+    assert first_crossing is not None and plan.base.train.steps * plan.base.train.batch_size >= first_crossing
