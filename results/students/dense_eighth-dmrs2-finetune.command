@@ -1,0 +1,1 @@
+deeprx train --profile cpu --model dense_eighth --steps 1500 --set link.dmrs_symbols=2 --set train.checkpoint_every=75 --out /work/main/results/students/dense_eighth-dmrs2-finetune --resume --set train.init_from=/work/main/results/students/dense_eighth-dmrs1-scratch

@@ -1,0 +1,1 @@
+deeprx train --profile cpu --model dense_sixteenth --steps 1500 --set link.dmrs_symbols=2 --set train.checkpoint_every=75 --out /work/main/results/students/dense_sixteenth-dmrs2-finetune --resume --set train.init_from=/work/main/results/students/dense_sixteenth-dmrs1-scratch
