@@ -224,7 +224,7 @@ def test_a_store_from_before_record_formats_is_migrated_and_newer_records_refuse
 
 def test_pareto_and_recommendation_by_hand() -> None:
     from deeprx.energy.processors import Processor
-    from deeprx.studies.frontier import Candidate, assess, pareto, recommend
+    from deeprx.studies.frontier import Candidate, RateMeasurement, assess, pareto, recommend
 
     # (energy, quality): (1, -1) and (2, -3) and (4, -4) are on the front; (3, -2) is beaten by (2, -3)
     assert pareto([(1.0, -1.0), (2.0, -3.0), (3.0, -2.0), (4.0, -4.0)]) == [True, True, False, True]
@@ -239,8 +239,11 @@ def test_pareto_and_recommendation_by_hand() -> None:
     assert [r.joules_per_slot for r in rows] == [pytest.approx(0.01), pytest.approx(0.1)]  # FLOPs / 1e11
     assert [r.sustains for r in rows] == [True, False] and all(r.pareto for r in rows)
     assert recommend(rows).candidate is small  # the better model cannot keep up: the best that can
-    measured = assess([small, big], proc, 50.0, lambda c: (60.0, "measured (test)"))
+    measured = assess([small, big], proc, 50.0, lambda c: RateMeasurement(60.0, "measured (test)"))
     assert recommend(measured).candidate is big and measured[0].rate_method == "measured (test)"
+    # a streaming run's verdict overrules the rate: 60/s measured in batches, yet late at a 50/s stream
+    served = assess([small, big], proc, 50.0, lambda c: RateMeasurement(60.0, "served (test)", c is small))
+    assert [r.sustains for r in served] == [True, False] and recommend(served).candidate is small
     genie = Candidate("g", "Perfect-CSI LMMSE", "genie", -5.0, 1e6)  # better and cheaper than all: a bound
     with_genie = assess([small, big, genie], proc, rate_per_s=200.0)
     assert [r.pareto for r in with_genie] == [True, True, False]  # it knocks no receiver off the front

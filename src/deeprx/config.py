@@ -18,6 +18,10 @@ from typing import Any
 import numpy as np
 
 SYMBOLS_PER_SLOT = 14  # OFDM symbols of a 5G NR slot (normal cyclic prefix): the grid's first axis
+# A served receiver (serve-bench, recommend on the host): a slot's result is due this long after it arrives, and
+# the receiver batches at most this many slots from its queue.
+SERVE_DEADLINE_MS = 50.0
+SERVE_MAX_BATCH = 32
 MODULATIONS: dict[str, int] = {"qpsk": 2, "16qam": 4, "64qam": 6, "256qam": 8}
 CHANNEL_MODELS: tuple[str, ...] = (
     *(f"CDL-{m}" for m in "ABCDE"),

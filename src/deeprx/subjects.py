@@ -17,16 +17,18 @@ import torch
 from deeprx.config import PAPER_LINK, LinkConfig, RunConfig, input_channels
 from deeprx.energy.assess import Subject
 from deeprx.models.deeprx import DeepRx, create_model
-from deeprx.runtime import CPU, resolve_device
+from deeprx.runtime import resolve_device
 from deeprx.train import checkpoint
 
 if TYPE_CHECKING:  # the simulator (Sionna) is imported only by the functions that simulate
+    from deeprx.infer.engine import Engine
     from deeprx.link.simulator import Slot
     from deeprx.receivers import FrontEnd
 
 # Slots an inference command simulates to feed and check the network: their seed, and their SINR.
 INFERENCE_SEED = 12345
 INFERENCE_SINR_DB = 30.0
+SERVE_POOL_SLOTS = 64  # simulated slots a served stream is drawn from (cyclically)
 
 
 def model_config(checkpoint_dir: Path | None, model: str, link: LinkConfig = PAPER_LINK) -> tuple[DeepRx, RunConfig]:
@@ -95,37 +97,33 @@ def on_device(subject: InferenceSubject, device: torch.device) -> InferenceSubje
                             subject.slots.to(device))  # fmt: skip
 
 
-def measured_slots_per_s(checkpoint_dir: Path, device: torch.device = CPU) -> tuple[float, str]:
-    """This host's throughput of a checkpoint's receiver on ``device``: its front end, then its network on the
-    fastest path that keeps the eager model's decisions, at the path-choice probe batch: ``(slots/s, path)``."""
-    from deeprx.infer.engine import (
-        CALIBRATION_SLOTS,
-        PROBE_SLOTS,
-        Engine,
-        auto_select,
-        calibration_and_probe,
-        throughput,
-    )
+def serving_engines(
+    subject: InferenceSubject, path: str, workers: int, cores: int, device: torch.device
+) -> list[Engine]:
+    """``workers`` copies of the subject's receiver on ``path`` (``auto``: the fastest that keeps the eager
+    model's decisions), each taking slot indices into ``subject.slots``: front end, then network."""
+    from deeprx.infer.engine import Engine, auto_select, build_copies, calibration_and_probe
 
-    subject = on_device(inference_subject(checkpoint_dir, "", None, CALIBRATION_SLOTS + PROBE_SLOTS), device)
-    calibration, probe = calibration_and_probe(subject.front_end(subject.slots))
-    engine, _ = auto_select(subject.net.to(device), calibration, probe, device=device)
-    slots, front_end = subject.slots, subject.front_end
-    receiver = Engine(engine.path, lambda ids: engine.run(front_end(slots.select(ids))), engine.description)
-    probe_ids = torch.arange(CALIBRATION_SLOTS, CALIBRATION_SLOTS + PROBE_SLOTS)
-    return throughput(receiver, probe_ids)["slots_per_s"], engine.path
+    front_end, slots = subject.front_end, subject.slots
+    calibration, probe = calibration_and_probe(front_end(slots))
+    if path == "auto":
+        path = auto_select(subject.net, calibration, probe, device=device)[0].path
+    return [
+        Engine(e.path, lambda ids, e=e: e.run(front_end(slots.select(ids))),
+               f"{e.description} + {front_end.features} front end")
+        for e in build_copies(subject.net, path, calibration, workers, cores, device)
+    ]  # fmt: skip
 
 
-def measured_classical_slots_per_s(link: LinkConfig, perfect_csi: bool, device: torch.device = CPU) -> float:
-    """This host's throughput of a classical receiver (Sionna's blocks, :mod:`deeprx.link.baselines`) on
-    ``link``, on ``device``, at the path-choice probe batch: slots/s."""
-    from deeprx.infer.engine import PROBE_SLOTS, Engine, throughput
+def classical_engine(link: LinkConfig, perfect_csi: bool, n_slots: int, device: torch.device) -> Engine:
+    """A classical receiver (Sionna's blocks, :mod:`deeprx.link.baselines`) on ``n_slots`` simulated slots of
+    ``link``, taking slot indices like :func:`serving_engines`' engines."""
+    from deeprx.infer.engine import Engine
     from deeprx.link.baselines import LmmseReceiver
     from deeprx.link.simulator import UplinkSimulator
 
     simulator = UplinkSimulator(link, device)
-    slots = simulator.sample(PROBE_SLOTS, seed=INFERENCE_SEED, sinr_db=INFERENCE_SINR_DB)
+    slots = simulator.sample(n_slots, seed=INFERENCE_SEED, sinr_db=INFERENCE_SINR_DB)
     receiver = LmmseReceiver(simulator, perfect_csi)
     # .cpu(): the call returns once the device is done, so a GPU's time is its latency
-    engine = Engine("sionna", lambda ids: receiver(slots.select(ids)).cpu(), "Sionna blocks")
-    return throughput(engine, torch.arange(PROBE_SLOTS))["slots_per_s"]
+    return Engine("sionna", lambda ids: receiver(slots.select(ids)).cpu(), "Sionna's blocks")

@@ -19,11 +19,11 @@ from deeprx.cli.common import (
     emit,
     guard,
 )
+from deeprx.config import SERVE_DEADLINE_MS, SERVE_MAX_BATCH
 from deeprx.io import InputError
 
 app = typer.Typer()
 EXPORT_CHECK_SLOTS = 8  # slots ONNX Runtime and PyTorch are compared on
-SERVE_POOL_SLOTS = 64  # simulated slots the served traffic is drawn from (cyclically)
 
 
 @app.command("export")
@@ -74,8 +74,10 @@ def serve_bench(
     ] = "auto",
     rate: Annotated[float, typer.Option(help="offered slots per second")] = 400.0,
     duration: Annotated[float, typer.Option(help="seconds of offered traffic")] = 10.0,
-    deadline_ms: Annotated[float, typer.Option(help="a result later than this after arrival is late")] = 50.0,
-    max_batch: Annotated[int, typer.Option(help="largest batch the receiver forms from its queue")] = 32,
+    deadline_ms: Annotated[
+        float, typer.Option(help="a result later than this after arrival is late")
+    ] = SERVE_DEADLINE_MS,
+    max_batch: Annotated[int, typer.Option(help="largest batch the receiver forms from its queue")] = SERVE_MAX_BATCH,
     workers: Annotated[int, typer.Option(help="parallel receivers sharing the queue, the cores split among them")] = 1,
     device: DeviceOpt = None,
     as_json: JsonOpt = False,
@@ -83,10 +85,10 @@ def serve_bench(
     """Feed simulated slots at RATE for DURATION and report whether the receiver kept up."""
     import torch
 
-    from deeprx.infer.engine import Engine, auto_select, build_copies, calibration_and_probe, paths_for
+    from deeprx.infer.engine import paths_for
     from deeprx.infer.serve import serve
     from deeprx.runtime import resolve_device, use_all_cores
-    from deeprx.subjects import inference_subject, on_device
+    from deeprx.subjects import SERVE_POOL_SLOTS, inference_subject, on_device, serving_engines
 
     with guard():
         where = resolve_device(device or "auto")
@@ -97,16 +99,8 @@ def serve_bench(
         cores = use_all_cores()
         checkpoint_dir = checkpoint_dir_of(checkpoint_dir, pretrained, required=False)
         subject = on_device(inference_subject(checkpoint_dir, model, n_prb, SERVE_POOL_SLOTS), where)
-        net, link, front_end, slots = subject.net, subject.link, subject.front_end, subject.slots
-        calibration, probe = calibration_and_probe(front_end(slots))
-        if path == "auto":
-            path = auto_select(net, calibration, probe, device=where)[0].path
-        # A served slot goes through the receiver's front end, then the network: the pool is slot indices.
-        engines = [
-            Engine(e.path, lambda ids, e=e: e.run(front_end(slots.select(ids))), f"{e.description} + "
-                   f"{front_end.features} front end")
-            for e in build_copies(net, path, calibration, workers, cores, where)
-        ]  # fmt: skip
+        link, slots = subject.link, subject.slots
+        engines = serving_engines(subject, path, workers, cores, where)
         engine = engines[0]
         report = serve(engines, torch.arange(slots.batch_size), rate, duration, deadline_ms / 1e3, max_batch)
         if emit(report.to_dict(), as_json):

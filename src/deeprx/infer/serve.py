@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from deeprx.config import SERVE_MAX_BATCH
 from deeprx.infer.engine import Engine
 
 
@@ -57,7 +58,7 @@ def serve(
     rate_per_s: float,
     duration_s: float,
     deadline_s: float,
-    max_batch: int = 32,
+    max_batch: int = SERVE_MAX_BATCH,
     max_queue: int = 4096,
 ) -> ServeReport:
     """Offer ``rate_per_s * duration_s`` slots from ``pool`` and serve them with one worker thread per engine.

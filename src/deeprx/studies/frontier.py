@@ -74,6 +74,17 @@ class CandidateSet:
 
 
 @dataclass(frozen=True)
+class RateMeasurement:
+    """A candidate's rate on this host: ``slots_per_s``, how it was measured, and ``sustains``, the verdict of a
+    streaming run at the asked rate (kept up: nothing dropped or late); ``None`` leaves the verdict to
+    ``slots_per_s`` >= the rate."""
+
+    slots_per_s: float
+    method: str
+    sustains: bool | None = None
+
+
+@dataclass(frozen=True)
 class Assessed:
     """A candidate on one processor: energy per slot and sustainable rate, each with how it was obtained."""
 
@@ -102,7 +113,7 @@ def assess(
     candidates: list[Candidate],
     processor: Processor,
     rate_per_s: float,
-    measured_rate: Callable[[Candidate], tuple[float, str]] | None = None,
+    measured_rate: Callable[[Candidate], RateMeasurement] | None = None,
 ) -> list[Assessed]:
     """Every candidate on ``processor``: metric-0 energy, and the rate from ``measured_rate`` (this host's
     measured throughput and how it was measured) or else the peak-FLOPs bound; the Pareto set over energy and
@@ -110,11 +121,12 @@ def assess(
     rows = []
     for c in candidates:
         if measured_rate is not None:
-            rate, rate_method = measured_rate(c)
+            m = measured_rate(c)
         else:
-            rate, rate_method = processor.peak_flops / c.flops_per_slot, "estimated (peak FLOP/s / FLOPs per slot)"
+            m = RateMeasurement(processor.peak_flops / c.flops_per_slot, "estimated (peak FLOP/s / FLOPs per slot)")
+        sustains = m.slots_per_s >= rate_per_s if m.sustains is None else m.sustains
         joules = metric0_joules(c.flops_per_slot, processor)
-        rows.append(Assessed(c, joules, "estimated (metric0)", rate, rate_method, rate >= rate_per_s))
+        rows.append(Assessed(c, joules, "estimated (metric0)", m.slots_per_s, m.method, sustains))
     real = [r for r in rows if r.candidate.role != GENIE]  # a bound is not a choice
     front = dict(zip(map(id, real), pareto([(r.joules_per_slot, r.candidate.geo) for r in real]), strict=True))
     return [Assessed(**{**r.__dict__, "pareto": front.get(id(r), False)}) for r in rows]
