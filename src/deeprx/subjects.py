@@ -116,14 +116,15 @@ def serving_engines(
 
 
 def classical_engine(link: LinkConfig, perfect_csi: bool, n_slots: int, device: torch.device) -> Engine:
-    """A classical receiver (Sionna's blocks, :mod:`deeprx.link.baselines`) on ``n_slots`` simulated slots of
+    """A classical receiver on its fastest path that keeps its decisions (the fused estimate and equaliser, then
+    Sionna's demapper: :class:`deeprx.link.baselines.FusedLmmseReceiver`) on ``n_slots`` simulated slots of
     ``link``, taking slot indices like :func:`serving_engines`' engines."""
     from deeprx.infer.engine import Engine
-    from deeprx.link.baselines import LmmseReceiver
+    from deeprx.link.baselines import FusedLmmseReceiver
     from deeprx.link.simulator import UplinkSimulator
 
     simulator = UplinkSimulator(link, device)
     slots = simulator.sample(n_slots, seed=INFERENCE_SEED, sinr_db=INFERENCE_SINR_DB)
-    receiver = LmmseReceiver(simulator, perfect_csi)
+    receiver = FusedLmmseReceiver(simulator, perfect_csi)
     # .cpu(): the call returns once the device is done, so a GPU's time is its latency
-    return Engine("sionna", lambda ids: receiver(slots.select(ids)).cpu(), "Sionna's blocks")
+    return Engine("fused", lambda ids: receiver(slots.select(ids)).cpu(), "fused LS-LMMSE + Sionna's demapper")

@@ -451,8 +451,8 @@ def recommend(
 
             where, cores = resolve_device(device or "auto"), use_all_cores()
             how = (f"served on {where} at {rate:g} slots/s for {RECOMMEND_SERVE_S:g} s, deadline "
-                   f"{SERVE_DEADLINE_MS:g} ms (networks: fastest decision-keeping path + front end; classical: "
-                   "Sionna's blocks)")  # fmt: skip
+                   f"{SERVE_DEADLINE_MS:g} ms (networks: fastest decision-keeping path + front end; classical: fused "
+                   "LS-LMMSE + Sionna's demapper)")  # fmt: skip
 
             def measured(c) -> RateMeasurement:  # a stream at the asked rate: batch throughput flatters
                 if c.role in (CLASSICAL, GENIE):

@@ -16,10 +16,12 @@ import warnings
 import numpy as np
 import torch
 
+from deeprx.link.fused import FusedLsLmmse, lmmse_one_stream
 from deeprx.link.simulator import Slot, UplinkSimulator, sionna_device
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
+    from sionna.phy.mapping import Demapper
     from sionna.phy.mimo import StreamManagement
     from sionna.phy.ofdm import LinearDetector
 
@@ -64,6 +66,40 @@ class LmmseReceiver:
             else:
                 h, err_var = self._estimator(y, no)
             llr = self._detector(y, h, err_var, no)  # [batch, 1 tx, 1 stream, n_coded_bits]
+        return llr.reshape(slot.batch_size, -1, self.bits_per_symbol).float()
+
+
+class FusedLmmseReceiver:
+    """:class:`LmmseReceiver` through :mod:`deeprx.link.fused`: the fused LS estimate (or the true channel) and the
+    closed-form one-stream LMMSE, then Sionna's max-log demapper, which is what ``LinearDetector`` runs after its
+    equaliser. The classical receivers' serving path (``recommend`` on the host); same LLRs to float rounding
+    (tested).
+
+    Args:
+        simulator: as for :class:`LmmseReceiver`.
+        perfect_csi: use the true channel (with no estimation error) instead of the LS estimate.
+    """
+
+    def __init__(self, simulator: UplinkSimulator, perfect_csi: bool) -> None:
+        self.perfect_csi = perfect_csi
+        self.bits_per_symbol = simulator.bits_per_symbol
+        self.device = simulator.device
+        self._data_mask = simulator.data_mask
+        self._ls_lmmse = None if perfect_csi else FusedLsLmmse(simulator)
+        with sionna_device(self.device):
+            self._demapper = Demapper("maxlog", "qam", simulator.bits_per_symbol)
+
+    @torch.no_grad()
+    def __call__(self, slot: Slot) -> torch.Tensor:
+        """LLRs ``[batch, n_data_re, bits_per_symbol]`` float32 on the receiver's device."""
+        slot = slot.to(self.device)
+        with sionna_device(self.device), torch.autocast(self.device.type, enabled=False):
+            if self._ls_lmmse is None:
+                h, y = slot.h[..., self._data_mask], slot.y[..., self._data_mask]  # [batch, n_rx, n_data_re]
+                x_hat, no_eff = lmmse_one_stream(h, y, slot.noise_var[:, None, None])
+            else:
+                _, x_hat, no_eff = self._ls_lmmse(slot.y, slot.noise_var)  # [batch, n_data_re] each
+            llr = self._demapper(x_hat, no_eff)  # [batch, n_data_re * bits_per_symbol]
         return llr.reshape(slot.batch_size, -1, self.bits_per_symbol).float()
 
 

@@ -64,9 +64,16 @@ class FusedLsLmmse:
         h_hat = (y_pilots @ self.operator_t).reshape(batch, n_rx, *self.shape)  # [batch, n_rx, 14, n_sc]
         h_data, y_data = h_hat[..., self.data_mask], y[..., self.data_mask]  # [batch, n_rx, n_data_re]
         s = no[:, None, None] * (1.0 + self.error_pattern[self.data_mask])  # [batch, 1, n_data_re]: no + err_var
-        a = (h_data.abs() ** 2 / s).sum(dim=1)  # [batch, n_data_re]
-        x_hat = (h_data.conj() * y_data / s).sum(dim=1) / a
-        return h_hat, x_hat, 1.0 / a
+        x_hat, no_eff = lmmse_one_stream(h_data, y_data, s)
+        return h_hat, x_hat, no_eff
+
+
+def lmmse_one_stream(h: torch.Tensor, y: torch.Tensor, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sionna's OFDM LMMSE equaliser for one stream in closed form (module docstring): channel ``h`` and received
+    ``y`` ``[batch, n_rx, n_re]`` complex64, noise plus estimation-error variance ``s`` broadcastable to them
+    (float32); returns ``x_hat`` ``[batch, n_re]`` complex64 and ``no_eff`` ``[batch, n_re]`` float32."""
+    a = (h.abs() ** 2 / s).sum(dim=1)  # [batch, n_re]
+    return (h.conj() * y / s).sum(dim=1) / a, 1.0 / a
 
 
 def _probe(simulator: UplinkSimulator, pilot_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,7 +8,7 @@ Pareto set, never recommended). On a processor of the catalogue its energy per s
 (``estimated``), and the rate it can sustain is the processor's peak FLOP/s over its FLOPs per slot
 (``estimated``, an upper bound). On this host the rate can be ``measured`` instead: the throughput of the
 model's checkpoint on its fastest decision-keeping path (front end included), or of the classical receiver's
-Sionna blocks.
+fused path (:class:`deeprx.link.baselines.FusedLmmseReceiver`).
 
 :func:`recommend` names the best-quality candidate that sustains a rate on a processor; :func:`pareto`
 the candidates no other one beats on both quality and energy.
