@@ -236,3 +236,25 @@ def test_recommend_chooses_among_the_shipped_receivers() -> None:
     assert by_key["Perfect-CSI LMMSE"]["role"] == "genie" and not by_key["Perfect-CSI LMMSE"]["pareto"]
     assert by_key["LS-LMMSE"]["pareto"]  # nothing spends less
     assert data["recommendation"]["key"] in one_dmrs  # a shipped network beats LS-LMMSE, the genie is no choice
+
+
+def test_compare_two_receivers_on_the_same_slots(tmp_path: Path) -> None:
+    tiny = ["--set", "eval.slots_per_point=8", "--set", "eval.sinr_step_db=20", "--set", "eval.batch_size=8"]
+    result = CliRunner().invoke(app, ["compare", "cpu-student-dense8-dmrs1", "cpu-teacher-dmrs1", *tiny, "--seeds",
+                                      "1", "--out", str(tmp_path), "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    geo = {r["receiver"]: r["geometric_mean_ber"] for r in data["summary"]}
+    assert set(geo) == {"cpu-student-dense8-dmrs1", "cpu-teacher-dmrs1", "LS-LMMSE", "Perfect-CSI LMMSE"}
+    d = data["a_minus_b"]
+    assert d["geo_diff"] == pytest.approx(geo["cpu-student-dense8-dmrs1"] - geo["cpu-teacher-dmrs1"])
+    assert d["geo_diff_ci"][0] <= d["geo_diff"] <= d["geo_diff_ci"][1]  # the paired bootstrap brackets it
+    assert data["seeds"] == [1]
+    refusals = {
+        ("cpu-teacher-dmrs1", "cpu-teacher-dmrs1"): "two different",
+        ("cpu-teacher-dmrs1", "cpu-teacher-dmrs2"): "different test sets",  # 1 vs 2 DMRS symbols
+        ("cpu-teacher-dmrs1", str(tmp_path / "nothing")): "neither a run folder",
+    }
+    for (a, b), message in refusals.items():
+        refused = CliRunner().invoke(app, ["compare", a, b, "--out", str(tmp_path / "x")])
+        assert refused.exit_code == 2 and message in refused.output, refused.output

@@ -40,6 +40,7 @@ TINY: dict[str, list[str]] = {
     "deeprx pretrained list": [],
     "deeprx evaluate": TINY_SETS,
     "deeprx curves": [],
+    "deeprx compare": TINY_SETS,
     "deeprx train": TINY_TRAIN,
     "deeprx run": TINY_TRAIN,
     "deeprx distill": [*TINY_SETS, "--steps", "2"],

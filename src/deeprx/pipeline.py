@@ -140,22 +140,35 @@ def evaluate_checkpoint(
     Returns ``{"seeds": [...], "curves": [...], "summary": [...], "per_seed": {seed: summary} (several seeds),
     "figures": [...]}``.
     """
+    name = f"DeepRx ({checkpoint.saved_config(run_dir).model})"
+    return evaluate_checkpoints({name: run_dir}, cfg, out, run_dir.name, show_progress, seeds)
+
+
+def evaluate_checkpoints(
+    run_dirs: dict[str, Path],
+    cfg: RunConfig,
+    out: Path,
+    title: str,
+    show_progress: bool = True,
+    seeds: list[int] | None = None,
+) -> dict[str, Any]:
+    """:func:`evaluate_checkpoint` for several checkpoints (``{curve name: run folder}``) on the same slots."""
     seeds = seeds or [cfg.seed]
-    saved = checkpoint.saved_config(run_dir)
     device = resolve_device(cfg.device)
-    receiver, _ = load_receiver(run_dir, device, cfg)
-    name = f"DeepRx ({saved.model})"
+    receivers = {
+        name: load_receiver(run_dir, device, weights_of(run_dir, cfg))[0] for name, run_dir in run_dirs.items()
+    }
     per_seed: dict[int, list[BerCurve]] = {}
     with Store(out / "studies.sqlite") as store:
         for seed in seeds:
             seeded = cfg.with_overrides({"seed": seed})
             testset = TestSet.ensure(seeded, out / "testsets", show_progress)
-            ours = evaluate({name: receiver}, testset, cfg.eval.batch_size, ALL_SLOTS, show_progress, device)
+            ours = evaluate(receivers, testset, cfg.eval.batch_size, ALL_SLOTS, show_progress, device)
             per_seed[seed] = [*ours, *baseline_curves(seeded, out, store, show_progress)]
     first = per_seed[seeds[0]]
     curves = first if len(seeds) == 1 else [BerCurve.pooled([per_seed[s][i] for s in seeds]) for i in range(len(first))]
     slots = sum(len(c) for c in curves[0].slot_errors) // len(curves[0].sinr_db)
-    title = f"{run_dir.name}: {link_title(cfg)}\ntest-set seed(s) {', '.join(map(str, seeds))}, {slots} slots per point"
+    title = f"{title}: {link_title(cfg)}\ntest-set seed(s) {', '.join(map(str, seeds))}, {slots} slots per point"
     figures = plot_ber(curves, out / "ber_vs_sinr", title, cfg.eval.target_ber)
     data: dict[str, Any] = {
         "seeds": seeds,
@@ -165,6 +178,35 @@ def evaluate_checkpoint(
     }
     if len(seeds) > 1:
         data["per_seed"] = {s: summarize(c, cfg.eval.target_ber) for s, c in per_seed.items()}
+    return data
+
+
+def weights_of(run_dir: Path, cfg: RunConfig) -> RunConfig:
+    """``cfg`` with the model and input features of the checkpoint in ``run_dir``: what its weights fix, on the
+    link and test set ``cfg`` says (the network is fully convolutional)."""
+    saved = checkpoint.saved_config(run_dir)
+    return cfg.with_overrides({"model": saved.model, "features": saved.features})
+
+
+COMPARE_BOOTSTRAP = 2000  # paired resamples over test slots behind every interval of ``deeprx compare``
+
+
+def compare_checkpoints(
+    named: dict[str, Path], cfg: RunConfig, out: Path, show_progress: bool = True, seeds: list[int] | None = None
+) -> dict[str, Any]:
+    """Two checkpoints (``{name: run folder}``, A first) on the same test sets of ``cfg`` beside the baselines,
+    and A - B: the geometric-mean difference and the SINR gain at the target BER, each with a 95 % paired
+    bootstrap interval over the test slots (seeds pooled).
+
+    Returns :func:`evaluate_checkpoints`' dict with ``"a_minus_b"`` (:class:`deeprx.studies.results.Comparison`
+    as a dict: ``geo_diff`` < 0 and ``gain_db`` > 0 when A is better).
+    """
+    from deeprx.studies.results import compare
+
+    a, b = named
+    data = evaluate_checkpoints(named, cfg, out, f"{a} vs {b}", show_progress, seeds)
+    curve = {c["receiver"]: {"curve": c} for c in data["curves"]}
+    data["a_minus_b"] = compare(curve[a], curve[b], cfg.eval.target_ber, COMPARE_BOOTSTRAP).to_dict()
     return data
 
 

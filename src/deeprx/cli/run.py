@@ -225,6 +225,61 @@ def evaluate_cmd(
             console.print(f"plot: {out / 'ber_vs_sinr.png'}")
 
 
+@app.command("compare")
+def compare_cmd(
+    a: Annotated[str, typer.Argument(help="run folder or shipped name: A (e.g. the KD student)")],
+    b: Annotated[str, typer.Argument(help="run folder or shipped name: B (e.g. its scratch twin)")],
+    out: OutOpt = Path("out/compare"),
+    profile: Annotated[str | None, typer.Option("--profile", "-p", help="test on this profile's test set")] = None,
+    seeds: Annotated[str | None, typer.Option("--seeds", help="test-set seeds, e.g. 1 or 0,1: pooled")] = None,
+    device: DeviceOpt = None,
+    sets: SetOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Two checkpoints on the same test slots beside LS-LMMSE and perfect-CSI LMMSE, and A - B with 95 % paired
+    bootstrap intervals over the slots: the geometric-mean BER difference (< 0: A better) and the SINR gain at the
+    target BER (> 0: A better). Both are tested on A's test set (or --profile's); their test sets must agree."""
+    from deeprx import pretrained
+    from deeprx.link.testset import testset_key
+    from deeprx.pipeline import compare_checkpoints, evaluation_config, weights_of
+    from deeprx.train import checkpoint
+
+    with guard() as claim:
+        overrides = dict(parse_override(s) for s in sets or [])
+        seed_list = parse_seeds(seeds)
+        folders: dict[str, Path] = {}
+        for name in (a, b):
+            folder = pretrained.resolve(name) if pretrained.is_pretrained(name) else Path(name)
+            if not checkpoint.exists(folder):
+                raise InputError(f"{name!r} is neither a run folder with a checkpoint nor a shipped receiver "
+                                 "(deeprx pretrained list)")  # fmt: skip
+            folders[name] = folder
+        if len(folders) < 2:
+            raise InputError(f"compare needs two different checkpoints, got {a!r} twice")
+        cfg = evaluation_config(folders[a], profile, overrides, device)
+        if testset_key(evaluation_config(folders[b], profile, overrides, device)) != testset_key(cfg):
+            raise InputError(f"{a} and {b} have different test sets (their links or eval settings differ): pass "
+                             "--profile P to test both on that profile's")  # fmt: skip
+        for folder in folders.values():
+            checkpoint.load_model(folder, weights_of(folder, cfg))  # verified (n_rx, modulation) before any work
+        claim(out)
+        data = compare_checkpoints(folders, cfg, out, show_progress=not as_json, seeds=seed_list)
+        if emit(data, as_json):
+            return
+        pooled = "pooled over seeds " + ", ".join(map(str, data["seeds"])) if len(data["seeds"]) > 1 else ""
+        print_summary(data["summary"], cfg.eval.target_ber, f"{a} vs {b} {pooled}".strip())
+        d = data["a_minus_b"]
+        gain = "not reached by both" if d["gain_db"] is None else (
+            f"{d['gain_db']:+.2f} dB [{d['gain_db_ci'][0]:+.2f}, {d['gain_db_ci'][1]:+.2f}]")  # fmt: skip
+        console.print(
+            f"A - B geo-mean BER: {d['geo_diff']:+.3f} [{d['geo_diff_ci'][0]:+.3f}, {d['geo_diff_ci'][1]:+.3f}] "
+            f"(P[A better] = {d['p_kd_better']:.2f}); SINR gain of A at BER {cfg.eval.target_ber:g}: {gain}; "
+            f"95 % paired bootstrap over test slots",
+            soft_wrap=True,
+        )
+        console.print(f"plot: {out / 'ber_vs_sinr.png'}")
+
+
 def _evaluate_suite(
     checkpoint_dir: Path, cfg: RunConfig, chosen: Suite, out: Path, seeds: list[int] | None, as_json: bool
 ) -> None:
