@@ -69,16 +69,23 @@ def test_a_tampered_checkpoint_fails_its_hash(tmp_path: Path) -> None:
 DEPLOYED = {"cpu-teacher-dmrs1": 0.1, **{n: 0.3 for n in SHIPPED if n.startswith("cpu-student") and "dmrs1" in n}}
 
 
-@pytest.mark.parametrize("name", sorted(DEPLOYED))
-def test_shipped_1dmrs_receivers_beat_ls_lmmse_at_high_sinr(name: str) -> None:
-    """On fresh slots of the test channels, speeds and delay spreads at 35 dB: fails if the weights were broken."""
-    cfg = load_profile("cpu")
+def _ber_beside_ls_lmmse(name: str, dmrs_symbols: int, sinr_db: float) -> tuple[float, float]:
+    """A shipped receiver's BER and LS-LMMSE's on 32 fixed slots of the cpu test set's channels, speeds and delay
+    spreads at ``sinr_db``."""
+    cfg = load_profile("cpu").with_overrides({"link.dmrs_symbols": dmrs_symbols})
     sim = UplinkSimulator(cfg.link)
-    slot = sim.sample(32, seed=2024, sinr_db=35.0, channel_models=cfg.eval.channel_models,
+    slot = sim.sample(32, seed=2024, sinr_db=sinr_db, channel_models=cfg.eval.channel_models,
                       speed_mps=cfg.eval.speed_mps, delay_spread_ns=cfg.eval.delay_spread_ns)  # fmt: skip
     receiver, _ = load_receiver(pretrained.resolve(name))
     ours = float(((receiver(slot) > 0).float() != slot.bits).float().mean())
     ls = float(((LmmseReceiver(sim, perfect_csi=False)(slot) > 0).float() != slot.bits).float().mean())
+    return ours, ls
+
+
+@pytest.mark.parametrize("name", sorted(DEPLOYED))
+def test_shipped_1dmrs_receivers_beat_ls_lmmse_at_high_sinr(name: str) -> None:
+    """On fresh slots of the test channels, speeds and delay spreads at 35 dB: fails if the weights were broken."""
+    ours, ls = _ber_beside_ls_lmmse(name, 1, 35.0)
     assert ls > 0.01  # LS-LMMSE's floor with 1 DMRS symbol at 20-40 m/s
     assert ours < DEPLOYED[name] * ls
 
@@ -91,13 +98,7 @@ DEPLOYED_2DMRS = ["cpu-teacher-dmrs2", *(n for n in SHIPPED if n.startswith("cpu
 @pytest.mark.parametrize("name", DEPLOYED_2DMRS)
 def test_shipped_2dmrs_receivers_hold_ls_lmmse(name: str) -> None:
     """On fresh slots at 10 dB, where LS-LMMSE still makes thousands of errors: fails if the weights were broken."""
-    cfg = load_profile("cpu").with_overrides({"link.dmrs_symbols": 2})
-    sim = UplinkSimulator(cfg.link)
-    slot = sim.sample(32, seed=2024, sinr_db=10.0, channel_models=cfg.eval.channel_models,
-                      speed_mps=cfg.eval.speed_mps, delay_spread_ns=cfg.eval.delay_spread_ns)  # fmt: skip
-    receiver, _ = load_receiver(pretrained.resolve(name))
-    ours = float(((receiver(slot) > 0).float() != slot.bits).float().mean())
-    ls = float(((LmmseReceiver(sim, perfect_csi=False)(slot) > 0).float() != slot.bits).float().mean())
+    ours, ls = _ber_beside_ls_lmmse(name, 2, 10.0)
     assert ls > 0.01
     assert ours < 1.05 * ls
 
