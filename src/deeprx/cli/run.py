@@ -532,8 +532,7 @@ def recommend(
             table.add_column(col, justify="left" if col in ("model", "role") else "right")
         for r in sorted(rows, key=lambda r: r.candidate.geo):
             c = r.candidate
-            name = c.key if c.role == "shipped" else c.model
-            table.add_row(name, c.role, f"{c.geo:.3f}", f"{r.joules_per_slot * 1e6:.3g}", f"{r.slots_per_s:,.0f}",
+            table.add_row(c.name, c.role, f"{c.geo:.3f}", f"{r.joules_per_slot * 1e6:.3g}", f"{r.slots_per_s:,.0f}",
                           "yes" if r.sustains else "no", "*" if r.pareto else "")  # fmt: skip
         console.print(table)
         methods = sorted({r.rate_method for r in rows})
@@ -543,9 +542,9 @@ def recommend(
             console.print(f"[red]no model of {source} sustains {rate:g} slots/s on {processor}[/red]")
         else:
             c = best.candidate
-            what = {"shipped": c.model, CLASSICAL: "Sionna's blocks"}.get(c.role, f"trial {c.key}")
+            what = c.model if c.shipped else "fused LS-LMMSE" if c.role == CLASSICAL else f"trial {c.key}"
             console.print(
-                f"recommended: [bold]{c.key if c.role == 'shipped' else c.model}[/bold] ({c.role}, {what}): "
+                f"recommended: [bold]{c.name}[/bold] ({c.role}, {what}): "
                 f"geo-mean BER {c.geo:.3f}, "
                 f"{best.joules_per_slot * 1e6:.3g} µJ/slot, {best.slots_per_s:,.0f} slots/s"
             )

@@ -13,6 +13,11 @@ if TYPE_CHECKING:  # study rows; the figures need nothing else of the studies
     from deeprx.train.curves import LearningCurve
 
 
+# A marker per role of a study's models (the frontier adds the classical receivers'); stars: shipped networks.
+ROLE_MARKERS = {"scratch": "o", "kd": "s", "teacher": "^", "shipped student": "*", "shipped": "*", "classical": "D",
+                "genie": "P"}  # fmt: skip
+
+
 def _errorbar(ax: Any, xs: list[float], rows: list[Row], **kw: Any) -> None:
     ys = [r.geo for r in rows]
     # a percentile interval of few slots can miss its own point estimate: the bar then ends at the point
@@ -77,8 +82,7 @@ def plot_temperature_study(
 def plot_quality_vs_energy(rows: list[Row], stem: Path, title: str, processor: str) -> list[Path]:
     """Geometric-mean BER vs metric-0 energy per inference: the trade-off the paper is about."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    markers = {"scratch": "o", "kd": "s", "teacher": "^"}
-    for role, marker in markers.items():
+    for role, marker in ROLE_MARKERS.items():
         sel = [r for r in rows if r.role == role]
         if sel:
             _errorbar(ax, [r.joules * 1e6 for r in sel], sel, fmt=marker, label=role)
@@ -95,11 +99,9 @@ def plot_frontier(
     cols = 2 if n > 1 else 1
     rows_n = (n + cols - 1) // cols
     fig, axes = plt.subplots(rows_n, cols, figsize=(6.2 * cols, 4.4 * rows_n), squeeze=False, layout="constrained")
-    markers = {"scratch": "o", "kd": "s", "teacher": "^", "shipped student": "*", "shipped": "*", "classical": "D",
-               "genie": "P"}  # fmt: skip
     labels = {"classical": "LS-LMMSE (counted FLOPs)", "genie": "perfect-CSI LMMSE (a bound)"}
     for ax, (name, rows) in zip(axes.flat, per_processor.items(), strict=False):
-        for role, marker in markers.items():
+        for role, marker in ROLE_MARKERS.items():
             sel = [r for r in rows if r.candidate.role == role]
             if sel:
                 ax.scatter([r.joules_per_slot * 1e6 for r in sel], [r.candidate.geo for r in sel], marker=marker,

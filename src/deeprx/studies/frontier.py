@@ -42,12 +42,19 @@ class Candidate:
     role: str
     geo: float
     flops_per_slot: float
+    shipped: str = ""  # the shipped checkpoint's name, where the candidate is one
 
     @classmethod
     def of(cls, result: dict[str, Any]) -> Candidate:
         """From a stored trial result (:func:`deeprx.studies.runner.run_trial`)."""
         flops = result["all_flops_per_slot"] + result.get("front_end_flops_per_slot", 0)
-        return cls(result["key"], result["model"], result["role"], result["geometric_mean_ber"], flops)
+        shipped = (result.get("shipped") or {}).get("name", "")
+        return cls(result["key"], result["model"], result["role"], result["geometric_mean_ber"], flops, shipped)
+
+    @property
+    def name(self) -> str:
+        """What a user calls it: the shipped name, else the preset (or the classical receiver)."""
+        return self.shipped or self.model
 
 
 def classical_candidates(references: dict[str, float], link: LinkConfig, n_data_re: int) -> list[Candidate]:
@@ -165,7 +172,7 @@ def shipped_candidates(dmrs_symbols: int = 1) -> CandidateSet:
             links[repr(link)] = link, UplinkSimulator(link).n_data_re
         flops = model_totals(count_layers(model, link.n_subcarriers))["flops"]
         flops += front_end_flops(rec.features, link.n_rx, link.n_subcarriers, links[repr(link)][1])
-        candidates.append(Candidate(name, rec.model, "shipped", geo(rec.evaluation, "DeepRx"), flops))
+        candidates.append(Candidate(name, rec.model, "shipped", geo(rec.evaluation, "DeepRx"), flops, name))
         folders[name] = folder
         for baseline in BASELINES:
             references.setdefault(baseline, geo(rec.evaluation, baseline))
