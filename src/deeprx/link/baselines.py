@@ -81,7 +81,6 @@ class FusedLmmseReceiver:
     """
 
     def __init__(self, simulator: UplinkSimulator, perfect_csi: bool) -> None:
-        self.perfect_csi = perfect_csi
         self.bits_per_symbol = simulator.bits_per_symbol
         self.device = simulator.device
         self._data_mask = simulator.data_mask
