@@ -229,7 +229,12 @@ def high_sinr_verdict(neural_ber: float, ls_ber: float, sinr_db: float, bits: in
     floor = 0.5 / bits
     ratio = max(neural_ber, floor) / max(ls_ber, floor)
     verdict = "passes" if ratio < 1 else "ties with" if ratio == 1 else "does NOT pass"
-    detail = f"no errors in {bits:,} bits each" if neural_ber == ls_ber == 0 else f"{ratio:.3g}x LS-LMMSE's"
+    if neural_ber == ls_ber == 0:
+        detail = f"no errors in {bits:,} bits each"
+    elif ls_ber == 0:  # the ratio then says how far from error-free, not how far behind a receiver that errs
+        detail = f"LS-LMMSE error-free in {bits:,} bits; {ratio:.3g}x its half-error floor"
+    else:
+        detail = f"{ratio:.3g}x LS-LMMSE's"
     return (
         f"validation at {sinr_db:g} dB: the network {verdict} LS-LMMSE (BER {neural_ber:.2e} vs {ls_ber:.2e}, {detail})"
     )
