@@ -130,7 +130,8 @@ def test_high_sinr_verdict_by_hand() -> None:
     assert "0.5x" in high_sinr_verdict(0.0, 1e-3, 40.0, 1000)
     # an error-free LS-LMMSE: 2e-3 against the floor 0.5 / 1000 is 4x, and the line says LS-LMMSE made no error
     assert "(BER 2.00e-03 vs 0.00e+00, LS-LMMSE error-free in 1,000 bits; 4x its half-error floor)" in (
-        high_sinr_verdict(2e-3, 0.0, 40.0, 1000))
+        high_sinr_verdict(2e-3, 0.0, 40.0, 1000)
+    )
 
 
 def test_a_run_folder_holds_tensorboard_events_with_the_logged_scalars(tiny_cfg: RunConfig, tmp_path: Path) -> None:
