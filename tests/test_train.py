@@ -61,6 +61,15 @@ def test_existing_checkpoint_is_never_overwritten_without_resume(tiny_cfg: RunCo
     assert sha256_file(tmp_path / checkpoint.TENSORS) == before
 
 
+def test_resuming_a_finished_run_writes_no_new_events_file(tiny_cfg: RunConfig, tmp_path: Path) -> None:
+    cfg = tiny_cfg.with_overrides({"train.steps": 2})
+    train(cfg, tmp_path, show_progress=False)
+    events = sorted(tmp_path.glob("events.out.tfevents.*"))
+    assert len(events) == 1 and events[0].stat().st_size > 0
+    assert train(cfg, tmp_path, resume=True, show_progress=False).step == 2
+    assert sorted(tmp_path.glob("events.out.tfevents.*")) == events
+
+
 def test_resume_with_a_different_config_is_refused(tiny_cfg: RunConfig, tmp_path: Path) -> None:
     train(tiny_cfg.with_overrides({"train.steps": 2}), tmp_path, show_progress=False)
     other = tiny_cfg.with_overrides({"train.steps": 4, "model": "deeprx_quarter_c32"})

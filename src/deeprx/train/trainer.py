@@ -301,12 +301,21 @@ class TensorBoardLog:
     ``val_ber/<SINR>dB/deeprx`` beside ``val_ber/<SINR>dB/ls_lmmse`` (the validation set's BER).
 
     A resumed run drops the events logged after its checkpoint (``purge_step``), so its curves do not fold back.
+    The events file is opened at the first scalar, so resuming a finished run leaves no empty one behind.
     """
 
     def __init__(self, run_dir: Path, resumed_at: int) -> None:
-        from torch.utils.tensorboard import SummaryWriter
+        self._run_dir = run_dir
+        self._resumed_at = resumed_at
+        self._opened: Any = None
 
-        self._writer = SummaryWriter(str(run_dir), purge_step=resumed_at or None)
+    @property
+    def _writer(self) -> Any:
+        if self._opened is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._opened = SummaryWriter(str(self._run_dir), purge_step=self._resumed_at or None)
+        return self._opened
 
     def train(self, step: int, loss: float, lr: float, slots_per_s: float) -> None:
         self._writer.add_scalar("train/loss", loss, step)
@@ -320,7 +329,8 @@ class TensorBoardLog:
         self._writer.flush()
 
     def close(self) -> None:
-        self._writer.close()
+        if self._opened is not None:
+            self._opened.close()
 
 
 @dataclass
