@@ -46,6 +46,10 @@ def test_budgets_read_off_a_curve_by_hand() -> None:
     assert curve.crossed and summary["crossed"] is True  # below 4e-3 from 120 slots to the end
     still_learning = LearningCurve.from_log(_log([3e-2, 2e-3, 5e-3]), 4, "run", "m", "", 256)
     assert still_learning.crossed is False  # it reached 0.1x once, then went back above
+    # a twin that reaches curve's floor 7e-4 first at 80 slots; curve itself first at 200 (6e-4); bouncing never
+    twin = LearningCurve.from_log(_log([4e-3, 7e-4, 5e-4]), 4, "kd", "m", "teacher", 256)
+    assert twin.slots_to_match(curve) == 80 and curve.slots_to_match(curve) == 200
+    assert bouncing.slots_to_match(curve) is None
     error_free_ls = LearningCurve.from_log(_log([1e-3, 0.0], ls=0.0), 4, "run", "m", "", 256)
     assert error_free_ls.crossed is None  # nothing to cross
 
@@ -69,6 +73,7 @@ def test_curves_and_suite_commands_on_a_trained_run(tmp_path: Path) -> None:
     result = runner.invoke(app, ["curves", str(run), "--out", str(tmp_path / "curves"), "--json"])
     assert result.exit_code == 0, result.output
     (summary,) = json.loads(result.stdout)["runs"]
+    assert summary["slots_to_reference_floor"] in (8, 16)  # its own floor, the mean of its points, is reached
     assert summary["curve"]["slots"] == [8, 16]  # checkpoints at steps 2 and 4, batch 4
     assert summary["validation_slots"] == 4 and summary["model"] == "deeprx_eighth"
     assert (tmp_path / "curves" / "learning_curves.png").exists()

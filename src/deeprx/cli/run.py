@@ -349,8 +349,10 @@ def curves_cmd(
 ) -> None:
     """Learning curves of runs: validation BER at the highest validation SINR vs slots seen, beside LS-LMMSE.
 
-    For each run: the slots it took to first reach 0.1x and 0.01x LS-LMMSE's BER, its final BER and its floor
-    (the mean of its last checkpoints). Reads the runs' checkpoint logs; writes learning_curves.png/.svg in OUT.
+    For each run: the slots it took to first reach 0.1x and 0.01x LS-LMMSE's BER, its final BER, its floor (the
+    mean of its last checkpoints) and the slots it took to first reach the first run's floor (name a scratch run
+    first: the slots its KD twin needs for the same quality). Reads the runs' checkpoint logs; writes
+    learning_curves.png/.svg in OUT.
     """
     from deeprx.report.study_plots import plot_learning_curves
     from deeprx.train.curves import FLOOR_CHECKPOINTS, LS_FRACTIONS, LearningCurve
@@ -359,18 +361,21 @@ def curves_cmd(
         curves = [LearningCurve.of_run(run) for run in runs]
         claim(out)
         figure = plot_learning_curves(curves, out / "learning_curves", title)[0]
-        data = {"runs": [c.summary() for c in curves], "figure": str(figure)}
+        reference = curves[0]
+        data = {"runs": [{**c.summary(), "slots_to_reference_floor": c.slots_to_match(reference)} for c in curves],
+                "reference": reference.label, "figure": str(figure)}  # fmt: skip
         if emit(data, as_json):
             return
         table = Table(title=f"{title}: validation BER at {curves[0].sinr_db:g} dB")
         table.add_column("run", overflow="fold")
-        for col in ("slots", *(f"to {f:g}x" for f in LS_FRACTIONS), "floor", "/LS"):
+        for col in ("slots", *(f"to {f:g}x" for f in LS_FRACTIONS), "floor", "/LS", "to 1st's floor"):
             table.add_column(col, no_wrap=True)
-        for c in curves:
+        for c, row in zip(curves, data["runs"], strict=True):
             reach = [_reach(c.slots_to_ls_fraction(f), c.slots_to_ls_fraction(f, stay=True)) for f in LS_FRACTIONS]
+            match = row["slots_to_reference_floor"]
             table.add_row(
-                c.label, f"{c.slots[-1]:,}", *reach,
-                f"{c.floor_ber:.1e}", _times(c.summary()["floor_vs_ls"]),
+                c.label, f"{c.slots[-1]:,}", *reach, f"{c.floor_ber:.1e}", _times(row["floor_vs_ls"]),
+                "never" if match is None else f"{match // 1000}k ({match / reference.slots[-1]:.2g}x)",
             )  # fmt: skip
         console.print(table)
         for c in curves:
@@ -380,7 +385,8 @@ def curves_cmd(
         console.print(
             "to 0.1x, 0.01x: slots seen at the first checkpoint at or below that fraction of LS-LMMSE's BER (and, "
             "in brackets, from which it stays there); "
-            f"floor: the mean of the last {FLOOR_CHECKPOINTS} checkpoints, /LS: over LS-LMMSE's"
+            f"floor: the mean of the last {FLOOR_CHECKPOINTS} checkpoints, /LS: over LS-LMMSE's; to 1st's floor: "
+            f"slots to first reach {reference.label}'s floor {reference.floor_ber:.2e} (x its {reference.slots[-1]:,})"
         )
         console.print(f"plot: {figure}")
 

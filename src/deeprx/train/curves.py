@@ -89,6 +89,11 @@ class LearningCurve:
         """Slots seen until the network first reaches ``fraction`` x LS-LMMSE's BER (``stay``: and stays there)."""
         return (self.slots_to_stay if stay else self.slots_to_reach)(fraction * self.ls_ber)
 
+    def slots_to_match(self, reference: LearningCurve) -> int | None:
+        """Slots seen until this network first reaches ``reference``'s floor (e.g. a KD student against the floor
+        of its scratch twin); ``None`` if it never does. Both curves should share their validation set."""
+        return self.slots_to_reach(reference.floor_ber)
+
     @property
     def crossed(self) -> bool | None:
         """Whether the run ends below ``LS_FRACTIONS[0]`` x LS-LMMSE's BER and stays there (a student that has
