@@ -1,0 +1,1 @@
+deeprx train --profile cpu --model deeprx_half --steps 1500 --set link.dmrs_symbols=1 --set train.checkpoint_every=75 --out /work/main/results/students/deeprx_half-dmrs1-broad --resume --set train.init_from=cpu-teacher-dmrs1
