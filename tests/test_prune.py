@@ -71,6 +71,7 @@ def test_train_init_from_a_teacher_fine_tunes_the_cut_network(tiny_cfg: RunConfi
     result = train(cfg, tmp_path / "student", show_progress=False)
     ckpt = checkpoint.load(tmp_path / "student")
     assert ckpt.extra["init_from_model"] == "deeprx_quarter" and len(ckpt.extra["init_from_sha256"]) == 64
+    assert ckpt.extra["init_from_slots_seen"] == 6 * teacher_cfg.train.batch_size  # the teacher's 6 steps
     losses = [r["loss"] for r in result.log if "loss" in r]
     assert losses[-1] < losses[0]
     # step 0 of the cut network is the teacher's channels: not the fresh network of the same seed

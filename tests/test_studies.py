@@ -277,3 +277,17 @@ def test_reproduce_runs_kd_variants_hardware_students_and_int8_qat(tiny_cfg: Run
     assert any(r["model"] == "dense_sixteenth" for r in results["frontier"]["host"])
     text = (tmp_path / "report.md").read_text()
     assert "## KD variants beyond the paper" in text and "## Students built for the hardware" in text
+
+
+def test_budget_labels_count_the_slots_behind_a_fine_tuned_network() -> None:
+    from deeprx.studies.report import budget_label
+
+    assert budget_label("KD student", {"model": "deeprx_eighth", "slots_seen": 3200}) == (
+        "KD student (deeprx_eighth, 3.2k slots)"
+    )
+    assert budget_label("teacher", {"model": "deeprx_half", "slots_seen": 48_000, "init_from_slots_seen": 295_936}) == (
+        "teacher (deeprx_half, 296k + 48k slots)"
+    )
+    assert budget_label("scratch student", {"model": "m", "slots_seen": 640, "init_from_slots_seen": 0}) == (
+        "scratch student (m, 640 slots)"
+    )

@@ -29,9 +29,14 @@ from deeprx.train.curves import LearningCurve
 
 def budget_label(role: str, result: dict[str, Any]) -> str:
     """A receiver of a study named by its role, preset and training budget: ``KD student (deeprx_eighth, 3.2k
-    slots)``. Students of one preset differ by what they were given to learn from."""
-    slots = result["slots_seen"]
-    budget = f"{slots} slots" if slots < 1000 else f"{slots / 1000:,.3g}k slots"
+    slots)``, or ``296k + 48k slots`` for one fine-tuned from a checkpoint. Students of one preset differ by what
+    they were given to learn from."""
+
+    def slots(n: int) -> str:
+        return f"{n}" if n < 1000 else f"{n / 1000:,.3g}k"
+
+    own, prior = result["slots_seen"], result.get("init_from_slots_seen", 0)
+    budget = f"{slots(prior)} + {slots(own)} slots" if prior else f"{slots(own)} slots"
     return f"{role} ({result['model']}, {budget})"
 
 

@@ -137,6 +137,8 @@ def execute_trial(
         "parameters": count_parameters(model),
         "trained_steps": ckpt.step,
         "slots_seen": ckpt.step * cfg.train.batch_size,
+        # slots behind the weights it started from (a fine-tuned shipped receiver): its budget label counts them
+        "init_from_slots_seen": int(ckpt.extra.get("init_from_slots_seen", 0)),
         # A shipped trial was not trained by this study: its training time is in its record, not here.
         "train_seconds": None if trial.shipped else ckpt.extra.get("train_seconds"),
         "testset": config_hash(testset_key(cfg)),

@@ -126,7 +126,15 @@ def init_from_checkpoint(cfg: RunConfig, model: DeepRx) -> dict[str, Any]:
     except PruneError as e:
         raise InputError(f"train.init_from={name!r} ({ckpt.config.model}) cannot initialise {cfg.model}: {e}") from None
     return {"init_from_model": ckpt.config.model, "init_from_sha256": sha256_file(source / checkpoint.TENSORS),
-            "init_criterion": "BatchNorm |gamma| of the reading layers (network slimming)"}  # fmt: skip
+            "init_criterion": "BatchNorm |gamma| of the reading layers (network slimming)",
+            "init_from_slots_seen": prior_slots_seen(ckpt)}  # fmt: skip
+
+
+def prior_slots_seen(ckpt: checkpoint.Checkpoint) -> int:
+    """The training slots behind a checkpoint's weights: its own steps x batch and those of the checkpoint it was
+    initialised from (``init_from_slots_seen``, recorded by :func:`init_from_checkpoint`), so a fine-tuned
+    network is labelled with everything it learned from, not only its fine-tune."""
+    return ckpt.step * ckpt.config.train.batch_size + int(ckpt.extra.get("init_from_slots_seen", 0))
 
 
 def build_step(
