@@ -355,7 +355,6 @@ def curves_cmd(
     learning_curves.png/.svg in OUT.
     """
     from deeprx.report.study_plots import plot_learning_curves
-    from deeprx.train import checkpoint
     from deeprx.train.curves import FLOOR_CHECKPOINTS, LS_FRACTIONS, LearningCurve
 
     with guard() as claim:
@@ -379,9 +378,8 @@ def curves_cmd(
                 "never" if match is None else f"{match // 1000}k ({match / reference.slots[-1]:.2g}x)",
             )  # fmt: skip
         console.print(table)
-        for c, run in zip(curves, runs, strict=True):
-            init = checkpoint.saved_config(run).train.init_from
-            start = f"from {init}'s weights" if init else "from scratch"
+        for c in curves:
+            start = f"from {c.init_from}'s weights" if c.init_from else "from scratch"
             console.print(f"{c.label}: {c.model}, {start}{', KD from ' + c.teacher if c.teacher else ''}; "
                           f"final BER {c.final_ber:.2e}, LS-LMMSE {c.ls_ber:.2e} on the same "
                           f"{c.validation_slots} validation slots", soft_wrap=True)  # fmt: skip

@@ -8,6 +8,7 @@ that log, so it costs no simulation. A point with no bit error has BER 0: it cou
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ class LearningCurve:
         ls_ber: LS-LMMSE's BER on the same validation slots (fixed for the run).
         sinr_db: the highest validation SINR.
         validation_slots: slots of the validation set at that point.
+        init_from: the checkpoint its weights started from (``train.init_from``), ``""`` for a fresh start.
     """
 
     label: str
@@ -43,6 +45,7 @@ class LearningCurve:
     ls_ber: float
     sinr_db: float
     validation_slots: int
+    init_from: str = ""
 
     @classmethod
     def from_log(
@@ -69,7 +72,8 @@ class LearningCurve:
         log = checkpoint.saved_log(run_dir)
         cfg = checkpoint.saved_config(run_dir)
         name = run_dir.resolve().name
-        return cls.from_log(log, cfg.train.batch_size, name, cfg.model, cfg.kd.teacher, cfg.train.validation_slots)
+        curve = cls.from_log(log, cfg.train.batch_size, name, cfg.model, cfg.kd.teacher, cfg.train.validation_slots)
+        return dataclasses.replace(curve, init_from=cfg.train.init_from)
 
     def slots_to_reach(self, target_ber: float) -> int | None:
         """Slots seen at the first checkpoint whose BER is at or below ``target_ber``; ``None`` if none is."""
