@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from deeprx import pretrained
 from deeprx.cli import app
+from deeprx.cli.common import checkpoint_dir_of
 from deeprx.config import load_profile
 from deeprx.energy.processors import load_catalogue
 from deeprx.io import InputError
@@ -223,12 +224,40 @@ def test_a_record_suite_is_kept_replaced_and_listed(tmp_path: Path, monkeypatch:
     assert "suite robustness at def5678 (seed 1, 40 dB): tdl 1.0e-03 (0.0025x LS)" in listed.output, listed.output
 
 
+def test_a_superseded_receiver_stays_shipped_but_is_not_offered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "weights"
+    for name in ("cpu-teacher-half-32k", "cpu-teacher-broad-dmrs1", "cpu-teacher-dmrs2"):
+        shutil.copytree(pretrained.WEIGHTS_DIR / name, root / name)
+    with pytest.raises(InputError, match="DMRS"):
+        pretrained.supersede("cpu-teacher-half-32k", "cpu-teacher-dmrs2", "why", "abc1234", root)
+    with pytest.raises(InputError, match="itself"):
+        pretrained.supersede("cpu-teacher-half-32k", "cpu-teacher-half-32k", "why", "abc1234", root)
+    with pytest.raises(InputError, match="say why"):
+        pretrained.supersede("cpu-teacher-half-32k", "cpu-teacher-broad-dmrs1", " ", "abc1234", root)
+    assert "cpu-teacher-half-32k" in pretrained.current_names(root)
+    rec = pretrained.supersede("cpu-teacher-half-32k", "cpu-teacher-broad-dmrs1", "trained longer", "abc1234", root)
+    assert rec.superseded == {"by": "cpu-teacher-broad-dmrs1", "why": "trained longer", "commit": "abc1234"}
+    assert pretrained.current_names(root) == ["cpu-teacher-broad-dmrs1", "cpu-teacher-dmrs2"]
+    assert "cpu-teacher-half-32k" in pretrained.names(root) and pretrained.resolve("cpu-teacher-half-32k", root)
+    with pytest.raises(InputError, match="itself superseded"):  # a chain of successors is not followed
+        pretrained.supersede("cpu-teacher-broad-dmrs1", "cpu-teacher-half-32k", "why", "abc1234", root)
+    monkeypatch.setattr(pretrained, "WEIGHTS_DIR", root)
+    for f in (pretrained.names, pretrained.record, pretrained.resolve):
+        monkeypatch.setattr(f, "__defaults__", (root,))
+    listed = CliRunner().invoke(app, ["pretrained", "list"], terminal_width=200)
+    assert "superseded by cpu-teacher-broad-dmrs1 (at abc1234): trained longer" in listed.output, listed.output
+    assert checkpoint_dir_of(None, "cpu-teacher-half-32k") == root / "cpu-teacher-half-32k"
+    assert "note: cpu-teacher-half-32k is superseded by cpu-teacher-broad-dmrs1" in capsys.readouterr().err
+
+
 def test_recommend_chooses_among_the_shipped_receivers() -> None:
     result = CliRunner().invoke(app, ["recommend", "--shipped", "--rate", "400", "--processor", "coral-edge-tpu",
                                       "--no-measure", "--json"])  # fmt: skip
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    one_dmrs = {n for n in SHIPPED if pretrained.record(n).dmrs_symbols == 1}
+    one_dmrs = {n for n in pretrained.current_names() if pretrained.record(n).dmrs_symbols == 1}
     classical = {"LS-LMMSE", "Perfect-CSI LMMSE"}
     assert {c["key"] for c in data["candidates"]} == one_dmrs | classical  # the classical receivers as points
     assert set(data["references_geo_mean_ber"]) == classical

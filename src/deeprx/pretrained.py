@@ -16,11 +16,15 @@ which says how it was made and what it measured:
   the cpu test set), each case's BER curves of the receiver and both baselines and its BER at the highest
   SINR over LS-LMMSE's, with the command and commit (``deeprx pretrained check NAME --suite robustness``,
   :func:`add_suite`).
+* ``superseded`` (format 4): empty for a receiver offered for use; else ``by`` (the shipped receiver to use
+  instead), ``why`` and the ``commit`` that said so (``deeprx pretrained supersede``, :func:`supersede`). A
+  superseded receiver stays shipped, because records and studies name it (a teacher of a shipped student, the
+  start of a fine-tune), but :func:`current_names` leaves it out, and so do ``recommend`` and the frontier.
 
 Entries are made by ``deeprx pretrained add`` from a finished run folder of ``deeprx train``, and checked by
 ``deeprx pretrained check``, never edited by hand. Guarantees: a name resolves to a folder whose tensors match
 the record's hash (else :class:`InputError`); the record's format carries a version (``RECORD_VERSION``);
-records of formats 1 and 2 (no ``checks``, no ``suites``) still read.
+records of formats 1 to 3 (no ``checks``, no ``suites``, no ``superseded``) still read.
 """
 
 from __future__ import annotations
@@ -35,8 +39,8 @@ from deeprx.io import InputError, read_json, sha256_file, write_json
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 RECORD = "record.json"
-RECORD_VERSION = 3
-READABLE_VERSIONS = (1, 2, RECORD_VERSION)  # format 1 had no checks, format 2 no suites
+RECORD_VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, RECORD_VERSION)  # format 1 had no checks, format 2 no suites, format 3 no superseded
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,7 @@ class PretrainedRecord:
     evaluation: dict[str, Any] = field(default_factory=dict)
     checks: list[dict[str, Any]] = field(default_factory=list)
     suites: dict[str, dict[str, Any]] = field(default_factory=dict)
+    superseded: dict[str, str] = field(default_factory=dict)
     format_version: int = RECORD_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -75,6 +80,11 @@ class PretrainedRecord:
 def names(root: Path = WEIGHTS_DIR) -> list[str]:
     """Names of the shipped checkpoints."""
     return sorted(p.parent.name for p in root.glob(f"*/{RECORD}"))
+
+
+def current_names(root: Path = WEIGHTS_DIR) -> list[str]:
+    """Names of the shipped checkpoints offered for use: those no other one supersedes."""
+    return [n for n in names(root) if not record(n, root).superseded]
 
 
 def record(name: str, root: Path = WEIGHTS_DIR) -> PretrainedRecord:
@@ -260,3 +270,21 @@ def evaluate_run(run_dir: Path, cache: Path, show_progress: bool = True) -> dict
             for c in curves
         },
     }
+
+
+def supersede(name: str, by: str, why: str, commit: str, root: Path = WEIGHTS_DIR) -> PretrainedRecord:
+    """Mark ``name`` as superseded by the shipped receiver ``by`` (same DMRS setting, itself current), saying
+    ``why``; the record is rewritten atomically, the tensors untouched."""
+    rec, successor = record(name, root), record(by, root)
+    if by == name:
+        raise InputError(f"{name!r} cannot supersede itself; name the receiver to use instead")
+    if successor.superseded:
+        raise InputError(f"{by!r} is itself superseded by {successor.superseded['by']!r}; name that one")
+    if successor.dmrs_symbols != rec.dmrs_symbols:
+        raise InputError(f"{by!r} has {successor.dmrs_symbols} DMRS symbol(s), {name!r} has {rec.dmrs_symbols}; "
+                         "name a receiver of the same setting")  # fmt: skip
+    if not why.strip():
+        raise InputError("say why it is superseded: --why TEXT")
+    rec = PretrainedRecord(**{**rec.to_dict(), "superseded": {"by": by, "why": why.strip(), "commit": commit}})
+    write_json(root / name / RECORD, rec.to_dict())
+    return rec

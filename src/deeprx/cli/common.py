@@ -66,9 +66,13 @@ def checkpoint_dir_of(checkpoint: Path | None, pretrained: str | None, required:
     if checkpoint is not None and pretrained is not None:
         raise InputError("give --checkpoint or --pretrained, not both")
     if pretrained is not None:
-        from deeprx.pretrained import resolve
+        from deeprx.pretrained import record, resolve
 
-        return resolve(pretrained)
+        folder = resolve(pretrained)
+        if superseded := record(pretrained).superseded:
+            err_console.print(f"note: {pretrained} is superseded by {superseded['by']}: {superseded['why']}",
+                              highlight=False, soft_wrap=True)  # fmt: skip
+        return folder
     if checkpoint is None and required:
         raise InputError("name a model: --checkpoint RUN_DIR or --pretrained NAME (deeprx pretrained list)")
     return checkpoint

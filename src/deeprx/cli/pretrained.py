@@ -18,6 +18,7 @@ from deeprx.cli.common import (
     guard,
 )
 from deeprx.io import InputError
+from deeprx.link.baselines import LS_LMMSE
 
 app = typer.Typer(no_args_is_help=True, help="Shipped, pretrained receivers: list them, ship a run.")
 
@@ -39,12 +40,17 @@ def pretrained_list(as_json: JsonOpt = False) -> None:
         for r in records:
             ev = r["evaluation"]
             ours, ls = ev["receivers"]["DeepRx"], ev["receivers"]["LS-LMMSE"]
+            superseded = f"superseded by {r['superseded']['by']}; " if r.get("superseded") else ""
             table.add_row(r["name"], f"{r['model']} / {r['features']}", str(r["dmrs_symbols"]),
-                          f"{ours['ber'][-1]:.1e} vs {ls['ber'][-1]:.1e} at {ev['sinr_db'][-1]:g} dB "
+                          f"{superseded}{ours['ber'][-1]:.1e} vs {ls['ber'][-1]:.1e} at {ev['sinr_db'][-1]:g} dB "
                           f"(seed 0, {ev['slots_per_point']} slots)")  # fmt: skip
         console.print(table)
         for r in records:
             console.print(f"\n[bold]{r['name']}[/bold]", highlight=False)
+            if r.get("superseded"):
+                s = r["superseded"]
+                console.print(f"  superseded by {s['by']} (at {s['commit']}): {s['why']}", highlight=False,
+                              soft_wrap=True)  # fmt: skip
             console.print(f"  made by: {r['command']}", highlight=False, soft_wrap=True)
             console.print(f"  at {r['commit'][:8]} on {r['device']}, {r['wall_seconds']:.0f} s, "
                           f"{r['steps']:,} steps = {r['slots_seen']:,} slots", highlight=False)  # fmt: skip
@@ -60,7 +66,10 @@ def _suite_line(result: dict) -> str:
     cells = []
     for case in result["cases"]:
         ours = next(v for k, v in case["receivers"].items() if k.startswith("DeepRx"))
-        cells.append(f"{case['slug']} {ours['ber'][-1]:.1e} ({case['ratio_to_ls_at_max_sinr']:.2g}x LS)")
+        if ours["ber"][-1] == 0 and case["receivers"][LS_LMMSE]["ber"][-1] == 0:
+            cells.append(f"{case['slug']} 0 (LS-LMMSE error-free too)")
+        else:
+            cells.append(f"{case['slug']} {ours['ber'][-1]:.1e} ({case['ratio_to_ls_at_max_sinr']:.2g}x LS)")
     sinr = result["cases"][0]["sinr_db"][-1]
     seeds = ",".join(map(str, result["seeds"]))
     return f"suite {result['suite']} at {result['commit']} (seed {seeds}, {sinr:g} dB): " + "; ".join(cells)
@@ -228,3 +237,20 @@ def pretrained_add(
         rec = add(run_dir, name, command, commit, evaluation, description)
         if not emit(rec.to_dict(), as_json):
             console.print(f"shipped {run_dir} as {name!r}")
+
+
+@app.command("supersede")
+def pretrained_supersede(
+    name: Annotated[str, typer.Argument(help="the shipped receiver no longer offered for use")],
+    by: Annotated[str, typer.Option("--by", help="the shipped receiver to use instead (same DMRS setting)")],
+    why: Annotated[str, typer.Option("--why", help="one line: what the successor does that this one does not")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Mark a shipped receiver as superseded: it stays shipped (records and studies name it) but recommend and the
+    frontier leave it out, and its entry says what to use instead and why."""
+    from deeprx.pretrained import supersede
+
+    with guard():
+        rec = supersede(name, by, why, source_commit())
+        if not emit(rec.to_dict(), as_json):
+            console.print(f"{name} is superseded by {by}")

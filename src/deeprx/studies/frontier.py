@@ -146,9 +146,9 @@ def recommend(assessed: list[Assessed]) -> Assessed | None:
 
 
 def shipped_candidates(dmrs_symbols: int = 1) -> CandidateSet:
-    """The shipped receivers with ``dmrs_symbols`` DMRS symbols as candidates: quality from their records (every
-    slot of the cpu test set, seed 0), FLOPs counted on their own grid (network + front end), and the classical
-    receivers from the same records."""
+    """The current shipped receivers (none superseded) with ``dmrs_symbols`` DMRS symbols as candidates: quality
+    from their records (every slot of the cpu test set, seed 0), FLOPs counted on their own grid (network + front
+    end), and the classical receivers from the same records."""
     from deeprx import pretrained
     from deeprx.energy.flops import count_layers, front_end_flops, model_totals
     from deeprx.evaluate.ber import geometric_mean_ber
@@ -161,7 +161,7 @@ def shipped_candidates(dmrs_symbols: int = 1) -> CandidateSet:
 
     candidates, folders, references = [], {}, {}
     links: dict[str, tuple[LinkConfig, int]] = {}  # each link (by its repr) and its data REs, counted once
-    for name in pretrained.names():
+    for name in pretrained.current_names():
         rec = pretrained.record(name)
         if rec.dmrs_symbols != dmrs_symbols:
             continue
