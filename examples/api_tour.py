@@ -27,7 +27,7 @@ from deeprx.runtime import resolve_device
 from deeprx.subjects import energy_subject
 from deeprx.train.trainer import train
 
-TEACHER = "cpu-teacher-dmrs1"  # deeprx_half, trained on the cpu profile's 4-PRB link (deeprx pretrained list)
+TEACHER = "cpu-teacher-broad-dmrs1"  # deeprx_half on the cpu profile's 4-PRB link (deeprx pretrained list)
 STUDENT = "deeprx_eighth"  # a preset of 1/16 of the teacher's FLOPs (deeprx info --model all)
 PROCESSORS = ("xeon-gold-5320", "coral-edge-tpu")  # two entries of the catalogue (deeprx energy processors)
 QUALITY_FIELDS = ("receiver", "geometric_mean_ber", "ber_at_max_sinr", "ber_at_max_sinr_ci_slots",

@@ -138,6 +138,6 @@ def test_the_python_example_runs(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout)
     names = [q["receiver"] for q in report["quality"]]
-    assert names == ["DeepRx (cpu-teacher-dmrs1)", "LS-LMMSE", "Perfect-CSI LMMSE"]
+    assert names == ["DeepRx (cpu-teacher-broad-dmrs1)", "LS-LMMSE", "Perfect-CSI LMMSE"]
     assert "2 PRB" in report["link"] and report["student"]["steps"] == 3
     assert all(e["network_uJ_per_slot"] > 0 for e in report["energy"].values()) and len(report["energy"]) == 2
