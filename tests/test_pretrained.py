@@ -25,8 +25,11 @@ from deeprx.train.distill import load_teacher
 SHIPPED = pretrained.names()
 
 
-def test_the_cpu_profile_teachers_are_shipped() -> None:
-    assert {"cpu-teacher-dmrs1", "cpu-teacher-dmrs2"} <= set(SHIPPED)
+def test_the_studies_draw_current_shipped_receivers() -> None:
+    from deeprx.studies.plan import SHIPPED_STUDENTS, SHIPPED_TEACHERS
+
+    for dmrs, name in (*SHIPPED_TEACHERS, *SHIPPED_STUDENTS):
+        assert name in pretrained.current_names() and pretrained.record(name).dmrs_symbols == dmrs, name
 
 
 @pytest.mark.parametrize("name", SHIPPED)
