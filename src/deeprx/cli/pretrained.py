@@ -185,7 +185,8 @@ def _even_points(text: str) -> list[float]:
 
 def source_commit() -> str:
     """The commit of the deeprx source this runs from, else ``unknown``; ``-dirty`` with uncommitted changes to
-    tracked files other than the shipped weights' records (which checks themselves write)."""
+    the tracked source (``src/``, ``pyproject.toml``) other than the shipped weights' records, which checks
+    themselves write (results and run folders that a training job beside it updates do not count)."""
     import subprocess
 
     here = Path(__file__).parent
@@ -193,7 +194,7 @@ def source_commit() -> str:
         head = subprocess.run(["git", "-C", str(here), "rev-parse", "--short=8", "HEAD"], capture_output=True,
                               text=True, check=True).stdout.strip()  # fmt: skip
         dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no", "--",
-                                ":(top)", ":(top,exclude)src/deeprx/weights/*/record.json"],
+                                ":(top)src", ":(top)pyproject.toml", ":(top,exclude)src/deeprx/weights/*/record.json"],
                                capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
     except (OSError, subprocess.CalledProcessError):
         return "unknown"

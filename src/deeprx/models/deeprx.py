@@ -235,6 +235,12 @@ def dense_eighth(n_rx: int = 2, bits_per_symbol: int = 8, in_channels: int = 0) 
 
 
 @register_model
+def dense_tenth(n_rx: int = 2, bits_per_symbol: int = 8, in_channels: int = 0) -> DeepRx:
+    """Dense 3x3 convolutions at 0.08 of the widths (5 to 20 channels): just under a tenth of deeprx_half's FLOPs."""
+    return _build(_scaled(0.08), 6, n_rx, bits_per_symbol, in_channels, block="dense")
+
+
+@register_model
 def dense_sixteenth(n_rx: int = 2, bits_per_symbol: int = 8, in_channels: int = 0) -> DeepRx:
     """Dense 3x3 convolutions at a sixteenth of the widths (4 to 16 channels): about deeprx_eighth's FLOPs."""
     return _build(_scaled(0.0625), 4, n_rx, bits_per_symbol, in_channels, block="dense")
