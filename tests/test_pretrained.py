@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -15,7 +16,7 @@ from deeprx.cli import app
 from deeprx.cli.common import checkpoint_dir_of
 from deeprx.config import load_profile
 from deeprx.energy.processors import load_catalogue
-from deeprx.io import InputError
+from deeprx.io import InputError, write_json
 from deeprx.link.baselines import LmmseReceiver
 from deeprx.link.simulator import UplinkSimulator
 from deeprx.receivers import FrontEnd, load_receiver
@@ -233,6 +234,8 @@ def test_a_superseded_receiver_stays_shipped_but_is_not_offered(
     root = tmp_path / "weights"
     for name in ("cpu-teacher-half-32k", "cpu-teacher-broad-dmrs1", "cpu-teacher-dmrs2"):
         shutil.copytree(pretrained.WEIGHTS_DIR / name, root / name)
+        fresh = dataclasses.replace(pretrained.record(name, root), superseded={})  # as it was shipped
+        write_json(root / name / pretrained.RECORD, fresh.to_dict())
     with pytest.raises(InputError, match="DMRS"):
         pretrained.supersede("cpu-teacher-half-32k", "cpu-teacher-dmrs2", "why", "abc1234", root)
     with pytest.raises(InputError, match="itself"):
@@ -269,7 +272,7 @@ def test_recommend_chooses_among_the_shipped_receivers() -> None:
         assert c["slots_per_s"] == pytest.approx(peak / c["flops_per_slot"])
         assert c["flops_per_slot"] > 0.4e9 if c["model"] == "deeprx_half" else c["flops_per_slot"] > 0
     by_key = {c["key"]: c for c in data["candidates"]}
-    assert by_key["LS-LMMSE"]["flops_per_slot"] < 1e-3 * by_key["cpu-teacher-dmrs1"]["flops_per_slot"]
+    assert by_key["LS-LMMSE"]["flops_per_slot"] < 1e-3 * by_key["cpu-teacher-broad-dmrs1"]["flops_per_slot"]
     assert by_key["Perfect-CSI LMMSE"]["role"] == "genie" and not by_key["Perfect-CSI LMMSE"]["pareto"]
     assert by_key["LS-LMMSE"]["pareto"]  # nothing spends less
     assert data["recommendation"]["key"] in one_dmrs  # a shipped network beats LS-LMMSE, the genie is no choice

@@ -93,12 +93,12 @@ CPU_KD_VARIANTS = (
 # CDL one until its broad-mix fine-tune, last in scripts/train-students, is done: deeprx pretrained list).
 SHIPPED_TEACHERS: tuple[tuple[int, str], ...] = ((1, "cpu-teacher-broad-dmrs1"), (2, "cpu-teacher-dmrs2"))
 
-# The converged students (1 DMRS: 240,000 slots each on the broad mix, dense_sixteenth by the paper's KD, its floor a
-# tenth of its scratch twin's; 2 DMRS: the scratch ones fine-tuned for 48,000 more; on 2 CPU cores: deeprx pretrained
-# list), drawn beside the teacher and the students a study trains on its own budget.
+# The converged students (1 DMRS: 240,000 slots each on the broad mix, dense_sixteenth by the paper's KD from the
+# broad-mix teacher, its floor a sixth of its scratch twin's; 2 DMRS: the scratch ones fine-tuned for 48,000 more; on
+# 2 CPU cores: deeprx pretrained list), drawn beside the teacher and the students a study trains on its own budget.
 SHIPPED_STUDENTS: tuple[tuple[int, str], ...] = (
     (1, "cpu-student-dense8-dmrs1"),
-    (1, "cpu-student-dense16kd-dmrs1"),
+    (1, "cpu-student-dense16kd-broad-dmrs1"),
     (2, "cpu-student-dense8-dmrs2"),
     (2, "cpu-student-dense16-dmrs2"),
 )
