@@ -72,6 +72,7 @@ def test_train_init_from_a_teacher_fine_tunes_the_cut_network(tiny_cfg: RunConfi
     ckpt = checkpoint.load(tmp_path / "student")
     assert ckpt.extra["init_from_model"] == "deeprx_quarter" and len(ckpt.extra["init_from_sha256"]) == 64
     assert ckpt.extra["init_from_slots_seen"] == 6 * teacher_cfg.train.batch_size  # the teacher's 6 steps
+    assert "network slimming" in ckpt.extra["init_criterion"]
     losses = [r["loss"] for r in result.log if "loss" in r]
     assert losses[-1] < losses[0]
     # step 0 of the cut network is the teacher's channels: not the fresh network of the same seed
@@ -84,3 +85,6 @@ def test_train_init_from_a_teacher_fine_tunes_the_cut_network(tiny_cfg: RunConfi
     assert start.step == fresh.step == 1
     with pytest.raises(InputError, match="cannot initialise"):
         train(cfg.with_overrides({"model": "dense_sixteenth"}), tmp_path / "dense", show_progress=False)
+    # the teacher's own widths: a fine-tune that keeps every channel, and the record says so
+    train(cfg.with_overrides({"model": "deeprx_quarter", "train.steps": 1}), tmp_path / "same", show_progress=False)
+    assert checkpoint.load(tmp_path / "same").extra["init_criterion"] == "every channel (same widths)"

@@ -125,9 +125,11 @@ def init_from_checkpoint(cfg: RunConfig, model: DeepRx) -> dict[str, Any]:
         prune_into(teacher, model)
     except PruneError as e:
         raise InputError(f"train.init_from={name!r} ({ckpt.config.model}) cannot initialise {cfg.model}: {e}") from None
+    # the same widths keep every channel: a fine-tune, not a cut
+    same = teacher.config == model.config
+    criterion = "every channel (same widths)" if same else "BatchNorm |gamma| of the reading layers (network slimming)"
     return {"init_from_model": ckpt.config.model, "init_from_sha256": sha256_file(source / checkpoint.TENSORS),
-            "init_criterion": "BatchNorm |gamma| of the reading layers (network slimming)",
-            "init_from_slots_seen": prior_slots_seen(ckpt)}  # fmt: skip
+            "init_criterion": criterion, "init_from_slots_seen": prior_slots_seen(ckpt)}  # fmt: skip
 
 
 def prior_slots_seen(ckpt: checkpoint.Checkpoint) -> int:
