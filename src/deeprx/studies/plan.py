@@ -88,10 +88,10 @@ CPU_KD_VARIANTS = (
 )
 
 
-# The shipped teachers (deeprx_half; 1 DMRS: cpu-teacher-dmrs1, 295,936 slots of CDL-B/C/D made on a GPU, fine-tuned
-# on the broad mix for 48,000 slots on 2 CPU cores, which cut its BER at 40 dB on TDL and UMi by 4x; 2 DMRS: the
-# CDL one until its broad-mix fine-tune, last in scripts/train-students, is done: deeprx pretrained list).
-SHIPPED_TEACHERS: tuple[tuple[int, str], ...] = ((1, "cpu-teacher-broad-dmrs1"), (2, "cpu-teacher-dmrs2"))
+# The shipped teachers (deeprx_half: cpu-teacher-dmrs1/2, 295,936 slots of CDL-B/C/D made on a GPU, each fine-tuned
+# on the broad mix for 48,000 slots on 2 CPU cores, which cut the 1-DMRS one's BER at 40 dB on TDL and UMi by 4x and
+# the 2-DMRS one's on UMi by 3x: deeprx pretrained list).
+SHIPPED_TEACHERS: tuple[tuple[int, str], ...] = ((1, "cpu-teacher-broad-dmrs1"), (2, "cpu-teacher-broad-dmrs2"))
 
 # The converged students (1 DMRS: 240,000 slots each on the broad mix, dense_sixteenth by the paper's KD from the
 # broad-mix teacher, its floor a sixth of its scratch twin's; 2 DMRS: the scratch ones fine-tuned for 48,000 more; on

@@ -1,0 +1,1 @@
+deeprx train --profile cpu --model deeprx_half --steps 1500 --set link.dmrs_symbols=2 --set train.checkpoint_every=75 --out /work/main/results/students/deeprx_half-dmrs2-broad --resume --set train.init_from=cpu-teacher-dmrs2
