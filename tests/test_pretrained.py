@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 
 from deeprx import pretrained
 from deeprx.cli import app
-from deeprx.cli.common import checkpoint_dir_of
 from deeprx.config import load_profile
 from deeprx.energy.processors import load_catalogue
 from deeprx.io import InputError, write_json
@@ -229,7 +228,7 @@ def test_a_record_suite_is_kept_replaced_and_listed(tmp_path: Path, monkeypatch:
 
 
 def test_a_superseded_receiver_stays_shipped_but_is_not_offered(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = tmp_path / "weights"
     for name in ("cpu-teacher-half-32k", "cpu-teacher-broad-dmrs1", "cpu-teacher-dmrs2"):
@@ -254,8 +253,11 @@ def test_a_superseded_receiver_stays_shipped_but_is_not_offered(
         monkeypatch.setattr(f, "__defaults__", (root,))
     listed = CliRunner().invoke(app, ["pretrained", "list"], terminal_width=200)
     assert "superseded by cpu-teacher-broad-dmrs1 (at abc1234): trained longer" in listed.output, listed.output
-    assert checkpoint_dir_of(None, "cpu-teacher-half-32k") == root / "cpu-teacher-half-32k"
-    assert "note: cpu-teacher-half-32k is superseded by cpu-teacher-broad-dmrs1" in capsys.readouterr().err
+    used = CliRunner().invoke(app, ["energy", "estimate", "--pretrained", "cpu-teacher-half-32k", "--json"])
+    assert used.exit_code == 0 and json.loads(used.stdout), used.output  # stdout stays JSON
+    assert "note: cpu-teacher-half-32k is superseded by cpu-teacher-broad-dmrs1" in used.stderr
+    refused = CliRunner().invoke(app, ["evaluate", "--pretrained", "cpu-teacher-half-32k", "--set", "link.n_rx=4"])
+    assert refused.exit_code == 2 and len(refused.stderr.strip().splitlines()) == 1  # bad input: its one line only
 
 
 def test_recommend_chooses_among_the_shipped_receivers() -> None:

@@ -100,7 +100,7 @@ def test_every_readme_command_has_tiny_settings() -> None:
     missing = sorted({command_key(shlex.split(c)) for c in commands} - set(TINY))
     assert not missing, f"README commands without tiny settings in tests/test_readme.py: {missing}"
     shipped = {w for c in commands for w in re.findall(r"--pretrained (\S+)", c)}
-    assert {"cpu-teacher-dmrs1", "cpu-teacher-dmrs2"} <= shipped  # the shipped teachers are exercised
+    assert {"cpu-teacher-broad-dmrs1", "cpu-teacher-broad-dmrs2"} <= shipped  # the studies' teachers are exercised
 
 
 def test_readme_commands_run_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,6 +25,9 @@ from deeprx.io import InputError, check_writable_folder, claim_output_folder, os
 
 console = Console()
 err_console = Console(stderr=True)
+# Notes for the user that are not errors (a superseded receiver named): printed on stderr when a command succeeds,
+# so that bad input still ends in its one line.
+NOTES: list[str] = []
 
 ProfileOpt = Annotated[str, typer.Option("--profile", "-p", help="quick | cpu | gpu | paper")]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="output folder")]
@@ -70,8 +73,7 @@ def checkpoint_dir_of(checkpoint: Path | None, pretrained: str | None, required:
 
         folder = resolve(pretrained)
         if superseded := record(pretrained).superseded:
-            err_console.print(f"note: {pretrained} is superseded by {superseded['by']}: {superseded['why']}",
-                              highlight=False, soft_wrap=True)  # fmt: skip
+            NOTES.append(f"note: {pretrained} is superseded by {superseded['by']}: {superseded['why']}")
         return folder
     if checkpoint is None and required:
         raise InputError("name a model: --checkpoint RUN_DIR or --pretrained NAME (deeprx pretrained list)")
@@ -90,13 +92,17 @@ def guard() -> Iterator[Callable[[Path], Path]]:
     """Turn bad input and OS errors (disk full, read-only folder) into one line on stderr and exit code 2.
 
     Yields ``claim(out)``: call it once the arguments are checked and before any work, to check the output
-    folder and lock it for this process until the command ends.
+    folder and lock it for this process until the command ends. ``NOTES`` gathered meanwhile are printed on stderr
+    when the block succeeds and dropped when it fails.
     """
     # Under torchrun only rank 0 writes the output folder (train/ddp.py), so only it claims it.
     rank = int(os.environ.get("RANK", "0"))
+    NOTES.clear()
     try:
         with contextlib.ExitStack() as claimed:
             yield lambda out: out if rank else claimed.enter_context(claim_output_folder(out))
+        for note in NOTES:
+            err_console.print(note, highlight=False, soft_wrap=True)
     except (ConfigError, InputError) as e:
         raise fail(str(e)) from None
     except KeyError as e:  # unknown preset or channel model, from the registries

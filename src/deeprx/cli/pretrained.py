@@ -18,7 +18,6 @@ from deeprx.cli.common import (
     guard,
 )
 from deeprx.io import InputError
-from deeprx.link.baselines import LS_LMMSE
 
 app = typer.Typer(no_args_is_help=True, help="Shipped, pretrained receivers: list them, ship a run.")
 
@@ -63,6 +62,8 @@ def pretrained_list(as_json: JsonOpt = False) -> None:
 
 def _suite_line(result: dict) -> str:
     """A record's suite in one line: per case, the receiver's BER at the highest SINR and its ratio to LS-LMMSE's."""
+    from deeprx.link.baselines import LS_LMMSE  # Sionna: not at import time of the CLI
+
     cells = []
     for case in result["cases"]:
         ours = next(v for k, v in case["receivers"].items() if k.startswith("DeepRx"))
