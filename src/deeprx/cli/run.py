@@ -317,6 +317,12 @@ def _ratio_cell(row: dict) -> str:
     return f"{text} (0 errors: half an error)" if row["receiver"]["ber_at_max_sinr"] == 0 else text
 
 
+def _here(reference: str) -> str:
+    """A run folder below the working directory as a relative path (shipped names and others as they are)."""
+    path = Path(reference)
+    return str(path.relative_to(Path.cwd())) if path.is_absolute() and path.is_relative_to(Path.cwd()) else reference
+
+
 def _reach(first: int | None, settled: int | None) -> str:
     if first is None:
         return "never"
@@ -379,8 +385,8 @@ def curves_cmd(
             )  # fmt: skip
         console.print(table)
         for c in curves:
-            start = f"from {c.init_from}'s weights" if c.init_from else "from scratch"
-            console.print(f"{c.label}: {c.model}, {start}{', KD from ' + c.teacher if c.teacher else ''}; "
+            start = f"from {_here(c.init_from)}'s weights" if c.init_from else "from scratch"
+            console.print(f"{c.label}: {c.model}, {start}{', KD from ' + _here(c.teacher) if c.teacher else ''}; "
                           f"final BER {c.final_ber:.2e}, LS-LMMSE {c.ls_ber:.2e} on the same "
                           f"{c.validation_slots} validation slots", soft_wrap=True)  # fmt: skip
         console.print(
