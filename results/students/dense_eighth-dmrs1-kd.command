@@ -1,0 +1,1 @@
+deeprx distill --teacher /work/main/results/students/deeprx_half-dmrs1-broad --alpha 300 -T 3 --scaling paper --profile cpu --model dense_eighth --steps 7500 --set link.dmrs_symbols=1 --set train.checkpoint_every=375 --out /work/main/results/students/dense_eighth-dmrs1-kd --resume
