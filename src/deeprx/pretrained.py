@@ -29,6 +29,7 @@ records of formats 1 to 3 (no ``checks``, no ``suites``, no ``superseded``) stil
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import shutil
 from dataclasses import asdict, dataclass, field
@@ -170,20 +171,21 @@ def add_check(name: str, check: dict[str, Any], root: Path = WEIGHTS_DIR) -> Pre
     """Record ``check`` (a :func:`seed_check`) in the record of ``name``, replacing an earlier check of the same
     seeds, SINR points and slots; the record is rewritten atomically (format 2), the tensors are untouched."""
     resolve(name, root)  # the tensors it speaks of are the shipped ones
-    rec = record(name, root)
     same = ("seeds", "sinr_db", "slots_per_point")
-    kept = [c for c in rec.checks if any(c.get(k) != check[k] for k in same)]
-    rec = PretrainedRecord(**{**rec.to_dict(), "checks": [*kept, check]})
-    write_json(root / name / RECORD, rec.to_dict())
-    return rec
+    kept = [c for c in record(name, root).checks if any(c.get(k) != check[k] for k in same)]
+    return _rewrite(name, root, checks=[*kept, check])
 
 
 def add_suite(name: str, result: dict[str, Any], root: Path = WEIGHTS_DIR) -> PretrainedRecord:
     """Record ``result`` (a :func:`suite_result`) in the record of ``name`` under its suite's name, replacing an
     earlier one; atomically, the tensors untouched."""
     resolve(name, root)
-    rec = record(name, root)
-    rec = PretrainedRecord(**{**rec.to_dict(), "suites": {**rec.suites, result["suite"]: result}})
+    return _rewrite(name, root, suites={**record(name, root).suites, result["suite"]: result})
+
+
+def _rewrite(name: str, root: Path, **changes: Any) -> PretrainedRecord:
+    """The record of ``name`` with ``changes``, written back atomically (at this format)."""
+    rec = dataclasses.replace(record(name, root), **changes)
     write_json(root / name / RECORD, rec.to_dict())
     return rec
 
@@ -285,6 +287,4 @@ def supersede(name: str, by: str, why: str, commit: str, root: Path = WEIGHTS_DI
                          "name a receiver of the same setting")  # fmt: skip
     if not why.strip():
         raise InputError("say why it is superseded: --why TEXT")
-    rec = PretrainedRecord(**{**rec.to_dict(), "superseded": {"by": by, "why": why.strip(), "commit": commit}})
-    write_json(root / name / RECORD, rec.to_dict())
-    return rec
+    return _rewrite(name, root, superseded={"by": by, "why": why.strip(), "commit": commit})
