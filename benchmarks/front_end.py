@@ -27,7 +27,7 @@ from deeprx.config import load_profile
 from deeprx.energy.flops import count_layers, front_end_flops, model_totals
 from deeprx.link.fused import SionnaLsLmmse
 from deeprx.link.simulator import UplinkSimulator
-from deeprx.models.deeprx import create_model
+from deeprx.models.registry import create_model
 from deeprx.receivers import FrontEnd
 from deeprx.runtime import CPU, use_all_cores
 

@@ -54,7 +54,7 @@ from deeprx.infer.engine import (
 from deeprx.io import write_json
 from deeprx.link.simulator import UplinkSimulator
 from deeprx.link.testset import TestSet
-from deeprx.models.deeprx import create_model
+from deeprx.models.registry import create_model
 from deeprx.receivers import FrontEnd, data_re_logits
 from deeprx.runtime import resolve_device, use_all_cores
 from deeprx.train import checkpoint

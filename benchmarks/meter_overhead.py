@@ -24,7 +24,7 @@ from deeprx.config import LinkConfig
 from deeprx.energy.assess import Subject, inference_work
 from deeprx.energy.meters import EnergyMeter, open_meter
 from deeprx.io import InputError
-from deeprx.models.deeprx import create_model
+from deeprx.models.registry import create_model
 from deeprx.runtime import use_all_cores
 
 

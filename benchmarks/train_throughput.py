@@ -29,7 +29,7 @@ from rich.table import Table
 
 from deeprx.config import FEATURES, LinkConfig, input_channels
 from deeprx.link.simulator import UplinkSimulator
-from deeprx.models.deeprx import create_model
+from deeprx.models.registry import create_model
 from deeprx.receivers import FrontEnd, NeuralReceiver
 from deeprx.runtime import bf16_supported, resolve_device, use_all_cores
 from deeprx.train.trainer import TrainingStep, bce_loss

@@ -24,7 +24,7 @@ from deeprx.energy.estimate import (
     metric2_joules,
     totals,
 )
-from deeprx.energy.flops import LayerCount, conv_macs, count_layers, model_totals
+from deeprx.energy.flops import LayerCount, conv_macs, count_layers, front_end_flops, model_totals, slot_flops
 from deeprx.energy.meters import EnergyMeter, ModeledMeter, RaplMeter, open_meter
 from deeprx.energy.processors import MemoryEnergy, _processor_from_entry, load_catalogue
 from deeprx.energy.protocol import (
@@ -35,7 +35,7 @@ from deeprx.energy.protocol import (
     relative_energy_joules,
 )
 from deeprx.io import InputError
-from deeprx.models.deeprx import create_model, flops_per_slot
+from deeprx.models.registry import create_model
 
 # --- counts -------------------------------------------------------------------------------------------
 
@@ -51,12 +51,19 @@ def test_depthwise_dilated_conv_matches_analytic_formula() -> None:
     assert counter.get_total_flops() == 2 * 5_892_096
 
 
+def flop_counter_mode(model: torch.nn.Module, n_subcarriers: int) -> int:
+    """torch's own count of one slot's forward pass: the oracle the hand counts are checked against."""
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model.eval()(torch.zeros(1, model.config.in_channels, 14, n_subcarriers))
+    return int(counter.get_total_flops())
+
+
 def test_conv_totals_equal_flop_counter_mode() -> None:
     for name, n_sc in (("deeprx_eighth", 24), ("deeprx_half_c64", 48)):
         model = create_model(name, n_rx=2, bits_per_symbol=4)
         layers = count_layers(model, n_sc)
         totals_ = model_totals(layers)
-        assert totals_["conv_flops"] == flops_per_slot(model, n_sc) == 2 * totals_["macs"]
+        assert totals_["conv_flops"] == flop_counter_mode(model, n_sc) == 2 * totals_["macs"]
         assert totals_["params"] == sum(p.numel() for p in model.parameters())
 
 
@@ -72,6 +79,20 @@ def test_other_work_is_counted_apart() -> None:
     stem = layers[0]
     assert stem.name == "stem" and stem.other_flops == stem.act_write_bytes // 4  # bias: one add per output
     assert stem.act_read_bytes == 4 * model.config.in_channels * grid
+
+
+def test_slot_flops_say_what_they_count() -> None:
+    """One counter: the network's convolutions, all its work, the front end's, and the receiver's total."""
+    model = create_model("deeprx_eighth", n_rx=2, bits_per_symbol=4, in_channels=18)
+    flops = slot_flops(model, "enhanced", 24, 13 * 24)
+    totals_ = model_totals(count_layers(model, 24))
+    assert flops.network_conv == totals_["conv_flops"] == flop_counter_mode(model, 24)
+    assert flops.network == totals_["conv_flops"] + totals_["other_flops"]
+    # by hand, 2 RX, 14 x 24 REs, 312 data REs: LS 6*2*336 + interpolation 14*2*336 + LMMSE (16*2+20)*312
+    # + normalisation (4*2 + 3*2*2)*336 + two log10 per RE 40*336
+    assert flops.front_end == front_end_flops("enhanced", 2, 24, 312) == 4032 + 9408 + 16224 + 6720 + 13440
+    assert front_end_flops("paper", 2, 24, 312) == 4032
+    assert flops.total == flops.network + flops.front_end
 
 
 # --- estimates ----------------------------------------------------------------------------------------
@@ -321,7 +342,7 @@ def test_energy_estimate_json_and_bad_input() -> None:
     assert result.exit_code == 0, result.output
     est = json.loads(result.stdout)
     model = create_model("deeprx_eighth", 2, 8)
-    assert est["totals"]["conv_flops"] == flops_per_slot(model, 24)
+    assert est["totals"]["conv_flops"] == flop_counter_mode(model, 24)
     assert set(est["processors"]) >= {"coral-edge-tpu", "rtx-2080-ti", "host"}
     tpu = est["processors"]["coral-edge-tpu"]
     assert tpu["joules_per_slot"]["metric0"] == pytest.approx(est["totals"]["flops"] / 2e12)

@@ -120,7 +120,7 @@ def test_serve_counts_every_offered_slot(trained) -> None:
 
 def test_a_dense_student_runs_on_the_folded_and_onnx_paths(trained, tmp_path: Path) -> None:
     """The hardware-friendly student (dense 3x3 blocks) goes through BatchNorm folding and ONNX unchanged."""
-    from deeprx.models.deeprx import create_model
+    from deeprx.models.registry import create_model
 
     _, cfg = trained
     model = create_model("dense_sixteenth", cfg.link.n_rx, cfg.link.bits_per_symbol)

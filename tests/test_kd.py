@@ -13,7 +13,7 @@ from deeprx.config import ConfigError, RunConfig
 from deeprx.io import InputError
 from deeprx.link.baselines import LmmseReceiver
 from deeprx.link.simulator import UplinkSimulator
-from deeprx.models.deeprx import create_model
+from deeprx.models.registry import create_model
 from deeprx.receivers import FrontEnd, NetworkInput, NeuralReceiver, data_re_logits, paper_input
 from deeprx.train import checkpoint
 from deeprx.train.distill import GENIE_TEACHER, LS_LMMSE_TEACHER, distillation_loss, load_teacher

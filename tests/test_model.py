@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from deeprx.models.deeprx import PRESETS, count_parameters, create_model, flops_per_slot
+from deeprx.energy.flops import slot_flops
+from deeprx.models.deeprx import count_parameters
+from deeprx.models.registry import create_model, list_models
 
 
 def test_full_size_has_about_1_23m_parameters() -> None:
@@ -21,7 +23,7 @@ def test_presets_shrink_central_blocks_first() -> None:
 
 
 def test_presets_cover_a_range_of_flops() -> None:
-    flops = {name: flops_per_slot(create_model(name), 48) for name in PRESETS}
+    flops = {name: slot_flops(create_model(name), "paper", 48, 13 * 48).network_conv for name in list_models()}
     assert max(flops.values()) / min(flops.values()) > 100
     assert flops["deeprx_full"] > flops["deeprx_full_c128"] > flops["deeprx_half"]
 
@@ -29,18 +31,6 @@ def test_presets_cover_a_range_of_flops() -> None:
 def test_unknown_preset_names_the_known_ones() -> None:
     with pytest.raises(KeyError, match="deeprx_full"):
         create_model("resnet50")
-
-
-def test_model_file_imports_only_torch() -> None:
-    import ast
-    import inspect
-
-    import deeprx.models.deeprx as module
-
-    tree = ast.parse(inspect.getsource(module))
-    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
-    assert imported <= {"__future__", "collections", "dataclasses", "torch"}
 
 
 def test_in_channels_default_to_the_papers_input() -> None:

@@ -12,7 +12,7 @@ from deeprx.energy.flops import classical_flops, front_end_flops
 from deeprx.link.baselines import FusedLmmseReceiver, LmmseReceiver
 from deeprx.link.fused import FusedLsLmmse, SionnaLsLmmse
 from deeprx.link.simulator import UplinkSimulator, sionna_device
-from deeprx.models.deeprx import create_model
+from deeprx.models.registry import create_model
 from deeprx.receivers import (
     FrontEnd,
     NeuralReceiver,

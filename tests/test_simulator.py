@@ -106,3 +106,9 @@ def test_the_delay_spread_range_can_be_given_per_batch() -> None:
         return float((h[..., 1:] - h[..., :-1]).abs().mean() / h.abs().mean())
 
     assert selectivity(longer.h) > 2 * selectivity(default.h)
+
+
+@pytest.mark.parametrize("dmrs", [1, 2])
+def test_the_link_counts_the_data_res_of_sionnas_mask(dmrs: int) -> None:
+    link = LinkConfig(n_prb=2, dmrs_symbols=dmrs)
+    assert link.n_data_re == UplinkSimulator(link).n_data_re == (14 - dmrs) * 24

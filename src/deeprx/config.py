@@ -102,6 +102,12 @@ def _check_range(name: str, value: tuple[float, float], lo: float, hi: float) ->
     _check(ok, name, value, f"a pair (low, high) with {lo} <= low <= high <= {hi}")
 
 
+def data_res(n_subcarriers: int, dmrs_symbols: int, n_symbols: int = SYMBOLS_PER_SLOT) -> int:
+    """Data REs per slot: DMRS type 1 with two CDM groups without data reserves each DMRS symbol whole (equal to
+    the simulator's data mask from Sionna's PUSCH config: tested)."""
+    return (n_symbols - dmrs_symbols) * n_subcarriers
+
+
 @dataclass(frozen=True)
 class LinkConfig:
     """The PUSCH uplink: grid, modulation, channel models and the ranges drawn per batch or slot.
@@ -162,6 +168,10 @@ class LinkConfig:
     @property
     def n_subcarriers(self) -> int:
         return 12 * self.n_prb
+
+    @property
+    def n_data_re(self) -> int:
+        return data_res(self.n_subcarriers, self.dmrs_symbols)
 
 
 @dataclass(frozen=True)
@@ -322,9 +332,9 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         _check_types(self, "")
-        from deeprx.models.deeprx import PRESETS  # local: models import config
+        from deeprx.models.registry import is_model, list_models  # local: torch only once a model is named
 
-        _check(self.model in PRESETS, "model", self.model, f"one of {sorted(PRESETS)}")
+        _check(is_model(self.model), "model", self.model, f"one of {list_models()}")
         _check(0 <= self.seed < 2**31, "seed", self.seed, "an integer in [0, 2^31)")
         cuda_n = self.device.startswith("cuda:") and self.device[5:].isdigit()
         _check(self.device in DEVICES or cuda_n, "device", self.device, f"one of {DEVICES} or cuda:N")

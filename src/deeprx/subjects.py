@@ -16,7 +16,8 @@ import torch
 
 from deeprx.config import PAPER_LINK, LinkConfig, RunConfig, input_channels
 from deeprx.energy.assess import Subject
-from deeprx.models.deeprx import DeepRx, create_model
+from deeprx.models.deeprx import DeepRx
+from deeprx.models.registry import create_model
 from deeprx.runtime import resolve_device
 from deeprx.train import checkpoint
 
@@ -52,6 +53,7 @@ def energy_subject(checkpoint_dir: Path | None, model: str, link: LinkConfig, de
         net,
         cfg.model,
         cfg.link.n_subcarriers,
+        dmrs_symbols=cfg.link.dmrs_symbols,
         device=resolve_device(device),
         features=cfg.features,
         training_workload=functools.partial(_trainer_step, cfg, net),

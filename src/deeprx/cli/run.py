@@ -47,11 +47,13 @@ def info(
 ) -> None:
     """Parameters and FLOPs per slot of a model preset (all presets with --model all)."""
     from deeprx.config import LinkConfig
-    from deeprx.models.deeprx import PRESETS, count_parameters, create_model, flops_per_slot
+    from deeprx.energy.flops import slot_flops
+    from deeprx.models.deeprx import count_parameters
+    from deeprx.models.registry import create_model, list_models
 
     with guard():
         link = LinkConfig(n_prb=n_prb, n_rx=n_rx, modulation=modulation)
-        names = sorted(PRESETS) if model == "all" else [model]
+        names = list_models() if model == "all" else [model]
         rows = []
         for name in names:
             net = create_model(name, link.n_rx, link.bits_per_symbol)
@@ -59,7 +61,7 @@ def info(
                 {
                     "model": name,
                     "parameters": count_parameters(net),
-                    "flops_per_slot": flops_per_slot(net, link.n_subcarriers),
+                    "flops_per_slot": slot_flops(net, "paper", link.n_subcarriers, link.n_data_re).network_conv,
                     "grid": [14, link.n_subcarriers],
                     "n_rx": n_rx,
                     "bits_per_symbol": link.bits_per_symbol,
@@ -79,7 +81,7 @@ def info(
                 f"{r['flops_per_slot'] / 2e9:.3f}",
             )
         console.print(table)
-        console.print("FLOPs: torch FlopCounterMode over the convolutions, FLOP = 2 x MAC.")
+        console.print("FLOPs: the network's convolution products, FLOP = 2 x MAC (equal to torch's FlopCounterMode).")
 
 
 @app.command()

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from deeprx.config import SYMBOLS_PER_SLOT
+from deeprx.config import PAPER_LINK, SYMBOLS_PER_SLOT, data_res
 from deeprx.energy.estimate import METHODS, by_block, estimate_layers, metric0_joules, totals
 from deeprx.energy.flops import block_totals, count_layers, front_end_flops, model_totals
 from deeprx.energy.meters import EnergyMeter
@@ -37,6 +37,7 @@ class Subject:
     name: str
     n_subcarriers: int
     n_symbols: int = SYMBOLS_PER_SLOT
+    dmrs_symbols: int = PAPER_LINK.dmrs_symbols  # sets the data REs the front end equalises
     device: torch.device = CPU
     features: str = "paper"
     training_workload: TrainingWorkload | None = None
@@ -68,7 +69,7 @@ def estimates(subject: Subject, catalogue: dict[str, Processor], memory: MemoryE
             "assumptions": list(proc.assumptions),
         }
     # The front end (LS, interpolation, LMMSE for the enhanced inputs) is part of the receiver: its own line.
-    n_data_re = (subject.n_symbols - 1) * subject.n_subcarriers  # one DMRS symbol
+    n_data_re = data_res(subject.n_subcarriers, subject.dmrs_symbols, subject.n_symbols)
     front = front_end_flops(subject.features, subject.model.config.n_rx, subject.n_subcarriers, n_data_re)
     return {
         "model": subject.name,

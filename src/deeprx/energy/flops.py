@@ -141,6 +141,36 @@ def count_layers(
     return rows
 
 
+@dataclass(frozen=True)
+class SlotFlops:
+    """The FLOPs of one neural receiver on one slot, by what they count.
+
+    Attributes:
+        network_conv: the network's convolution products, 2 x MAC (what ``FlopCounterMode`` and the paper count).
+        network: every operation of the network: ``network_conv`` plus biases, BatchNorm, ReLU and residual adds.
+        front_end: the front end's (slot -> network input), counted by hand (:func:`front_end_flops`).
+    """
+
+    network_conv: int
+    network: int
+    front_end: int
+
+    @property
+    def total(self) -> int:
+        """What the receiver computes per slot: network and front end."""
+        return self.network + self.front_end
+
+
+def slot_flops(
+    model: DeepRx, features: str, n_subcarriers: int, n_data_re: int, n_symbols: int = SYMBOLS_PER_SLOT
+) -> SlotFlops:
+    """The one FLOP count of a receiver (its network and its ``features`` front end) on one slot of
+    ``n_symbols x n_subcarriers`` REs, ``n_data_re`` of them data."""
+    totals = model_totals(count_layers(model, n_subcarriers, n_symbols))
+    front = front_end_flops(features, model.config.n_rx, n_subcarriers, n_data_re, n_symbols)
+    return SlotFlops(network_conv=totals["conv_flops"], network=totals["flops"], front_end=front)
+
+
 def block_totals(layers: list[LayerCount]) -> dict[str, dict[str, int]]:
     """Sums per block (``stem``, ``block1`` ..., ``head``) of every numeric count, in execution order."""
     totals: dict[str, dict[str, int]] = {}

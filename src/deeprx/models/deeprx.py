@@ -9,8 +9,9 @@ depthwise-separable dilated 3x3 convolutions each (depth multiplier 2), then Bat
 output convolution. Dilations are ``(symbol, subcarrier)``: the time axis has only 14 symbols, so the
 larger dilation is along frequency. The reference widths give about 1.23 M parameters.
 
-Sizes are registered presets over one builder (like timm's model entry points). Smaller presets shrink
-the central blocks 5-7 first, which the energy breakdown shows to cost the most, then halve all widths.
+Sizes are presets over one builder, registered in :mod:`deeprx.models.registry` (like timm's model entry
+points). Smaller presets shrink the central blocks 5-7 first, which the energy breakdown shows to cost the most,
+then halve all widths.
 
 ``block="dense"`` replaces every separable convolution by a dense dilated 3x3 one: more FLOPs per channel,
 but dense 3x3 convolutions run near the peak of CPUs (oneDNN) and tensor cores, where depthwise ones are
@@ -20,11 +21,12 @@ J/slot (``benchmarks/inference.py``), not by FLOPs alone.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from deeprx.models.registry import register_model
 
 BLOCKS: tuple[str, ...] = ("separable", "dense")
 REFERENCE_CHANNELS: tuple[int, ...] = (64, 64, 128, 128, 256, 256, 256, 128, 128, 64, 64)
@@ -148,13 +150,6 @@ class DeepRx(nn.Module):
 
 # --- presets ------------------------------------------------------------------------------------------
 
-PRESETS: dict[str, Callable[..., DeepRx]] = {}
-
-
-def register_model(fn: Callable[..., DeepRx]) -> Callable[..., DeepRx]:
-    PRESETS[fn.__name__] = fn
-    return fn
-
 
 def _scaled(factor: float, center: int | None = None) -> tuple[int, ...]:
     """Reference widths times ``factor``; ``center`` caps blocks 5-7 (the widest) first."""
@@ -246,25 +241,5 @@ def dense_sixteenth(n_rx: int = 2, bits_per_symbol: int = 8, in_channels: int = 
     return _build(_scaled(0.0625), 4, n_rx, bits_per_symbol, in_channels, block="dense")
 
 
-def create_model(name: str, n_rx: int = 2, bits_per_symbol: int = 8, in_channels: int = 0) -> DeepRx:
-    """Build a registered preset (``in_channels`` 0: the paper's input); ``KeyError`` names the known presets."""
-    if name not in PRESETS:
-        raise KeyError(f"unknown model preset {name!r}: known presets are {sorted(PRESETS)}")
-    return PRESETS[name](n_rx=n_rx, bits_per_symbol=bits_per_symbol, in_channels=in_channels)
-
-
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-def flops_per_slot(model: DeepRx, n_subcarriers: int, n_symbols: int = 14) -> int:
-    """Convolution FLOPs (2 x MAC) of one forward pass on one slot, from ``torch``'s FlopCounterMode."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    z = torch.zeros(1, model.config.in_channels, n_symbols, n_subcarriers, device=next(model.parameters()).device)
-    was_training = model.training
-    model.eval()
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model(z)
-    model.train(was_training)
-    return int(counter.get_total_flops())

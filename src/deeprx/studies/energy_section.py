@@ -10,7 +10,7 @@ from deeprx.config import PAPER_LINK
 from deeprx.energy.assess import lifecycle_table, metered
 from deeprx.energy.flops import block_totals, count_layers
 from deeprx.io import read_json, write_json
-from deeprx.models.deeprx import create_model
+from deeprx.models.registry import create_model
 from deeprx.studies.chain import Chain
 from deeprx.studies.paper import PAPER
 from deeprx.studies.plan import StudyPlan

@@ -34,14 +34,14 @@ GENIE = "genie"  # perfect-CSI LMMSE: a bound no receiver can deploy
 
 @dataclass(frozen=True)
 class Candidate:
-    """A trained model of a study: its trial ``key``, preset, role, quality and FLOPs per slot (network +
-    front end)."""
+    """A trained model of a study: its trial ``key``, preset, role, quality and ``total_flops`` per slot (network
+    and front end: :attr:`deeprx.energy.flops.SlotFlops.total`)."""
 
     key: str
     model: str
     role: str
     geo: float
-    flops_per_slot: float
+    total_flops: float
     shipped: str = ""  # the shipped checkpoint's name, where the candidate is one
 
     @classmethod
@@ -57,12 +57,12 @@ class Candidate:
         return self.shipped or self.model
 
 
-def classical_candidates(references: dict[str, float], link: LinkConfig, n_data_re: int) -> list[Candidate]:
+def classical_candidates(references: dict[str, float], link: LinkConfig) -> list[Candidate]:
     """The classical receivers of ``references`` (name -> geo-mean BER on the candidates' test set) as
-    candidates on ``link`` (``n_data_re`` data REs per slot), their FLOPs counted by hand."""
+    candidates on ``link``, their FLOPs counted by hand."""
     return [
         Candidate(name, name, GENIE if name == PERFECT_CSI_LMMSE else CLASSICAL, geo,
-                  classical_flops(name == PERFECT_CSI_LMMSE, link.n_rx, link.n_subcarriers, n_data_re,
+                  classical_flops(name == PERFECT_CSI_LMMSE, link.n_rx, link.n_subcarriers, link.n_data_re,
                                   link.bits_per_symbol))
         for name, geo in references.items()
     ]  # fmt: skip
@@ -130,9 +130,9 @@ def assess(
         if measured_rate is not None:
             m = measured_rate(c)
         else:
-            m = RateMeasurement(processor.peak_flops / c.flops_per_slot, "estimated (peak FLOP/s / FLOPs per slot)")
+            m = RateMeasurement(processor.peak_flops / c.total_flops, "estimated (peak FLOP/s / FLOPs per slot)")
         sustains = m.slots_per_s >= rate_per_s if m.sustains is None else m.sustains
-        joules = metric0_joules(c.flops_per_slot, processor)
+        joules = metric0_joules(c.total_flops, processor)
         rows.append(Assessed(c, joules, "estimated (metric0)", m.slots_per_s, m.method, sustains))
     real = [r for r in rows if r.candidate.role != GENIE]  # a bound is not a choice
     front = dict(zip(map(id, real), pareto([(r.joules_per_slot, r.candidate.geo) for r in real]), strict=True))
@@ -150,9 +150,8 @@ def shipped_candidates(dmrs_symbols: int = 1) -> CandidateSet:
     from their records (every slot of the cpu test set, seed 0), FLOPs counted on their own grid (network + front
     end), and the classical receivers from the same records."""
     from deeprx import pretrained
-    from deeprx.energy.flops import count_layers, front_end_flops, model_totals
+    from deeprx.energy.flops import slot_flops
     from deeprx.evaluate.ber import geometric_mean_ber
-    from deeprx.link.simulator import UplinkSimulator
     from deeprx.train import checkpoint
 
     def geo(evaluation: dict[str, Any], receiver: str) -> float:
@@ -160,7 +159,7 @@ def shipped_candidates(dmrs_symbols: int = 1) -> CandidateSet:
         return geometric_mean_ber(r["bit_errors"], r["bits"])
 
     candidates, folders, references = [], {}, {}
-    links: dict[str, tuple[LinkConfig, int]] = {}  # each link (by its repr) and its data REs, counted once
+    links: list[LinkConfig] = []
     for name in pretrained.current_names():
         rec = pretrained.record(name)
         if rec.dmrs_symbols != dmrs_symbols:
@@ -168,18 +167,16 @@ def shipped_candidates(dmrs_symbols: int = 1) -> CandidateSet:
         folder = pretrained.resolve(name)
         model, ckpt = checkpoint.load_model(folder)
         link = ckpt.config.link
-        if repr(link) not in links:
-            links[repr(link)] = link, UplinkSimulator(link).n_data_re
-        flops = model_totals(count_layers(model, link.n_subcarriers))["flops"]
-        flops += front_end_flops(rec.features, link.n_rx, link.n_subcarriers, links[repr(link)][1])
+        links.append(link)
+        flops = slot_flops(model, rec.features, link.n_subcarriers, link.n_data_re).total
         candidates.append(Candidate(name, rec.model, "shipped", geo(rec.evaluation, "DeepRx"), flops, name))
         folders[name] = folder
         for baseline in BASELINES:
             references.setdefault(baseline, geo(rec.evaluation, baseline))
     if not candidates:
         raise InputError(f"no shipped receiver with {dmrs_symbols} DMRS symbol(s): see deeprx pretrained list")
-    link, n_data_re = next(iter(links.values()))  # the records' test set: the first receiver's link
-    return CandidateSet(candidates + classical_candidates(references, link, n_data_re), references, folders, link)
+    link = links[0]  # the records' test set: the first receiver's link
+    return CandidateSet(candidates + classical_candidates(references, link), references, folders, link)
 
 
 def study_candidates(out: Path) -> CandidateSet:
@@ -189,7 +186,6 @@ def study_candidates(out: Path) -> CandidateSet:
     from deeprx.config import RunConfig
     from deeprx.evaluate.ber import BerCurve
     from deeprx.io import read_json
-    from deeprx.link.simulator import UplinkSimulator
     from deeprx.studies.store import Store
 
     if not (out / "studies.sqlite").exists():
@@ -208,5 +204,5 @@ def study_candidates(out: Path) -> CandidateSet:
     references = {c["receiver"]: BerCurve.from_dict(c).geometric_mean_ber() for c in curves["curves"]
                   if c["receiver"] in BASELINES}  # fmt: skip
     link = RunConfig.from_dict(data["plan"]["base"]).with_overrides({"link.dmrs_symbols": 1}).link
-    classical = classical_candidates(references, link, UplinkSimulator(link).n_data_re)
+    classical = classical_candidates(references, link)
     return CandidateSet(candidates + classical, references, folders, link)

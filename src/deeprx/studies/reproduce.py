@@ -24,7 +24,6 @@ from deeprx.energy.assess import PAPER_RATE_PER_S
 from deeprx.evaluate.ber import BerCurve, bootstrap, curve_summary, interval, never_better
 from deeprx.io import atomic_write, write_json
 from deeprx.link.baselines import BASELINES, LS_LMMSE
-from deeprx.link.simulator import UplinkSimulator
 from deeprx.studies.chain import Chain
 from deeprx.studies.energy_section import energy_section
 from deeprx.studies.frontier import Candidate, assess, classical_candidates
@@ -169,7 +168,7 @@ def reproduce(
     references = {name: BerCurve.from_dict(c).geometric_mean_ber() for name, c in curves[1]["baselines"].items()}
     one_dmrs = plan.base.with_overrides({"link.dmrs_symbols": 1}).link
     candidates = [Candidate.of(r) for r in pool.values()]
-    candidates += classical_candidates(references, one_dmrs, UplinkSimulator(one_dmrs).n_data_re)
+    candidates += classical_candidates(references, one_dmrs)
     frontier = {key: assess(candidates, chain.processors[key], PAPER_RATE_PER_S) for key in FRONTIER_PROCESSORS}
     results.frontier = {key: [a.to_dict() for a in rows_] for key, rows_ in frontier.items()}
     results.learning = {d: _learning(c, plan.base.train) for d, c in curves.items()}

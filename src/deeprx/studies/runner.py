@@ -14,7 +14,7 @@ from typing import Any
 from deeprx import pretrained
 from deeprx.config import EvalConfig, KdConfig, RunConfig, TrainConfig, config_hash
 from deeprx.energy.estimate import metric0_joules
-from deeprx.energy.flops import count_layers, front_end_flops, model_totals
+from deeprx.energy.flops import slot_flops
 from deeprx.energy.processors import Processor
 from deeprx.evaluate.ber import BerCurve, evaluate
 from deeprx.link.baselines import baseline_receivers
@@ -69,18 +69,15 @@ class Trial:
         return pretrained.resolve(self.shipped) if self.shipped else out / "runs" / self.key
 
 
-def _energy(
-    model: Any, features: str, n_subcarriers: int, n_data_re: int, processors: dict[str, Processor]
-) -> dict[str, Any]:
+def _energy(model: Any, cfg: RunConfig, processors: dict[str, Processor]) -> dict[str, Any]:
     """FLOPs per slot of the network and, as its own line, of its front end; metric-0 energy of both."""
-    totals = model_totals(count_layers(model, n_subcarriers))
-    front = front_end_flops(features, model.config.n_rx, n_subcarriers, n_data_re)
+    flops = slot_flops(model, cfg.features, cfg.link.n_subcarriers, cfg.link.n_data_re)
     return {
-        "flops_per_slot": totals["conv_flops"],
-        "all_flops_per_slot": totals["flops"],
-        "front_end": features,
-        "front_end_flops_per_slot": front,
-        "metric0_joules_per_slot": {k: metric0_joules(totals["flops"] + front, p) for k, p in processors.items()},
+        "flops_per_slot": flops.network_conv,
+        "all_flops_per_slot": flops.network,
+        "front_end": cfg.features,
+        "front_end_flops_per_slot": flops.front_end,
+        "metric0_joules_per_slot": {k: metric0_joules(flops.total, p) for k, p in processors.items()},
     }
 
 
@@ -147,7 +144,7 @@ def execute_trial(
         "sinr_at_target_db": curve.sinr_at_ber(cfg.eval.target_ber),
         "ber_at_max_sinr": curve.ber[-1],
         "validation_log": [r for r in ckpt.log if "val_ber" in r],
-        **_energy(model, cfg.features, cfg.link.n_subcarriers, int(testset.data_mask.sum()), processors),
+        **_energy(model, cfg, processors),
     }
 
 

@@ -22,7 +22,8 @@ from safetensors.torch import load_file, save_file
 
 from deeprx.config import ConfigError, RunConfig, input_channels
 from deeprx.io import InputError, atomic_write, read_json, sha256_file, write_json
-from deeprx.models.deeprx import DeepRx, create_model
+from deeprx.models.deeprx import DeepRx
+from deeprx.models.registry import create_model
 
 FORMAT_VERSION = 1
 # What a checkpoint and the data it is evaluated on must share: the weights fix them. Everything else of the
@@ -179,11 +180,11 @@ def check_weights(
     if _shapes(saved) == _shapes(wanted):
         return
     from deeprx.config import FEATURES
-    from deeprx.models.deeprx import PRESETS
+    from deeprx.models.registry import list_models
 
     fits = [
         f"{name} with {features} input"
-        for name in sorted(PRESETS)
+        for name in list_models()
         for features in FEATURES
         if _shapes(
             create_model(

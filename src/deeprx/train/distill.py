@@ -19,7 +19,8 @@ from deeprx.config import RunConfig, derive_seed
 from deeprx.io import InputError, sha256_file
 from deeprx.link.baselines import LS_LMMSE, PERFECT_CSI_LMMSE
 from deeprx.link.simulator import Slot, UplinkSimulator
-from deeprx.models.deeprx import DeepRx, create_model
+from deeprx.models.deeprx import DeepRx
+from deeprx.models.registry import create_model
 from deeprx.receivers import NetworkInput, NeuralReceiver, load_receiver
 from deeprx.train import checkpoint
 from deeprx.train.losses import annealed_kd_weight, hint_term, kd_loss, sobolev_term

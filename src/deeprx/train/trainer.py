@@ -24,7 +24,8 @@ from deeprx.config import LinkConfig, RunConfig, TrainConfig, derive_seed, input
 from deeprx.io import InputError
 from deeprx.link.baselines import LmmseReceiver
 from deeprx.link.simulator import Slot, UplinkSimulator
-from deeprx.models.deeprx import DeepRx, create_model
+from deeprx.models.deeprx import DeepRx
+from deeprx.models.registry import create_model
 from deeprx.receivers import FrontEnd, NeuralReceiver, bit_error_rate, initialise
 from deeprx.runtime import autocast, bf16_supported, resolve_device, use_all_cores
 from deeprx.train import checkpoint, ddp
