@@ -56,8 +56,8 @@ from deeprx.link.simulator import UplinkSimulator
 from deeprx.link.testset import TestSet
 from deeprx.models.registry import create_model
 from deeprx.receivers import FrontEnd, data_re_logits
+from deeprx.runs import checkpoint
 from deeprx.runtime import resolve_device, use_all_cores
-from deeprx.train import checkpoint
 
 console = Console(width=200)
 CPU = torch.device("cpu")

@@ -14,15 +14,15 @@ import argparse
 import json
 from pathlib import Path
 
-from deeprx import pretrained
 from deeprx.energy.assess import estimates
 from deeprx.energy.processors import load_catalogue, load_memory_energy
 from deeprx.evaluate.ber import curve_summary, evaluate
+from deeprx.evaluation import evaluation_config
 from deeprx.link.baselines import baseline_receivers
 from deeprx.link.simulator import UplinkSimulator
 from deeprx.link.testset import TestSet
-from deeprx.pipeline import evaluation_config
 from deeprx.receivers import load_receiver
+from deeprx.runs import registry
 from deeprx.runtime import resolve_device
 from deeprx.subjects import energy_subject
 from deeprx.train.trainer import train
@@ -48,7 +48,7 @@ def main() -> dict:
 
     # 1. A shipped receiver, evaluated on your link: the network is fully convolutional, so its grid, speeds and
     #    channels may differ from its training link; n_rx, modulation and input features are fixed by its weights.
-    teacher_dir = pretrained.resolve(TEACHER)  # the run folder inside the package, hash-checked
+    teacher_dir = registry.resolve(TEACHER)  # the run folder inside the package, hash-checked
     start, stop, step = args.sinr
     link = {
         "link.n_prb": args.n_prb,

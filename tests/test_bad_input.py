@@ -25,7 +25,7 @@ from deeprx.energy.assess import lifecycle_table
 from deeprx.energy.meters import EnergyMeter
 from deeprx.energy.protocol import measure, resolution_problem
 from deeprx.io import LOCK_FILE, InputError, atomic_write, claim_output_folder, remove_stale_temporaries
-from deeprx.train import checkpoint
+from deeprx.runs import checkpoint
 from deeprx.train.trainer import train
 
 runner = CliRunner()
@@ -159,7 +159,7 @@ def test_disk_full_at_a_checkpoint_names_the_last_good_one(tmp_path: Path, monke
             raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
         save_file(tensors, path)
 
-    monkeypatch.setattr("deeprx.train.checkpoint.save_file", full_disk_at_second_save)
+    monkeypatch.setattr("deeprx.runs.checkpoint.save_file", full_disk_at_second_save)
     first = runner.invoke(app, ["train", "--steps", "2", *TINY, "--out", str(out)])
     assert first.exit_code == 0, first.output
     run_cli(

@@ -122,7 +122,7 @@ def test_the_learning_figure_draws_an_error_free_ls_lmmse_and_checkpoint(tmp_pat
 
 
 def test_figure_titles_name_the_test_channels() -> None:
-    from deeprx.pipeline import channel_label, link_title
+    from deeprx.report.plots import channel_label, link_title
 
     assert channel_label(("CDL-A", "CDL-C", "UMi", "TDL-B")) == "CDL-A/C, UMi, TDL-B"
     umi = RunConfig().with_overrides({**ROBUSTNESS.common, **suite("robustness").cases[2].overrides})

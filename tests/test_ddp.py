@@ -13,7 +13,7 @@ import torch
 
 from deeprx.config import load_profile
 from deeprx.link.simulator import Slot, UplinkSimulator
-from deeprx.train import checkpoint
+from deeprx.runs import checkpoint
 from deeprx.train.ddp import Ranks
 from deeprx.train.trainer import train
 

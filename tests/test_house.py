@@ -92,6 +92,18 @@ def test_no_import_circle_in_the_package() -> None:
     assert _cycle(graph) is None, " -> ".join(_cycle(graph) or [])
 
 
+def test_the_output_layout_is_spelled_once() -> None:
+    """``studies.sqlite``, ``testsets`` and ``OUT / "runs"`` appear in deeprx.runs.layout alone."""
+    for path in PACKAGE.rglob("*.py"):
+        if path == PACKAGE / "runs" / "layout.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant):
+                assert node.value not in ("studies.sqlite", "testsets"), (path.name, node.lineno)
+            if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) and isinstance(node.right, ast.Constant):
+                assert node.right.value != "runs", (path.name, node.lineno)
+
+
 def test_energy_imports_nothing_from_train() -> None:
     graph = _module_imports()
     for name, deps in graph.items():

@@ -16,7 +16,7 @@ from deeprx.infer.engine import agreement, auto_select, build_engine, fold_batch
 from deeprx.infer.serve import serve
 from deeprx.link.simulator import UplinkSimulator
 from deeprx.receivers import paper_input
-from deeprx.train import checkpoint
+from deeprx.runs import checkpoint
 from deeprx.train.trainer import train
 
 

@@ -15,8 +15,9 @@ from deeprx.link.baselines import LmmseReceiver
 from deeprx.link.simulator import UplinkSimulator
 from deeprx.models.registry import create_model
 from deeprx.receivers import FrontEnd, NetworkInput, NeuralReceiver, data_re_logits, paper_input
-from deeprx.train import checkpoint
-from deeprx.train.distill import GENIE_TEACHER, LS_LMMSE_TEACHER, distillation_loss, load_teacher
+from deeprx.runs import checkpoint
+from deeprx.runs.reference import GENIE_TEACHER, LS_LMMSE_TEACHER
+from deeprx.train.distill import distillation_loss, load_teacher
 from deeprx.train.losses import bernoulli_kl, kd_loss, masked_bce
 from deeprx.train.trainer import BatchCache, train
 

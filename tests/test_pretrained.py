@@ -11,7 +11,6 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from deeprx import pretrained
 from deeprx.cli import app
 from deeprx.config import load_profile
 from deeprx.energy.processors import load_catalogue
@@ -19,23 +18,23 @@ from deeprx.io import InputError, write_json
 from deeprx.link.baselines import LmmseReceiver
 from deeprx.link.simulator import UplinkSimulator
 from deeprx.receivers import FrontEnd, load_receiver
-from deeprx.train import checkpoint
+from deeprx.runs import checkpoint, registry
 from deeprx.train.distill import load_teacher
 
-SHIPPED = pretrained.names()
+SHIPPED = registry.names()
 
 
 def test_the_studies_draw_current_shipped_receivers() -> None:
     from deeprx.studies.plan import SHIPPED_STUDENTS, SHIPPED_TEACHERS
 
     for dmrs, name in (*SHIPPED_TEACHERS, *SHIPPED_STUDENTS):
-        assert name in pretrained.current_names() and pretrained.record(name).dmrs_symbols == dmrs, name
+        assert name in registry.current_names() and registry.record(name).dmrs_symbols == dmrs, name
 
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_each_shipped_checkpoint_loads_and_its_record_checks_out(name: str) -> None:
-    folder = pretrained.resolve(name)  # checks the tensor hash
-    rec = pretrained.record(name)
+    folder = registry.resolve(name)  # checks the tensor hash
+    rec = registry.record(name)
     ckpt = checkpoint.load(folder)
     cfg = ckpt.config
     assert (rec.model, rec.features, rec.dmrs_symbols, rec.steps) == (
@@ -56,15 +55,15 @@ def test_each_shipped_checkpoint_loads_and_its_record_checks_out(name: str) -> N
 
 def test_a_tampered_checkpoint_fails_its_hash(tmp_path: Path) -> None:
     name = SHIPPED[0]
-    shutil.copytree(pretrained.WEIGHTS_DIR / name, tmp_path / name)
+    shutil.copytree(registry.WEIGHTS_DIR / name, tmp_path / name)
     tensors = tmp_path / name / checkpoint.TENSORS
     data = bytearray(tensors.read_bytes())
     data[-1] ^= 0xFF
     tensors.write_bytes(bytes(data))
     with pytest.raises(InputError, match="hash"):
-        pretrained.resolve(name, root=tmp_path)
+        registry.resolve(name, root=tmp_path)
     with pytest.raises(InputError, match="no pretrained checkpoint named"):
-        pretrained.resolve("nope", root=tmp_path)
+        registry.resolve("nope", root=tmp_path)
 
 
 # The receivers meant for use, with the most of LS-LMMSE's BER each may have at 35 dB on the fixed slots below: the
@@ -84,7 +83,7 @@ def _ber_beside_ls_lmmse(name: str, dmrs_symbols: int, sinr_db: float) -> tuple[
     sim = UplinkSimulator(cfg.link)
     slot = sim.sample(32, seed=2024, sinr_db=sinr_db, channel_models=cfg.eval.channel_models,
                       speed_mps=cfg.eval.speed_mps, delay_spread_ns=cfg.eval.delay_spread_ns)  # fmt: skip
-    receiver, _ = load_receiver(pretrained.resolve(name))
+    receiver, _ = load_receiver(registry.resolve(name))
     ours = float(((receiver(slot) > 0).float() != slot.bits).float().mean())
     ls = float(((LmmseReceiver(sim, perfect_csi=False)(slot) > 0).float() != slot.bits).float().mean())
     return ours, ls
@@ -142,9 +141,9 @@ def test_serve_bench_runs_the_front_end_of_a_shipped_receiver() -> None:
 
 
 def test_a_run_from_a_shipped_receiver_takes_this_machines_device_not_the_training_one() -> None:
-    from deeprx.pipeline import evaluation_config
+    from deeprx.evaluation import evaluation_config
 
-    folder = pretrained.resolve("cpu-teacher-dmrs1")
+    folder = registry.resolve("cpu-teacher-dmrs1")
     assert checkpoint.saved_config(folder).device.startswith("cuda")  # trained on a GPU, as its record says
     assert evaluation_config(folder, None, {}, None).device == "auto"
     assert evaluation_config(folder, None, {"device": "cpu"}, None).device == "cpu"
@@ -188,16 +187,16 @@ def test_pretrained_list_prints_every_name_whole_at_80_columns() -> None:
 
 def test_a_record_check_is_kept_and_read_back(tmp_path: Path) -> None:
     root = tmp_path / "weights"
-    shutil.copytree(pretrained.WEIGHTS_DIR / "cpu-teacher-half-32k", root / "cpu-teacher-half-32k")
+    shutil.copytree(registry.WEIGHTS_DIR / "cpu-teacher-half-32k", root / "cpu-teacher-half-32k")
     evaluation = {"seeds": [0, 1], "per_seed": {0: [_row(1)], 1: [_row(2)]}, "summary": [_row(3, slots=8)]}
-    check = pretrained.seed_check(evaluation, "deeprx pretrained check X", "abc1234", "cpu")
+    check = registry.seed_check(evaluation, "deeprx pretrained check X", "abc1234", "cpu")
     assert check["slots_per_point"] == 4 and check["per_seed"]["1"]["DeepRx (x)"]["bit_errors"] == [2]
-    shipped_checks = pretrained.record("cpu-teacher-half-32k", root).checks  # other seeds and points: kept
-    pretrained.add_check("cpu-teacher-half-32k", check, root)
-    pretrained.add_check("cpu-teacher-half-32k", check, root)  # the same check again replaces the first
-    rec = pretrained.record("cpu-teacher-half-32k", root)
-    assert rec.format_version == pretrained.RECORD_VERSION and rec.checks == [*shipped_checks, check]
-    assert pretrained.resolve("cpu-teacher-half-32k", root)  # the tensors are untouched: the hash holds
+    shipped_checks = registry.record("cpu-teacher-half-32k", root).checks  # other seeds and points: kept
+    registry.add_check("cpu-teacher-half-32k", check, root)
+    registry.add_check("cpu-teacher-half-32k", check, root)  # the same check again replaces the first
+    rec = registry.record("cpu-teacher-half-32k", root)
+    assert rec.format_version == registry.RECORD_VERSION and rec.checks == [*shipped_checks, check]
+    assert registry.resolve("cpu-teacher-half-32k", root)  # the tensors are untouched: the hash holds
 
 
 def _row(errors: int, slots: int = 4) -> dict:
@@ -208,21 +207,21 @@ def _row(errors: int, slots: int = 4) -> dict:
 
 def test_a_record_suite_is_kept_replaced_and_listed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = tmp_path / "weights"
-    shutil.copytree(pretrained.WEIGHTS_DIR / "cpu-teacher-half-32k", root / "cpu-teacher-half-32k")
+    shutil.copytree(registry.WEIGHTS_DIR / "cpu-teacher-half-32k", root / "cpu-teacher-half-32k")
     summary = [_row(1), {**_row(400), "receiver": "LS-LMMSE"}, {**_row(0), "receiver": "Perfect-CSI LMMSE"}]
     data = {"suite": "robustness", "seeds": [1],
             "cases": [{"case": "TDL-A..E", "slug": "tdl", "overrides": {"eval.channel_models": ["TDL-A"]},
                        "summary": summary}]}  # fmt: skip
-    result = pretrained.suite_result(data, [{"ratio_to_ls": 1 / 400}], "deeprx pretrained check X", "abc1234", "cpu")
+    result = registry.suite_result(data, [{"ratio_to_ls": 1 / 400}], "deeprx pretrained check X", "abc1234", "cpu")
     assert result["cases"][0]["receivers"]["LS-LMMSE"]["bit_errors"] == [400]
-    pretrained.add_suite("cpu-teacher-half-32k", result, root)
-    pretrained.add_suite("cpu-teacher-half-32k", {**result, "commit": "def5678"}, root)  # the same suite: replaced
-    rec = pretrained.record("cpu-teacher-half-32k", root)
+    registry.add_suite("cpu-teacher-half-32k", result, root)
+    registry.add_suite("cpu-teacher-half-32k", {**result, "commit": "def5678"}, root)  # the same suite: replaced
+    rec = registry.record("cpu-teacher-half-32k", root)
     assert list(rec.suites) == ["robustness"] and rec.suites["robustness"]["commit"] == "def5678"
-    assert pretrained.resolve("cpu-teacher-half-32k", root)
-    monkeypatch.setattr(pretrained, "WEIGHTS_DIR", root)
-    monkeypatch.setattr(pretrained.names, "__defaults__", (root,))
-    monkeypatch.setattr(pretrained.record, "__defaults__", (root,))
+    assert registry.resolve("cpu-teacher-half-32k", root)
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", root)
+    monkeypatch.setattr(registry.names, "__defaults__", (root,))
+    monkeypatch.setattr(registry.record, "__defaults__", (root,))
     listed = CliRunner().invoke(app, ["pretrained", "list"], terminal_width=200)
     assert "suite robustness at def5678 (seed 1, 40 dB): tdl 1.0e-03 (0.0025x LS)" in listed.output, listed.output
 
@@ -232,24 +231,24 @@ def test_a_superseded_receiver_stays_shipped_but_is_not_offered(
 ) -> None:
     root = tmp_path / "weights"
     for name in ("cpu-teacher-half-32k", "cpu-teacher-broad-dmrs1", "cpu-teacher-dmrs2"):
-        shutil.copytree(pretrained.WEIGHTS_DIR / name, root / name)
-        fresh = dataclasses.replace(pretrained.record(name, root), superseded={})  # as it was shipped
-        write_json(root / name / pretrained.RECORD, fresh.to_dict())
+        shutil.copytree(registry.WEIGHTS_DIR / name, root / name)
+        fresh = dataclasses.replace(registry.record(name, root), superseded={})  # as it was shipped
+        write_json(root / name / registry.RECORD, fresh.to_dict())
     with pytest.raises(InputError, match="DMRS"):
-        pretrained.supersede("cpu-teacher-half-32k", "cpu-teacher-dmrs2", "why", "abc1234", root)
+        registry.supersede("cpu-teacher-half-32k", "cpu-teacher-dmrs2", "why", "abc1234", root)
     with pytest.raises(InputError, match="itself"):
-        pretrained.supersede("cpu-teacher-half-32k", "cpu-teacher-half-32k", "why", "abc1234", root)
+        registry.supersede("cpu-teacher-half-32k", "cpu-teacher-half-32k", "why", "abc1234", root)
     with pytest.raises(InputError, match="say why"):
-        pretrained.supersede("cpu-teacher-half-32k", "cpu-teacher-broad-dmrs1", " ", "abc1234", root)
-    assert "cpu-teacher-half-32k" in pretrained.current_names(root)
-    rec = pretrained.supersede("cpu-teacher-half-32k", "cpu-teacher-broad-dmrs1", "trained longer", "abc1234", root)
+        registry.supersede("cpu-teacher-half-32k", "cpu-teacher-broad-dmrs1", " ", "abc1234", root)
+    assert "cpu-teacher-half-32k" in registry.current_names(root)
+    rec = registry.supersede("cpu-teacher-half-32k", "cpu-teacher-broad-dmrs1", "trained longer", "abc1234", root)
     assert rec.superseded == {"by": "cpu-teacher-broad-dmrs1", "why": "trained longer", "commit": "abc1234"}
-    assert pretrained.current_names(root) == ["cpu-teacher-broad-dmrs1", "cpu-teacher-dmrs2"]
-    assert "cpu-teacher-half-32k" in pretrained.names(root) and pretrained.resolve("cpu-teacher-half-32k", root)
+    assert registry.current_names(root) == ["cpu-teacher-broad-dmrs1", "cpu-teacher-dmrs2"]
+    assert "cpu-teacher-half-32k" in registry.names(root) and registry.resolve("cpu-teacher-half-32k", root)
     with pytest.raises(InputError, match="itself superseded"):  # a chain of successors is not followed
-        pretrained.supersede("cpu-teacher-broad-dmrs1", "cpu-teacher-half-32k", "why", "abc1234", root)
-    monkeypatch.setattr(pretrained, "WEIGHTS_DIR", root)
-    for f in (pretrained.names, pretrained.record, pretrained.resolve):
+        registry.supersede("cpu-teacher-broad-dmrs1", "cpu-teacher-half-32k", "why", "abc1234", root)
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", root)
+    for f in (registry.names, registry.record, registry.resolve):
         monkeypatch.setattr(f, "__defaults__", (root,))
     listed = CliRunner().invoke(app, ["pretrained", "list"], terminal_width=200)
     assert "superseded by cpu-teacher-broad-dmrs1 (at abc1234): trained longer" in listed.output, listed.output
@@ -265,7 +264,7 @@ def test_recommend_chooses_among_the_shipped_receivers() -> None:
                                       "--no-measure", "--json"])  # fmt: skip
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    one_dmrs = {n for n in pretrained.current_names() if pretrained.record(n).dmrs_symbols == 1}
+    one_dmrs = {n for n in registry.current_names() if registry.record(n).dmrs_symbols == 1}
     classical = {"LS-LMMSE", "Perfect-CSI LMMSE"}
     assert {c["key"] for c in data["candidates"]} == one_dmrs | classical  # the classical receivers as points
     assert set(data["references_geo_mean_ber"]) == classical

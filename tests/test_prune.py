@@ -10,7 +10,7 @@ import torch
 from deeprx.config import RunConfig
 from deeprx.io import InputError
 from deeprx.models.registry import create_model
-from deeprx.train import checkpoint
+from deeprx.runs import checkpoint
 from deeprx.train.prune import PruneError, kept_channels, prune_into, stream_groups
 from deeprx.train.trainer import train
 

@@ -211,10 +211,10 @@ def test_the_fused_classical_receivers_equal_sionnas_detector(perfect_csi: bool)
 
 
 def test_a_shipped_receiver_decides_the_same_through_both_front_ends() -> None:
-    from deeprx import pretrained
     from deeprx.receivers import load_receiver
+    from deeprx.runs import registry
 
-    run_dir = pretrained.resolve("cpu-teacher-dmrs1")
+    run_dir = registry.resolve("cpu-teacher-dmrs1")
     receiver, ckpt = load_receiver(run_dir)
     sim = UplinkSimulator(ckpt.config.link)
     reference = NeuralReceiver(receiver.model, FrontEnd(sim, ckpt.config.features, SionnaLsLmmse(sim)))

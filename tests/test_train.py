@@ -12,7 +12,7 @@ from deeprx.config import RunConfig
 from deeprx.io import InputError, sha256_file
 from deeprx.link.simulator import Slot, UplinkSimulator
 from deeprx.models.deeprx import DeepRx
-from deeprx.train import checkpoint
+from deeprx.runs import checkpoint
 from deeprx.train.trainer import BatchCache, bce_loss, learning_rate, train
 
 

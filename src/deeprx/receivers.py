@@ -33,8 +33,8 @@ from deeprx.config import RunConfig, input_channels
 from deeprx.link.fused import FusedLsLmmse, LsLmmse
 from deeprx.link.simulator import Slot, UplinkSimulator, sionna_device
 from deeprx.models.deeprx import DeepRx
-from deeprx.train import checkpoint
-from deeprx.train.checkpoint import Checkpoint
+from deeprx.runs import checkpoint
+from deeprx.runs.checkpoint import Checkpoint
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

@@ -18,8 +18,8 @@ from deeprx.config import PAPER_LINK, LinkConfig, RunConfig, input_channels
 from deeprx.energy.assess import Subject
 from deeprx.models.deeprx import DeepRx
 from deeprx.models.registry import create_model
+from deeprx.runs import checkpoint
 from deeprx.runtime import resolve_device
-from deeprx.train import checkpoint
 
 if TYPE_CHECKING:  # the simulator (Sionna) is imported only by the functions that simulate
     from deeprx.infer.engine import Engine

@@ -69,7 +69,7 @@ def checkpoint_dir_of(checkpoint: Path | None, pretrained: str | None, required:
     if checkpoint is not None and pretrained is not None:
         raise InputError("give --checkpoint or --pretrained, not both")
     if pretrained is not None:
-        from deeprx.pretrained import record, resolve
+        from deeprx.runs.registry import record, resolve
 
         folder = resolve(pretrained)
         if superseded := record(pretrained).superseded:

@@ -52,8 +52,8 @@ def _energy_subject(
     import dataclasses
 
     from deeprx.config import LinkConfig
+    from deeprx.runs.checkpoint import saved_config
     from deeprx.subjects import energy_subject
-    from deeprx.train.checkpoint import saved_config
 
     run_dir = checkpoint_dir_of(checkpoint, pretrained, required=False)
     if run_dir is None:

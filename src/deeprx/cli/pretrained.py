@@ -25,7 +25,7 @@ app = typer.Typer(no_args_is_help=True, help="Shipped, pretrained receivers: lis
 @app.command("list")
 def pretrained_list(as_json: JsonOpt = False) -> None:
     """The shipped checkpoints: how each was made and its BER beside LS-LMMSE on its profile's test set."""
-    from deeprx.pretrained import names, record
+    from deeprx.runs.registry import names, record
 
     with guard():
         records = [record(n).to_dict() for n in names()]
@@ -115,8 +115,8 @@ def pretrained_check(
     With --suite, evaluate it on the suite's cases instead (e.g. --suite robustness --seeds 1) and record them.
     """
     from deeprx.cli.run import parse_seeds
-    from deeprx.pipeline import evaluate_checkpoint, evaluation_config
-    from deeprx.pretrained import add_check, resolve, seed_check
+    from deeprx.evaluation import evaluate_checkpoint, evaluation_config
+    from deeprx.runs.registry import add_check, resolve, seed_check
     from deeprx.runtime import resolve_device
 
     with guard() as claim:
@@ -155,8 +155,8 @@ def _check_suite(
 ) -> None:
     from deeprx.cli.run import print_suite
     from deeprx.evaluate.suites import suite
-    from deeprx.pipeline import evaluate_suite, evaluation_config, suite_rows
-    from deeprx.pretrained import add_suite, resolve, suite_result
+    from deeprx.evaluation import evaluate_suite, evaluation_config, suite_rows
+    from deeprx.runs.registry import add_suite, resolve, suite_result
     from deeprx.runtime import resolve_device
 
     chosen = suite(suite_name)
@@ -230,7 +230,8 @@ def pretrained_add(
     as_json: JsonOpt = False,
 ) -> None:
     """Ship a finished run: evaluate it on its profile's test set, then copy it into the registry with its record."""
-    from deeprx.pretrained import add, evaluate_run
+    from deeprx.evaluation import evaluate_run
+    from deeprx.runs.registry import add
 
     with guard():
         if not command.startswith("deeprx "):
@@ -250,7 +251,7 @@ def pretrained_supersede(
 ) -> None:
     """Mark a shipped receiver as superseded: it stays shipped (records and studies name it) but recommend and the
     frontier leave it out, and its entry says what to use instead and why."""
-    from deeprx.pretrained import supersede
+    from deeprx.runs.registry import supersede
 
     with guard():
         rec = supersede(name, by, why, source_commit())

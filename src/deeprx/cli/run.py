@@ -33,6 +33,7 @@ from deeprx.cli.common import (
 from deeprx.config import PAPER_LINK, RunConfig, parse_override
 from deeprx.evaluate.suites import Suite
 from deeprx.io import InputError
+from deeprx.runs.layout import OutputLayout
 
 app = typer.Typer()
 
@@ -105,7 +106,7 @@ def simulate(
     with guard() as claim:
         cfg = config_from(profile, sets, seed=seed)
         claim(out)
-        ts = TestSet.ensure(cfg, out / "testsets", show_progress=not as_json)
+        ts = TestSet.ensure(cfg, OutputLayout(out).testsets, show_progress=not as_json)
         data = {
             "path": str(ts.path),
             "sinr_points_db": ts.sinr_points_db,
@@ -204,8 +205,8 @@ def evaluate_cmd(
     robustness evaluates it on each of the suite's test sets (deeprx.evaluate.suites), one folder each in OUT.
     """
     from deeprx.evaluate.suites import suite
-    from deeprx.pipeline import evaluate_checkpoint, evaluation_config
-    from deeprx.train import checkpoint
+    from deeprx.evaluation import evaluate_checkpoint, evaluation_config
+    from deeprx.runs import checkpoint
 
     with guard() as claim:
         checkpoint_dir = checkpoint_dir_of(checkpoint_dir, pretrained)
@@ -241,21 +242,17 @@ def compare_cmd(
     """Two checkpoints on the same test slots beside LS-LMMSE and perfect-CSI LMMSE, and A - B with 95 % paired
     bootstrap intervals over the slots: the geometric-mean BER difference (< 0: A better) and the SINR gain at the
     target BER (> 0: A better). Both are tested on A's test set (or --profile's); their test sets must agree."""
-    from deeprx import pretrained
+    from deeprx.evaluation import compare_checkpoints, evaluation_config, weights_of
     from deeprx.link.testset import testset_key
-    from deeprx.pipeline import compare_checkpoints, evaluation_config, weights_of
-    from deeprx.train import checkpoint
+    from deeprx.runs import checkpoint
+    from deeprx.runs.reference import trained_folder
 
     with guard() as claim:
         overrides = dict(parse_override(s) for s in sets or [])
         seed_list = parse_seeds(seeds)
         folders: dict[str, Path] = {}
         for name in (a, b):
-            folder = pretrained.resolve(name) if pretrained.is_pretrained(name) else Path(name)
-            if not checkpoint.exists(folder):
-                raise InputError(f"{name!r} is neither a run folder with a checkpoint nor a shipped receiver "
-                                 "(deeprx pretrained list)")  # fmt: skip
-            folders[name] = folder
+            folders[name] = trained_folder(name, "compare:")
         if len(folders) < 2:
             raise InputError(f"compare needs two different checkpoints, got {a!r} twice")
         cfg = evaluation_config(folders[a], profile, overrides, device)
@@ -285,8 +282,8 @@ def compare_cmd(
 def _evaluate_suite(
     checkpoint_dir: Path, cfg: RunConfig, chosen: Suite, out: Path, seeds: list[int] | None, as_json: bool
 ) -> None:
+    from deeprx.evaluation import evaluate_suite, suite_rows
     from deeprx.io import write_json
-    from deeprx.pipeline import evaluate_suite, suite_rows
 
     data = evaluate_suite(checkpoint_dir, cfg, chosen, out, show_progress=not as_json, seeds=seeds)
     receiver = data["cases"][0]["summary"][0]["receiver"]

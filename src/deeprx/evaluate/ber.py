@@ -20,11 +20,15 @@ import numpy as np
 import torch
 from scipy.stats import beta
 
+from deeprx.link.baselines import BASELINES, LS_LMMSE
 from deeprx.link.testset import TestSet
 from deeprx.receivers import Receiver, slot_bit_errors
 
 CI_LEVEL = 0.95  # the level of every interval this project reports
 N_BOOT_POINT = 2000  # bootstrap resamples of one SINR point's slots
+# ``target_bit_errors`` that no SINR point reaches: every slot of the test set is counted (no early stop), so
+# curves can be bootstrapped in pairs over the same slots.
+ALL_SLOTS = 10**15
 
 
 @dataclass
@@ -184,6 +188,23 @@ def sinr_gain_db(better: BerCurve, reference: BerCurve, target: float) -> float 
     """How many dB less SINR ``better`` needs than ``reference`` at ``target``; ``None`` if either floors."""
     a, b = better.sinr_at_ber(target), reference.sinr_at_ber(target)
     return None if a is None or b is None else b - a
+
+
+def summarize(curves: list[BerCurve], target_ber: float) -> list[dict[str, Any]]:
+    """Per receiver: :func:`curve_summary` (geometric-mean BER, SINR at the target BER, BER at the highest SINR
+    with its intervals), the gain over LS-LMMSE at the target, and the flag of a receiver never better than it."""
+    ls = next((c for c in curves if c.receiver == LS_LMMSE), None)
+    rows = []
+    for c in curves:
+        rows.append(
+            {
+                **curve_summary(c, target_ber),
+                "gain_over_ls_db": None if ls is None or c is ls else sinr_gain_db(c, ls, target_ber),
+                # a neural receiver that beats LS-LMMSE nowhere is flagged in every report
+                "never_better_than_ls": bool(c.receiver not in BASELINES and ls and never_better(c, ls)),
+            }
+        )
+    return rows
 
 
 def evaluate(

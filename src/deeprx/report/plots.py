@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 
+from deeprx.config import RunConfig
 from deeprx.evaluate.ber import BerCurve
 from deeprx.io import atomic_write
 
@@ -56,3 +57,21 @@ def plot_ber(curves: list[BerCurve], stem: Path, title: str, target_ber: float |
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     return save_figure(fig, stem)
+
+
+def channel_label(models: tuple[str, ...]) -> str:
+    """Channel models, each family once: ``("CDL-A", "CDL-C", "UMi")`` -> ``CDL-A/C, UMi``."""
+    families: dict[str, list[str]] = {}
+    for m in models:
+        family, _, variant = m.partition("-")
+        families.setdefault(family, []).append(variant)
+    return ", ".join(f"{f}-{'/'.join(v)}" if all(v) else f for f, v in families.items())
+
+
+def link_title(cfg: RunConfig) -> str:
+    """The evaluated link and test channels, for a figure's title."""
+    link, ev = cfg.link, cfg.eval
+    return (
+        f"{link.modulation.upper()}, {link.n_prb} PRB, {link.n_rx} RX, {link.dmrs_symbols} DMRS symbol(s); "
+        f"{channel_label(ev.channel_models)}, {ev.speed_mps[0]:g}-{ev.speed_mps[1]:g} m/s"
+    )

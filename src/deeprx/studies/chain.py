@@ -8,14 +8,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from deeprx import pretrained
 from deeprx.energy.processors import load_catalogue
+from deeprx.evaluate.ber import ALL_SLOTS
 from deeprx.io import InputError
+from deeprx.runs import checkpoint, registry
+from deeprx.runs.layout import OutputLayout
+from deeprx.runs.reference import RefKind, parse
 from deeprx.studies.plan import StudyPlan
 from deeprx.studies.quantized import qat_key, run_qat_trial
 from deeprx.studies.runner import Trial, baselines_key, run_baselines, run_trial
 from deeprx.studies.store import Store
-from deeprx.train import checkpoint
 from deeprx.train.trainer import BatchCache
 
 BATCH_CACHE_BYTES = 6 * 2**30  # ~4,400 batches of 32 slots at 4 PRB; the paper grid's are ~6.5x larger
@@ -43,12 +45,12 @@ class Chain:
         # Every trial of one DMRS setting trains on the same batch stream: simulate each batch once.
         self.batches = BatchCache(BATCH_CACHE_BYTES)
         self.trainer = functools.partial(trainer, batch_cache=self.batches)
-        self.store = Store(out / "studies.sqlite")
+        self.store = Store(OutputLayout(out).store)
         self.processors = load_catalogue()
 
     def cfg(self, model: str, dmrs_symbols: int = 1, steps: int | None = None, kd: dict[str, Any] | None = None):
         overrides: dict[str, Any] = {"model": model, "link.dmrs_symbols": dmrs_symbols}
-        overrides["eval.target_bit_errors"] = 10**15  # every slot counted
+        overrides["eval.target_bit_errors"] = ALL_SLOTS
         if steps is not None:
             overrides["train.steps"] = steps
         overrides.update(kd or {})
@@ -57,7 +59,7 @@ class Chain:
     def teacher(self, model: str, dmrs_symbols: int = 1) -> Trial:
         """The teacher ``model``: the name of a shipped checkpoint, or a preset, which is the plan's shipped
         teacher where the plan names one for this DMRS setting, else trained here for ``teacher_steps``."""
-        if pretrained.is_pretrained(model):
+        if parse(model).kind is RefKind.SHIPPED:
             shipped: str | None = model
         else:
             shipped = dict(self.plan.shipped_teachers).get(dmrs_symbols) if model == self.plan.teacher else None
@@ -68,7 +70,7 @@ class Chain:
     def shipped(self, name: str, role: str, dmrs_symbols: int) -> Trial:
         """The shipped checkpoint ``name`` as a trial of ``role``: evaluated on this chain's test set of
         ``dmrs_symbols`` DMRS symbols, never trained."""
-        saved = checkpoint.saved_config(pretrained.resolve(name))
+        saved = checkpoint.saved_config(registry.resolve(name))
         if saved.link.dmrs_symbols != dmrs_symbols:
             raise InputError(f"{role} {name!r} was trained with {saved.link.dmrs_symbols} DMRS symbol(s), "
                              f"the study needs {dmrs_symbols}; name a shipped receiver of that setting")  # fmt: skip

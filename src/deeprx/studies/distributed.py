@@ -36,6 +36,7 @@ from typing import Any
 from deeprx.config import RunConfig, config_hash
 from deeprx.io import InputError
 from deeprx.link.testset import TestSet, testset_key
+from deeprx.runs.layout import OutputLayout
 from deeprx.runtime import THREADS_ENV
 from deeprx.studies.chain import Chain
 from deeprx.studies.plan import StudyPlan
@@ -78,7 +79,7 @@ class PlanningChain(Chain):
         self.store.add_member(study, trial.key, label)
         teacher = Path(trial.cfg.kd.teacher) if trial.cfg.kd.teacher else None
         # a teacher trained by this study (its run folder under OUT/runs) comes first; shipped ones are files
-        depends = (teacher.name,) if teacher is not None and teacher.parent == self.out / "runs" else ()
+        depends = (teacher.name,) if teacher is not None and OutputLayout(self.out).holds_run(teacher) else ()
         return self._add(Work(trial.key, "trial", trial.role, trial.cfg, trial, depends_on=depends))
 
     def baselines(self, dmrs_symbols: int) -> dict[str, Any]:
@@ -181,7 +182,7 @@ def run_on_ray(
         raise InputError("--executor ray needs Ray: pip install 'ray[default]'") from None
     work = plan_work(plan, out)
     for cfg in {config_hash(testset_key(w.cfg)): w.cfg for w in work}.values():  # each test set once
-        TestSet.ensure(cfg, out / "testsets", show_progress)
+        TestSet.ensure(cfg, OutputLayout(out).testsets, show_progress)
     started_here = not ray.is_initialized()
     if started_here:
         context = ray.init(address=address, log_to_driver=False)
@@ -189,7 +190,7 @@ def run_on_ray(
             print(f"Ray dashboard: http://{context.dashboard_url}")
     board = ray.remote(num_cpus=0)(Board).remote()
     task = ray.remote(max_retries=RETRIES, retry_exceptions=True)(execute)
-    store = Store(out / "studies.sqlite")
+    store = Store(OutputLayout(out).store)
     try:
         refs: dict[str, Any] = {}
         for w in work:

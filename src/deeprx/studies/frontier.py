@@ -27,6 +27,7 @@ from deeprx.energy.flops import classical_flops
 from deeprx.energy.processors import Processor
 from deeprx.io import InputError
 from deeprx.link.baselines import BASELINES, PERFECT_CSI_LMMSE
+from deeprx.runs.layout import OutputLayout
 
 CLASSICAL = "classical"  # the role of LS-LMMSE among the candidates
 GENIE = "genie"  # perfect-CSI LMMSE: a bound no receiver can deploy
@@ -149,10 +150,9 @@ def shipped_candidates(dmrs_symbols: int = 1) -> CandidateSet:
     """The current shipped receivers (none superseded) with ``dmrs_symbols`` DMRS symbols as candidates: quality
     from their records (every slot of the cpu test set, seed 0), FLOPs counted on their own grid (network + front
     end), and the classical receivers from the same records."""
-    from deeprx import pretrained
     from deeprx.energy.flops import slot_flops
     from deeprx.evaluate.ber import geometric_mean_ber
-    from deeprx.train import checkpoint
+    from deeprx.runs import checkpoint, registry
 
     def geo(evaluation: dict[str, Any], receiver: str) -> float:
         r = evaluation["receivers"][receiver]
@@ -160,11 +160,11 @@ def shipped_candidates(dmrs_symbols: int = 1) -> CandidateSet:
 
     candidates, folders, references = [], {}, {}
     links: list[LinkConfig] = []
-    for name in pretrained.current_names():
-        rec = pretrained.record(name)
+    for name in registry.current_names():
+        rec = registry.record(name)
         if rec.dmrs_symbols != dmrs_symbols:
             continue
-        folder = pretrained.resolve(name)
+        folder = registry.resolve(name)
         model, ckpt = checkpoint.load_model(folder)
         link = ckpt.config.link
         links.append(link)
@@ -182,24 +182,24 @@ def shipped_candidates(dmrs_symbols: int = 1) -> CandidateSet:
 def study_candidates(out: Path) -> CandidateSet:
     """The 1-DMRS models of the study in ``out`` (``reproduce.json`` and ``studies.sqlite``) and the classical
     receivers on the same test set, with each network's run folder (shipped ones resolved)."""
-    from deeprx import pretrained
     from deeprx.config import RunConfig
     from deeprx.evaluate.ber import BerCurve
     from deeprx.io import read_json
+    from deeprx.runs import registry
     from deeprx.studies.store import Store
 
-    if not (out / "studies.sqlite").exists():
+    if not OutputLayout(out).store.exists():
         raise InputError(f"no study in {out}: run `deeprx reproduce --out {out}` first or pass --from OUT")
-    data = read_json(out / "reproduce.json", "study results (reproduce.json)")
+    data = read_json(OutputLayout(out).study_results, "study results (reproduce.json)")
     candidates, folders = [], {}
-    with Store(out / "studies.sqlite") as store:
+    with Store(OutputLayout(out).store) as store:
         for row in data["quality_vs_energy"]:
             result = store.result(row["key"])
             if result is None:
                 continue  # a trial the store no longer holds as done
             candidates.append(Candidate.of(result))
             shipped = result.get("shipped")
-            folders[row["key"]] = pretrained.resolve(shipped["name"]) if shipped else out / "runs" / row["key"]
+            folders[row["key"]] = registry.resolve(shipped["name"]) if shipped else OutputLayout(out).run(row["key"])
     curves = data["curves"]["1"]
     references = {c["receiver"]: BerCurve.from_dict(c).geometric_mean_ber() for c in curves["curves"]
                   if c["receiver"] in BASELINES}  # fmt: skip

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from deeprx.config import RunConfig, load_profile
-from deeprx.train.distill import GENIE_TEACHER, HINT_BLOCKS, LS_LMMSE_TEACHER
+from deeprx.runs.reference import GENIE_TEACHER, LS_LMMSE_TEACHER
+from deeprx.train.distill import HINT_BLOCKS
 
 
 @dataclass(frozen=True)

@@ -11,15 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from deeprx.evaluate.ber import evaluate
+from deeprx.evaluate.ber import ALL_SLOTS, evaluate
 from deeprx.infer.engine import onnx_file_engine
 from deeprx.link.simulator import UplinkSimulator
 from deeprx.link.testset import TestSet
 from deeprx.receivers import FrontEnd, RunnerReceiver
+from deeprx.runs import checkpoint
+from deeprx.runs.layout import OutputLayout
 from deeprx.runtime import use_all_cores
-from deeprx.studies.runner import ALL_SLOTS, Trial
+from deeprx.studies.runner import Trial
 from deeprx.studies.store import Store
-from deeprx.train import checkpoint
 from deeprx.train.qat import CPU, qat_finetune
 
 QAT_STEPS = 100  # fine-tuning steps: the loss settles within them on the cpu profile's students
@@ -68,14 +69,14 @@ def execute_qat(
 ) -> dict[str, Any]:
     """:func:`run_qat_trial`'s work and result, not stored."""
     key = qat_key(source, steps, lr)
-    folder = out / "runs" / key
+    folder = OutputLayout(out).run(key)
     folder.mkdir(parents=True, exist_ok=True)
     onnx = folder / INT8_ONNX
     facts = qat_finetune(source.run_dir(out), onnx, steps, lr)
     cfg = checkpoint.saved_config(source.run_dir(out))
     engine = onnx_file_engine(onnx, use_all_cores(), "onnx-qat", "QAT int8, ONNX Runtime (QDQ)")
     receiver = RunnerReceiver(engine.run, FrontEnd(UplinkSimulator(cfg.link, CPU), cfg.features))
-    testset = TestSet.ensure(source.cfg, out / "testsets", show_progress)
+    testset = TestSet.ensure(source.cfg, OutputLayout(out).testsets, show_progress)
     curve = evaluate({key: receiver}, testset, source.cfg.eval.batch_size, ALL_SLOTS, show_progress, CPU)[0]
     return {
         **{k: v for k, v in source_result.items() if k not in ("curve", "validation_log", "shipped")},

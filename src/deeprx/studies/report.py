@@ -7,7 +7,6 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-from deeprx import pretrained
 from deeprx.config import TrainConfig
 from deeprx.energy.assess import PAPER_RATE_PER_S
 from deeprx.evaluate.ber import BerCurve, high_sinr_cell
@@ -20,10 +19,10 @@ from deeprx.report.study_plots import (
     plot_teacher_study,
     plot_temperature_study,
 )
+from deeprx.runs import checkpoint, registry
 from deeprx.studies.plan import StudyPlan
 from deeprx.studies.results import ENERGY_PROCESSOR, Comparison, StudyResults
 from deeprx.studies.runner import SHIPPED_STUDENT, curve_of
-from deeprx.train import checkpoint
 from deeprx.train.curves import LearningCurve
 
 
@@ -95,7 +94,7 @@ def learning_figures(curves: dict[int, dict[str, Any]], plan: StudyPlan, out: Pa
             curve = trial_curve(c[role], plan.base.train)
             students.append(dataclasses.replace(curve, label=budget_label(f"{role} student", c[role])))
         for r in c.get("shipped", []):
-            curve = trial_curve(r, checkpoint.saved_config(pretrained.resolve(r["shipped"]["name"])).train)
+            curve = trial_curve(r, checkpoint.saved_config(registry.resolve(r["shipped"]["name"])).train)
             students.append(dataclasses.replace(curve, label=budget_label(SHIPPED_STUDENT, r)))
         title = f"Learning curves, {dmrs} DMRS symbol(s) ({plan.base.eval.speed_mps[0]:g}-"
         title += f"{plan.base.eval.speed_mps[1]:g} m/s validation slots)"

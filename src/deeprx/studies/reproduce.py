@@ -24,6 +24,7 @@ from deeprx.energy.assess import PAPER_RATE_PER_S
 from deeprx.evaluate.ber import BerCurve, bootstrap, curve_summary, interval, never_better
 from deeprx.io import atomic_write, write_json
 from deeprx.link.baselines import BASELINES, LS_LMMSE
+from deeprx.runs.layout import OutputLayout
 from deeprx.studies.chain import Chain
 from deeprx.studies.energy_section import energy_section
 from deeprx.studies.frontier import Candidate, assess, classical_candidates
@@ -183,9 +184,9 @@ def reproduce(
     results.store = chain.store.status_counts()
     chain.store.close()
     data = results.to_dict()
-    write_json(out / "reproduce.json", data)
+    write_json(OutputLayout(out).study_results, data)
     text = render_report(results)
-    atomic_write(out / "report.md", lambda p: p.write_text(text))
+    atomic_write(OutputLayout(out).report, lambda p: p.write_text(text))
     return data
 
 
@@ -207,7 +208,7 @@ def _failure_report(profile: str, chain: Chain, failed: list[dict[str, Any]], ou
         "|---|---|---|",
         *(f"| `{r['key']}` | {', '.join(r['studies'])} | {r['error'].splitlines()[-1][:300]} |" for r in rows),
     ]
-    atomic_write(out / "report.md", lambda p: p.write_text("\n".join(lines) + "\n"))
+    atomic_write(OutputLayout(out).report, lambda p: p.write_text("\n".join(lines) + "\n"))
     return data
 
 

@@ -11,20 +11,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deeprx import pretrained
 from deeprx.config import EvalConfig, KdConfig, RunConfig, TrainConfig, config_hash
 from deeprx.energy.estimate import metric0_joules
 from deeprx.energy.flops import slot_flops
 from deeprx.energy.processors import Processor
-from deeprx.evaluate.ber import BerCurve, evaluate
+from deeprx.evaluate.ber import ALL_SLOTS, BerCurve, evaluate
 from deeprx.link.baselines import baseline_receivers
 from deeprx.link.simulator import UplinkSimulator
 from deeprx.link.testset import TestSet, testset_key
 from deeprx.models.deeprx import count_parameters
 from deeprx.receivers import load_receiver
+from deeprx.runs import checkpoint, registry
+from deeprx.runs.layout import OutputLayout
+from deeprx.runs.reference import parse
 from deeprx.runtime import resolve_device
 from deeprx.studies.store import Store
-from deeprx.train import checkpoint
 from deeprx.train.trainer import train
 
 # Config fields added after trial keys existed: {section: {field: default}}; at their defaults they are left out
@@ -37,15 +38,13 @@ KEYED_ONLY_WHEN_SET: dict[str, dict[str, Any]] = {
     "eval": {"delay_spread_ns": _EVAL_DEFAULTS.delay_spread_ns},
 }  # fmt: skip
 SHIPPED_STUDENT = "shipped student"  # the role of a converged student a study evaluates, never trains
-# Every slot of the test set is counted (no early stop), so curves can be bootstrapped in pairs.
-ALL_SLOTS = 10**15
 
 
 @dataclass(frozen=True)
 class Trial:
     """One training run and its evaluation. ``role``: ``scratch``, ``teacher``, ``kd`` or :data:`SHIPPED_STUDENT`.
 
-    ``shipped`` names a pretrained checkpoint (:mod:`deeprx.pretrained`) that stands in for the training:
+    ``shipped`` names a pretrained checkpoint (:mod:`deeprx.runs.registry`) that stands in for the training:
     the trial is evaluated, never trained, and its run folder is the shipped one.
     """
 
@@ -60,13 +59,13 @@ class Trial:
         key scheme count only when set away from their defaults, so adding one keeps every key."""
         d = {k: v for k, v in self.cfg.to_dict().items() if k not in ("profile", "device")}
         if d["kd"]["teacher"]:
-            d["kd"]["teacher"] = Path(d["kd"]["teacher"]).name
+            d["kd"]["teacher"] = parse(d["kd"]["teacher"]).name
         for section, defaults in KEYED_ONLY_WHEN_SET.items():
             d[section] = {k: v for k, v in d[section].items() if k not in defaults or v != defaults[k]}
         return f"{self.cfg.model}-{config_hash(d)}"
 
     def run_dir(self, out: Path) -> Path:
-        return pretrained.resolve(self.shipped) if self.shipped else out / "runs" / self.key
+        return registry.resolve(self.shipped) if self.shipped else OutputLayout(out).run(self.key)
 
 
 def _energy(model: Any, cfg: RunConfig, processors: dict[str, Processor]) -> dict[str, Any]:
@@ -122,12 +121,12 @@ def execute_trial(
     device = resolve_device(cfg.device)
     receiver, ckpt = load_receiver(run_dir, device, expected=cfg)
     model = receiver.model
-    testset = TestSet.ensure(cfg, out / "testsets", show_progress)
+    testset = TestSet.ensure(cfg, OutputLayout(out).testsets, show_progress)
     curve = evaluate({trial.key: receiver}, testset, cfg.eval.batch_size, ALL_SLOTS, show_progress, device)[0]
     return {
         "key": trial.key,
         "role": trial.role,
-        "shipped": pretrained.record(trial.shipped).to_dict() if trial.shipped else None,
+        "shipped": registry.record(trial.shipped).to_dict() if trial.shipped else None,
         "model": cfg.model,
         "kd": cfg.kd.__dict__ if cfg.kd.teacher else None,
         "dmrs_symbols": cfg.link.dmrs_symbols,
@@ -165,9 +164,15 @@ def run_baselines(cfg: RunConfig, out: Path, store: Store, show_progress: bool =
     return result
 
 
+def baseline_curves(cfg: RunConfig, out: Path, store: Store, show_progress: bool) -> list[BerCurve]:
+    """The baselines' curves on the test set of ``cfg``, from the store or run now (:func:`run_baselines`)."""
+    baselines = run_baselines(cfg, out, store, show_progress)
+    return [BerCurve.from_dict(c) for c in baselines["curves"].values()]
+
+
 def execute_baselines(cfg: RunConfig, out: Path, show_progress: bool = True) -> dict[str, Any]:
     """The baselines' curves on the test set of ``cfg``, not stored."""
-    testset = TestSet.ensure(cfg, out / "testsets", show_progress)
+    testset = TestSet.ensure(cfg, OutputLayout(out).testsets, show_progress)
     device = resolve_device(cfg.device)
     receivers = baseline_receivers(UplinkSimulator(cfg.link, device))
     curves = evaluate(receivers, testset, cfg.eval.batch_size, ALL_SLOTS, show_progress, device)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from deeprx.io import InputError
-from deeprx.train import checkpoint
+from deeprx.runs import checkpoint
 
 # Budgets are read as "slots until the network first reaches this fraction of LS-LMMSE's BER at high SINR".
 LS_FRACTIONS: tuple[float, ...] = (0.1, 0.01)

@@ -14,7 +14,6 @@ from typing import Any
 
 import torch
 
-from deeprx import pretrained
 from deeprx.config import RunConfig, derive_seed
 from deeprx.io import InputError, sha256_file
 from deeprx.link.baselines import LS_LMMSE, PERFECT_CSI_LMMSE
@@ -22,17 +21,14 @@ from deeprx.link.simulator import Slot, UplinkSimulator
 from deeprx.models.deeprx import DeepRx
 from deeprx.models.registry import create_model
 from deeprx.receivers import NetworkInput, NeuralReceiver, load_receiver
-from deeprx.train import checkpoint
+from deeprx.runs import checkpoint
+from deeprx.runs.reference import GENIE_TEACHER, LS_LMMSE_TEACHER, RefKind, parse
 from deeprx.train.losses import annealed_kd_weight, hint_term, kd_loss, sobolev_term
 
 # The teacher runs on the student's link (its front end built for it): only what its weights fix must match.
 TEACHER_MUST_MATCH = ("link.n_rx", "link.modulation")
-# Teachers that are not networks: classical receivers' max-log LLRs, the probes of "is the teacher good
-# enough". The genie (perfect-CSI LMMSE) sees the true channel, which the student never does
-# (privileged-information distillation); LS-LMMSE sees what the student sees and, with 2 DMRS symbols,
-# beats a briefly trained DeepRx by far.
-GENIE_TEACHER = "genie-perfect-csi-lmmse"
-LS_LMMSE_TEACHER = "ls-lmmse"
+# Teachers that are not networks (deeprx.runs.reference): classical receivers' max-log LLRs; with 2 DMRS symbols
+# LS-LMMSE beats a briefly trained DeepRx by far.
 CLASSICAL_TEACHERS: dict[str, str] = {  # name -> receiver, as keyed in baseline_receivers
     GENIE_TEACHER: PERFECT_CSI_LMMSE,
     LS_LMMSE_TEACHER: LS_LMMSE,
@@ -55,10 +51,11 @@ def load_teacher(cfg: RunConfig, simulator: UplinkSimulator) -> tuple[TeacherLog
     the student's ``simulator`` (the run's one simulator, on the run's device).
 
     ``cfg.kd.teacher`` is a run folder (a DeepRx checkpoint, used in eval mode without gradients), the name
-    of a shipped checkpoint (:mod:`deeprx.pretrained`) or a name in :data:`CLASSICAL_TEACHERS`. Logits are
+    of a shipped checkpoint (:mod:`deeprx.runs.registry`) or a name in :data:`CLASSICAL_TEACHERS`. Logits are
     ``[batch, n_data_re, bits_per_symbol]`` float32, > 0 means bit 1.
     """
-    if cfg.kd.teacher in CLASSICAL_TEACHERS:
+    teacher_ref = parse(cfg.kd.teacher)
+    if teacher_ref.kind is RefKind.CLASSICAL:
         from deeprx.link.baselines import baseline_receivers  # local: Sionna blocks only when asked for
 
         receiver_name = CLASSICAL_TEACHERS[cfg.kd.teacher]
@@ -69,8 +66,7 @@ def load_teacher(cfg: RunConfig, simulator: UplinkSimulator) -> tuple[TeacherLog
 
         facts = {"teacher_model": receiver_name, "teacher_step": 0, "teacher_sha256": cfg.kd.teacher}
         return classical_logits, facts
-    shipped = pretrained.is_pretrained(cfg.kd.teacher)
-    teacher_dir = pretrained.resolve(cfg.kd.teacher) if shipped else Path(cfg.kd.teacher)
+    teacher_dir = teacher_ref.folder() if teacher_ref.trained else Path(cfg.kd.teacher)
     if not checkpoint.exists(teacher_dir):
         raise InputError(
             f"no teacher checkpoint in {teacher_dir}; train the teacher first (deeprx train), "

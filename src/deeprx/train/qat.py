@@ -25,8 +25,8 @@ from deeprx.config import derive_seed
 from deeprx.infer.engine import agreement, fold_batchnorm, split_depthwise
 from deeprx.link.simulator import UplinkSimulator
 from deeprx.receivers import FrontEnd
+from deeprx.runs import checkpoint
 from deeprx.runtime import CPU  # the int8 kernels are CPU ones (x86 FX backend, ONNX Runtime's CPU provider)
-from deeprx.train import checkpoint
 from deeprx.train.trainer import build_step
 
 

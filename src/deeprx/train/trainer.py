@@ -27,8 +27,9 @@ from deeprx.link.simulator import Slot, UplinkSimulator
 from deeprx.models.deeprx import DeepRx
 from deeprx.models.registry import create_model
 from deeprx.receivers import FrontEnd, NeuralReceiver, bit_error_rate, initialise
+from deeprx.runs import checkpoint
 from deeprx.runtime import autocast, bf16_supported, resolve_device, use_all_cores
-from deeprx.train import checkpoint, ddp
+from deeprx.train import ddp
 from deeprx.train.ddp import Ranks
 from deeprx.train.losses import masked_bce
 
@@ -112,14 +113,12 @@ def build_model(cfg: RunConfig, device: torch.device, facts: dict[str, Any] | No
 
 def init_from_checkpoint(cfg: RunConfig, model: DeepRx) -> dict[str, Any]:
     """Overwrite ``model`` with ``cfg.train.init_from``'s network pruned to its widths; the facts to record."""
-    from deeprx import pretrained
     from deeprx.io import sha256_file
+    from deeprx.runs.reference import trained_folder
     from deeprx.train.prune import PruneError, prune_into
 
     name = cfg.train.init_from
-    source = pretrained.resolve(name) if pretrained.is_pretrained(name) else Path(name)
-    if not checkpoint.exists(source):
-        raise InputError(f"train.init_from={name!r}: no checkpoint there; name a run folder or a shipped receiver")
+    source = trained_folder(name, "train.init_from")
     teacher, ckpt = checkpoint.load_model(source)
     checkpoint.check_compatible(ckpt.config, cfg, ("features", "link.n_rx", "link.modulation"))
     try:

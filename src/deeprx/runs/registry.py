@@ -8,7 +8,7 @@ which says how it was made and what it measured:
   the commit it ran at, ``device``, ``wall_seconds``, ``steps`` and ``slots_seen``;
 * ``tensors_sha256``: the hash of the tensor file, checked on every load;
 * ``evaluation``: BER vs SINR of the receiver and both classical baselines on every slot of the profile's
-  test set, measured by ``deeprx pretrained add`` (:func:`evaluate_run`);
+  test set, measured by ``deeprx pretrained add`` (:func:`deeprx.evaluation.evaluate_run`);
 * ``checks`` (format 2): BER at chosen SINR points on the test sets of several seeds, the tuning seed beside
   fresh ones, with 95 % intervals and the slots that hold the errors, each with the command and commit that
   measured it (``deeprx pretrained check``, :func:`add_check`);
@@ -38,7 +38,7 @@ from typing import Any
 
 from deeprx.io import InputError, read_json, sha256_file, write_json
 
-WEIGHTS_DIR = Path(__file__).parent / "weights"
+WEIGHTS_DIR = Path(__file__).parent.parent / "weights"  # package data: src/deeprx/weights/
 RECORD = "record.json"
 RECORD_VERSION = 4
 READABLE_VERSIONS = (1, 2, 3, RECORD_VERSION)  # format 1 had no checks, format 2 no suites, format 3 no superseded
@@ -99,7 +99,7 @@ def record(name: str, root: Path = WEIGHTS_DIR) -> PretrainedRecord:
 @functools.cache
 def _verified(folder: Path, tensors_sha256: str, mtime_ns: int) -> bool:
     """Whether the tensor file (as of ``mtime_ns``) has the record's hash; hashed once per process."""
-    from deeprx.train.checkpoint import TENSORS
+    from deeprx.runs.checkpoint import TENSORS
 
     return sha256_file(folder / TENSORS) == tensors_sha256
 
@@ -107,7 +107,7 @@ def _verified(folder: Path, tensors_sha256: str, mtime_ns: int) -> bool:
 def resolve(name: str, root: Path = WEIGHTS_DIR) -> Path:
     """The run folder of a shipped checkpoint, after checking its tensors against the record's hash (once per
     process and file version: a study names its teacher many times)."""
-    from deeprx.train.checkpoint import TENSORS
+    from deeprx.runs.checkpoint import TENSORS
 
     rec = record(name, root)
     folder = root / name
@@ -132,7 +132,7 @@ def add(
     root: Path = WEIGHTS_DIR,
 ) -> PretrainedRecord:
     """Ship a finished run folder under ``name``: copy its checkpoint and write its record."""
-    from deeprx.train import checkpoint
+    from deeprx.runs import checkpoint
 
     ckpt = checkpoint.load(run_dir)
     if ckpt.step < ckpt.config.train.steps:
@@ -191,7 +191,7 @@ def _rewrite(name: str, root: Path, **changes: Any) -> PretrainedRecord:
 
 
 def suite_result(data: dict[str, Any], rows: list[dict[str, Any]], command: str, commit: str, device: str) -> dict:
-    """A suite's result for a record, from :func:`deeprx.pipeline.evaluate_suite` and its ``suite_rows``: per case,
+    """A suite's result for a record, from :func:`deeprx.evaluation.evaluate_suite` and its ``suite_rows``: per case,
     every receiver's BER per point with both intervals and the slots with errors, and the ratio to LS-LMMSE."""
     keep = ("ber", "bit_errors", "ci_bits", "ci_slots", "slots", "slots_with_errors")
     cases = []
@@ -209,7 +209,7 @@ def suite_result(data: dict[str, Any], rows: list[dict[str, Any]], command: str,
 
 
 def seed_check(evaluation: dict[str, Any], command: str, commit: str, device: str) -> dict[str, Any]:
-    """A check for a record from :func:`deeprx.pipeline.evaluate_checkpoint` over several seeds: per seed and
+    """A check for a record from :func:`deeprx.evaluation.evaluate_checkpoint` over several seeds: per seed and
     pooled, each receiver's BER per point with both 95 % intervals and the slots with errors."""
 
     def points(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -227,50 +227,6 @@ def seed_check(evaluation: dict[str, Any], command: str, commit: str, device: st
         "slots_per_point": first["slots"][0] // len(evaluation["seeds"]),
         "per_seed": {str(seed): points(rows) for seed, rows in per_seed.items()},
         "pooled": points(evaluation["summary"]),
-    }
-
-
-GOAL_BER = 1e-3  # the SINR at this BER is recorded beside the profile's target (issue 12's goal)
-
-
-def evaluate_run(run_dir: Path, cache: Path, show_progress: bool = True) -> dict[str, Any]:
-    """BER vs SINR of a run's receiver and both classical baselines on its profile's test set (every slot).
-
-    The test set is the one of the checkpoint's own link, evaluation settings and seed (built in ``cache``
-    if missing), on the CPU or the GPU, whichever the machine has.
-    """
-    from deeprx.config import config_hash
-    from deeprx.evaluate.ber import evaluate
-    from deeprx.link.baselines import baseline_receivers
-    from deeprx.link.simulator import UplinkSimulator
-    from deeprx.link.testset import TestSet, testset_key
-    from deeprx.receivers import load_receiver
-    from deeprx.runtime import resolve_device
-    from deeprx.train import checkpoint
-
-    cfg = checkpoint.load(run_dir).config.with_overrides({"device": "auto"})
-    device = resolve_device(cfg.device)
-    receiver, _ = load_receiver(run_dir, device)
-    testset = TestSet.ensure(cfg, cache, show_progress)
-    receivers = {"DeepRx": receiver, **baseline_receivers(UplinkSimulator(cfg.link, device))}
-    every_slot = 10**15
-    curves = evaluate(receivers, testset, cfg.eval.batch_size, every_slot, show_progress, device)
-    return {
-        "testset": config_hash(testset_key(cfg)),
-        "slots_per_point": testset.slots_per_point,
-        "sinr_db": curves[0].sinr_db,
-        "target_ber": cfg.eval.target_ber,
-        "receivers": {
-            c.receiver: {
-                "ber": c.ber,
-                "bit_errors": c.bit_errors,
-                "bits": c.bits,
-                "geometric_mean_ber": c.geometric_mean_ber(),
-                "sinr_at_target_db": c.sinr_at_ber(cfg.eval.target_ber),
-                f"sinr_at_{GOAL_BER:g}_db": c.sinr_at_ber(GOAL_BER),
-            }
-            for c in curves
-        },
     }
 
 
