@@ -36,6 +36,7 @@ from deeprx.energy.protocol import (
 )
 from deeprx.io import InputError
 from deeprx.models.registry import create_model
+from deeprx.subjects import step_workload
 
 # --- counts -------------------------------------------------------------------------------------------
 
@@ -255,7 +256,7 @@ def test_training_workload_is_the_trainers_step(monkeypatch: pytest.MonkeyPatch)
     model = create_model("deeprx_eighth", 2, 4)
     before = [p.detach().clone() for p in model.parameters()]
     cfg = RunConfig(model="deeprx_eighth", link=LinkConfig(n_prb=2, modulation="16qam"))
-    work = Subject(model, "deeprx_eighth", 24, training_workload=partial(trainer.step_workload, cfg, model))
+    work = Subject(model, "deeprx_eighth", 24, training_workload=partial(step_workload, cfg, model))
     assert work.training_workload(2)() == 1
     assert calls == [torch.device("cpu")]
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
@@ -279,7 +280,7 @@ def test_the_metered_step_is_the_trainers_step_same_loss_on_the_same_batch() -> 
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(trainer.TrainingStep, "__call__", spy)
-        trainer.step_workload(cfg, metered, 4)()
+        step_workload(cfg, metered, 4)()
         step, _ = trainer.build_step(cfg, trained, UplinkSimulator(cfg.link))
         step(UplinkSimulator(cfg.link).sample(4, trainer.derive_seed(cfg.seed, "train", 0)))
     assert losses[0] == pytest.approx(losses[1], rel=1e-6)

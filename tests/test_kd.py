@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from deeprx.config import ConfigError, RunConfig
 from deeprx.io import InputError
 from deeprx.link.baselines import LmmseReceiver
+from deeprx.link.batches import BatchCache
 from deeprx.link.simulator import UplinkSimulator
 from deeprx.models.registry import create_model
 from deeprx.receivers import FrontEnd, NetworkInput, NeuralReceiver, data_re_logits, paper_input
@@ -19,7 +20,7 @@ from deeprx.runs import checkpoint
 from deeprx.runs.reference import GENIE_TEACHER, LS_LMMSE_TEACHER
 from deeprx.train.distill import distillation_loss, load_teacher
 from deeprx.train.losses import bernoulli_kl, kd_loss, masked_bce
-from deeprx.train.trainer import BatchCache, train
+from deeprx.train.trainer import train
 
 
 def _kl_by_hand(zt: float, zs: float, t: float) -> float:

@@ -10,10 +10,11 @@ import torch
 
 from deeprx.config import RunConfig
 from deeprx.io import InputError, sha256_file
+from deeprx.link.batches import BatchCache
 from deeprx.link.simulator import Slot, UplinkSimulator
 from deeprx.models.deeprx import DeepRx
 from deeprx.runs import checkpoint
-from deeprx.train.trainer import BatchCache, bce_loss, learning_rate, train
+from deeprx.train.trainer import bce_loss, learning_rate, train
 
 
 def test_loss_falls_over_a_few_steps(tiny_cfg: RunConfig, tmp_path: Path) -> None:
@@ -128,7 +129,7 @@ def test_batch_cache_stops_growing_at_its_budget(tiny_cfg: RunConfig) -> None:
 
 
 def test_high_sinr_verdict_by_hand() -> None:
-    from deeprx.train.trainer import high_sinr_verdict
+    from deeprx.evaluate.validation import high_sinr_verdict
 
     assert "passes LS-LMMSE (BER 1.00e-03 vs 2.00e-03, 0.5x" in high_sinr_verdict(1e-3, 2e-3, 40.0, 1000)
     assert "does NOT pass LS-LMMSE (BER 1.00e-02 vs 1.00e-03, 10x" in high_sinr_verdict(1e-2, 1e-3, 40.0, 1000)

@@ -8,13 +8,14 @@ assessed on the DeepRx paper's grid (:data:`deeprx.config.PAPER_LINK`) with the 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 
-from deeprx.config import PAPER_LINK, LinkConfig, RunConfig, input_channels
+from deeprx.config import PAPER_LINK, LinkConfig, RunConfig, derive_seed, input_channels
 from deeprx.energy.assess import Subject
 from deeprx.models.deeprx import DeepRx
 from deeprx.models.registry import create_model
@@ -56,14 +57,31 @@ def energy_subject(checkpoint_dir: Path | None, model: str, link: LinkConfig, de
         dmrs_symbols=cfg.link.dmrs_symbols,
         device=resolve_device(device),
         features=cfg.features,
-        training_workload=functools.partial(_trainer_step, cfg, net),
+        training_workload=functools.partial(step_workload, cfg, net),
     )
 
 
-def _trainer_step(cfg: RunConfig, net: DeepRx, batch: int):  # -> Callable[[], int]
-    from deeprx.train.trainer import step_workload  # Sionna only once training is metered
+def step_workload(cfg: RunConfig, model: DeepRx, batch: int) -> Callable[[], int]:
+    """The trainer's step (:func:`deeprx.train.trainer.build_step`) on one fixed simulated batch of ``batch`` slots,
+    on the model's device: the training workload of the energy meter. Each call is one step; it returns 1.
 
-    return step_workload(cfg, net, batch)
+    Data simulation is not included: it is a property of the simulator, not of the model.
+    """
+    from deeprx.link.simulator import UplinkSimulator  # Sionna only once training is metered
+    from deeprx.train.trainer import build_step
+
+    device = next(model.parameters()).device
+    simulator = UplinkSimulator(cfg.link, device)
+    if cfg.train.channels_last:
+        model.to(memory_format=torch.channels_last)
+    step, _ = build_step(cfg, model.train(), simulator)
+    slot = simulator.sample(batch, derive_seed(cfg.seed, "train", 0))
+
+    def work() -> int:
+        step(slot)
+        return 1
+
+    return work
 
 
 @dataclass

@@ -23,7 +23,7 @@ PAPER_RATE_PER_S = 400.0  # slots per second of the paper's uplink
 
 
 # batch size -> a callable that takes one training step per call and returns 1 (the trainer's step: the
-# caller builds it with deeprx.train.trainer.step_workload, so energy needs nothing from train)
+# caller builds it with deeprx.subjects.step_workload, so energy needs nothing from train)
 TrainingWorkload = Callable[[int], Callable[[], int]]
 
 

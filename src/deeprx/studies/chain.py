@@ -11,6 +11,7 @@ from typing import Any
 from deeprx.energy.processors import load_catalogue
 from deeprx.evaluate.ber import ALL_SLOTS
 from deeprx.io import InputError
+from deeprx.link.batches import BatchCache
 from deeprx.runs import checkpoint, registry
 from deeprx.runs.layout import OutputLayout
 from deeprx.runs.reference import RefKind, parse
@@ -18,7 +19,6 @@ from deeprx.studies.plan import StudyPlan
 from deeprx.studies.quantized import qat_key, run_qat_trial
 from deeprx.studies.runner import Trial, baselines_key, run_baselines, run_trial
 from deeprx.studies.store import Store
-from deeprx.train.trainer import BatchCache
 
 BATCH_CACHE_BYTES = 6 * 2**30  # ~4,400 batches of 32 slots at 4 PRB; the paper grid's are ~6.5x larger
 

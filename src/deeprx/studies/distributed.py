@@ -139,8 +139,8 @@ def execute(work: Work, out: str, board: Any, *dependencies: dict[str, Any]) -> 
 
 @functools.cache
 def _worker_batch_cache() -> Any:
+    from deeprx.link.batches import BatchCache
     from deeprx.studies.chain import BATCH_CACHE_BYTES
-    from deeprx.train.trainer import BatchCache
 
     return BatchCache(BATCH_CACHE_BYTES)
 

@@ -2,7 +2,7 @@
 on the same validation slots, and the budgets read off them.
 
 The trainer scores its fixed validation set at every checkpoint (``train.validation_slots`` slots per point,
-:class:`deeprx.train.trainer.ValidationSet`) and keeps the scores in the checkpoint's log; a curve is read from
+:class:`deeprx.evaluate.validation.ValidationSet`) and keeps the scores in the checkpoint's log; a curve is read from
 that log, so it costs no simulation. A point with no bit error has BER 0: it counts as reaching any target.
 """
 

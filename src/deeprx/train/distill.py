@@ -40,7 +40,7 @@ HINT_BLOCKS: tuple[int, ...] = (5, 10)
 
 TeacherLogits = Callable[[Slot, NetworkInput], torch.Tensor]
 # (slot, name, compute) -> compute(), possibly kept from an earlier call with this slot and name
-# (:meth:`deeprx.train.trainer.BatchCache.derived`).
+# (:meth:`deeprx.link.batches.BatchCache.derived`).
 Memo = Callable[[Slot, str, Callable[[], torch.Tensor]], torch.Tensor]
 
 

@@ -20,16 +20,18 @@ from typing import Any
 
 import torch
 
-from deeprx.config import LinkConfig, RunConfig, TrainConfig, derive_seed, input_channels
+from deeprx.config import RunConfig, TrainConfig, derive_seed, input_channels
+from deeprx.evaluate.validation import ValidationSet
 from deeprx.io import InputError
-from deeprx.link.baselines import LmmseReceiver
+from deeprx.link.batches import BatchCache
 from deeprx.link.simulator import Slot, UplinkSimulator
 from deeprx.models.deeprx import DeepRx
 from deeprx.models.registry import create_model
-from deeprx.receivers import FrontEnd, NeuralReceiver, bit_error_rate, initialise
+from deeprx.receivers import FrontEnd, NeuralReceiver, initialise
 from deeprx.runs import checkpoint
 from deeprx.runtime import autocast, bf16_supported, resolve_device, use_all_cores
 from deeprx.train import ddp
+from deeprx.train.board import TensorBoardLog
 from deeprx.train.ddp import Ranks
 from deeprx.train.losses import masked_bce
 
@@ -163,184 +165,6 @@ def build_step(
     params = [*model.parameters(), *(auxiliary.parameters() if auxiliary is not None else ())]
     step = TrainingStep(receiver, make_optimizer(cfg.train, params), loss_fn, cfg.train.grad_clip, use_bf16, params)
     return step, facts
-
-
-def step_workload(cfg: RunConfig, model: DeepRx, batch: int) -> Callable[[], int]:
-    """The trainer's step (:func:`build_step`) on one fixed simulated batch of ``batch`` slots, on the model's
-    device: the training workload of the energy meter. Each call is one step; it returns 1.
-
-    Data simulation is not included: it is a property of the simulator, not of the model.
-    """
-    device = next(model.parameters()).device
-    simulator = UplinkSimulator(cfg.link, device)
-    if cfg.train.channels_last:
-        model.to(memory_format=torch.channels_last)
-    step, _ = build_step(cfg, model.train(), simulator)
-    slot = simulator.sample(batch, derive_seed(cfg.seed, "train", 0))
-
-    def work() -> int:
-        step(slot)
-        return 1
-
-    return work
-
-
-@dataclass
-class ValidationSet:
-    """A small fixed set at a few SINR points (the test set's channels, speeds and delay spreads) to track
-    training."""
-
-    slots: list[Slot]
-    ls_ber: list[float]
-
-    @classmethod
-    def build(cls, cfg: RunConfig, simulator: UplinkSimulator) -> ValidationSet:
-        points = (
-            cfg.eval.sinr_start_db,
-            0.5 * (cfg.eval.sinr_start_db + cfg.eval.sinr_stop_db),
-            cfg.eval.sinr_stop_db,
-        )
-        slots = [
-            simulator.sample(
-                cfg.train.validation_slots,
-                derive_seed(cfg.seed, "val", i),
-                sinr_db=s,
-                channel_models=cfg.eval.channel_models,
-                speed_mps=cfg.eval.speed_mps,
-                delay_spread_ns=cfg.eval.delay_spread_ns,
-            )
-            for i, s in enumerate(points)
-        ]
-        ls = LmmseReceiver(simulator, perfect_csi=False)
-        return cls(slots, [bit_error_rate(ls(s), s.bits) for s in slots])
-
-    @property
-    def sinr_db(self) -> list[float]:
-        return [float(s.sinr_db[0]) for s in self.slots]
-
-    @property
-    def bits_per_point(self) -> int:
-        return self.slots[0].bits.numel()
-
-    def score(self, receiver: NeuralReceiver) -> list[float]:
-        return [bit_error_rate(receiver(s), s.bits) for s in self.slots]
-
-    def verdict(self, neural_ber: list[float]) -> str:
-        """One line: does the network pass LS-LMMSE at the highest validation SINR, and by how much."""
-        return high_sinr_verdict(neural_ber[-1], self.ls_ber[-1], self.sinr_db[-1], self.bits_per_point)
-
-
-def high_sinr_verdict(neural_ber: float, ls_ber: float, sinr_db: float, bits: int) -> str:
-    """``passes``, ``ties`` or ``does NOT pass`` LS-LMMSE at ``sinr_db``, with both BERs and their ratio.
-
-    Zero errors count as half an error (``0.5 / bits``), as in the BER curves, so the ratio stays finite;
-    two error-free curves tie (the validation set cannot tell them apart).
-    """
-    floor = 0.5 / bits
-    ratio = max(neural_ber, floor) / max(ls_ber, floor)
-    verdict = "passes" if ratio < 1 else "ties with" if ratio == 1 else "does NOT pass"
-    if neural_ber == ls_ber == 0:
-        detail = f"no errors in {bits:,} bits each"
-    elif ls_ber == 0:  # the ratio then says how far from error-free, not how far behind a receiver that errs
-        detail = f"LS-LMMSE error-free in {bits:,} bits; {ratio:.3g}x its half-error floor"
-    else:
-        detail = f"{ratio:.3g}x LS-LMMSE's"
-    return (
-        f"validation at {sinr_db:g} dB: the network {verdict} LS-LMMSE (BER {neural_ber:.2e} vs {ls_ber:.2e}, {detail})"
-    )
-
-
-class BatchCache:
-    """Training batches kept in memory for the later runs of this process that draw them again.
-
-    Runs with the same link, batch size and seed draw the same batch at a given step
-    (``derive_seed(seed, "train", step)``), so the trials of a study need each batch simulated once; on a
-    CPU the simulation is a large share of a small student's step. Holds at most ``max_bytes``; past that,
-    batches are simulated as usual. Cached slots are shared, so a loss must not modify them in place.
-    """
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes, self.bytes = max_bytes, 0
-        self.hits = self.misses = 0
-        self.derived_hits = self.derived_misses = 0
-        self._slots: dict[tuple[LinkConfig, int, int], Slot] = {}
-        self._held: set[int] = set()  # ids of the held slots: alive for the cache's life, so never reused
-        self._derived: dict[tuple[int, str], torch.Tensor] = {}
-
-    def sample(self, simulator: UplinkSimulator, batch_size: int, seed: int) -> Slot:
-        key = (simulator.link, batch_size, seed)
-        slot = self._slots.get(key)
-        if slot is not None:
-            self.hits += 1
-            return slot
-        self.misses += 1
-        slot = simulator.sample(batch_size, seed)
-        size = sum(t.numel() * t.element_size() for t in slot.__dict__.values())
-        if self.bytes + size <= self.max_bytes:
-            self._slots[key] = slot
-            self._held.add(id(slot))
-            self.bytes += size
-        return slot
-
-    def derived(self, slot: Slot, name: str, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
-        """``compute()``, a pure function of ``slot`` named ``name``, kept beside a slot this cache holds.
-
-        A frozen teacher's outputs are the same for every student that draws the batch, so the KD trials of a
-        study run the teacher once per batch instead of once per trial. Within the same byte budget; the
-        returned tensor is shared and must not be modified in place.
-        """
-        if id(slot) not in self._held:
-            return compute()
-        key = (id(slot), name)
-        value = self._derived.get(key)
-        if value is not None:
-            self.derived_hits += 1
-            return value
-        self.derived_misses += 1
-        value = compute()
-        size = value.numel() * value.element_size()
-        if self.bytes + size <= self.max_bytes:
-            self._derived[key] = value
-            self.bytes += size
-        return value
-
-
-class TensorBoardLog:
-    """The run's scalars as TensorBoard events in its run folder (``torch.utils.tensorboard``), at the steps of
-    the checkpoint log: ``train/loss``, ``train/lr``, ``train/slots_per_s``, and at every checkpoint
-    ``val_ber/<SINR>dB/deeprx`` beside ``val_ber/<SINR>dB/ls_lmmse`` (the validation set's BER).
-
-    A resumed run drops the events logged after its checkpoint (``purge_step``), so its curves do not fold back.
-    The events file is opened at the first scalar, so resuming a finished run leaves no empty one behind.
-    """
-
-    def __init__(self, run_dir: Path, resumed_at: int) -> None:
-        self._run_dir = run_dir
-        self._resumed_at = resumed_at
-        self._opened: Any = None
-
-    @property
-    def _writer(self) -> Any:
-        if self._opened is None:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self._opened = SummaryWriter(str(self._run_dir), purge_step=self._resumed_at or None)
-        return self._opened
-
-    def train(self, step: int, loss: float, lr: float, slots_per_s: float) -> None:
-        self._writer.add_scalar("train/loss", loss, step)
-        self._writer.add_scalar("train/lr", lr, step)
-        self._writer.add_scalar("train/slots_per_s", slots_per_s, step)
-
-    def validation(self, step: int, sinr_db: list[float], ber: list[float], ls_ber: list[float]) -> None:
-        for sinr, ours, ls in zip(sinr_db, ber, ls_ber, strict=True):
-            self._writer.add_scalar(f"val_ber/{sinr:g}dB/deeprx", ours, step)
-            self._writer.add_scalar(f"val_ber/{sinr:g}dB/ls_lmmse", ls, step)
-        self._writer.flush()
-
-    def close(self) -> None:
-        if self._opened is not None:
-            self._opened.close()
 
 
 @dataclass
