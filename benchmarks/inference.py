@@ -57,7 +57,7 @@ from deeprx.link.testset import TestSet
 from deeprx.models.registry import create_model
 from deeprx.receivers import FrontEnd, data_re_logits
 from deeprx.runs import checkpoint
-from deeprx.runtime import resolve_device, use_all_cores
+from deeprx.runtime import RunContext, use_all_cores
 
 console = Console(width=200)
 CPU = torch.device("cpu")
@@ -178,7 +178,7 @@ def bench_model(
     steal_after, total_after = _cpu_ticks()
     steal = (steal_after - steal_before) / max(1, total_after - total_before)
     reference = None
-    meter, why = open_meter("auto", device=str(device))
+    meter, why = open_meter("auto", device=device)
     for path, engine in engines.items():
         speeds = {b: _median(timings[path, b]) for b in batches}
         best = max(speeds, key=lambda b: speeds[b]["slots_per_s"])
@@ -243,7 +243,7 @@ def main(
     save: Annotated[Path | None, typer.Option(help="also write the rows as JSON to this file")] = None,
 ) -> None:
     use_all_cores()
-    dev = resolve_device(device)
+    dev = RunContext.resolve(device).device
     peak = gemm_peak_gflops(device=dev)
     path_list = paths.split(",") if paths else list(paths_for(dev))
     batch_sizes = sorted(int(b) for b in batches.split(","))

@@ -35,7 +35,7 @@ from deeprx.link.baselines import baseline_receivers
 from deeprx.link.simulator import UplinkSimulator
 from deeprx.link.testset import TestSet
 from deeprx.receivers import load_receiver
-from deeprx.runtime import resolve_device
+from deeprx.runtime import RunContext
 from deeprx.studies.runner import Trial, train_trial
 
 console = Console(width=160)
@@ -79,7 +79,7 @@ def main(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     base = load_profile(profile).with_overrides({"eval.slots_per_point": slots_per_point, "features": "enhanced"})
-    device = resolve_device(base.device)
+    device = RunContext.resolve(base.device).device
     chosen = {k: v for k, v in VARIANTS.items() if only is None or k in only.split(",")}
     baselines: dict[int, list[Any]] = {}
     rows = []

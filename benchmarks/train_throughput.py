@@ -31,7 +31,7 @@ from deeprx.config import FEATURES, LinkConfig, input_channels
 from deeprx.link.simulator import UplinkSimulator
 from deeprx.models.registry import create_model
 from deeprx.receivers import FrontEnd, NeuralReceiver
-from deeprx.runtime import bf16_supported, resolve_device, use_all_cores
+from deeprx.runtime import RunContext, bf16_supported, use_all_cores
 from deeprx.train.trainer import TrainingStep, bce_loss
 
 console = Console()
@@ -68,7 +68,7 @@ def main(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     use_all_cores()
-    dev = resolve_device(device)
+    dev = RunContext.resolve(device).device
     link = LinkConfig(n_prb=n_prb, modulation=modulation)
     simulator = UplinkSimulator(link, dev)
     front_end = FrontEnd(simulator, features)

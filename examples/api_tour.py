@@ -23,7 +23,7 @@ from deeprx.link.simulator import UplinkSimulator
 from deeprx.link.testset import TestSet
 from deeprx.receivers import load_receiver
 from deeprx.runs import registry
-from deeprx.runtime import resolve_device
+from deeprx.runtime import RunContext
 from deeprx.subjects import energy_subject
 from deeprx.train.trainer import train
 
@@ -60,7 +60,7 @@ def main() -> dict:
         "eval.slots_per_point": args.slots,
     }
     cfg = evaluation_config(teacher_dir, profile=None, overrides=link, device="auto")
-    device = resolve_device(cfg.device)  # a GPU if there is one, else the CPU: never the training device
+    device = RunContext.resolve(cfg.device).device  # a GPU if there is one, else the CPU: never the training device
     receiver, _ = load_receiver(teacher_dir, device, cfg)
     testset = TestSet.ensure(cfg, args.out / "testsets", show_progress=False)  # seeded HDF5, reused on re-runs
     receivers = {f"DeepRx ({TEACHER})": receiver, **baseline_receivers(UplinkSimulator(cfg.link, device))}

@@ -14,7 +14,7 @@ import torch
 from deeprx.config import load_profile
 from deeprx.link.simulator import Slot, UplinkSimulator
 from deeprx.runs import checkpoint
-from deeprx.train.ddp import Ranks
+from deeprx.runtime import Ranks
 from deeprx.train.trainer import train
 
 SETS = {"link.n_prb": 2, "model": "deeprx_eighth", "train.batch_size": 8, "train.checkpoint_every": 6}

@@ -231,7 +231,7 @@ def test_auto_meter_says_what_it_picked() -> None:
 
 def test_nvml_refuses_cpu_work() -> None:
     with pytest.raises(InputError, match="work runs on the CPU"):
-        open_meter("nvml", device="cpu")
+        open_meter("nvml", device=torch.device("cpu"))
 
 
 def test_inference_workload_runs_on_the_subjects_device() -> None:

@@ -104,6 +104,22 @@ def test_the_output_layout_is_spelled_once() -> None:
                 assert node.right.value != "runs", (path.name, node.lineno)
 
 
+def test_one_device_rule_and_one_reader_of_the_ranks() -> None:
+    """Which GPU a run uses is decided in deeprx.runtime alone (RunContext.resolve), and only it reads torchrun's
+    ranks from the environment."""
+    for path in PACKAGE.rglob("*.py"):
+        if path == PACKAGE / "runtime.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) and node.value.attr == "cuda":
+                assert node.attr not in ("is_available", "current_device", "device_count"), (path.name, node.lineno)
+            if isinstance(node, ast.Constant):
+                assert node.value not in ("RANK", "LOCAL_RANK", "WORLD_SIZE"), (path.name, node.lineno)
+            if isinstance(node, ast.Assign):
+                targets = [t.id for t in node.targets if isinstance(t, ast.Name)]
+                assert "CPU" not in targets, (path.name, node.lineno)  # the one CPU device is runtime.CPU
+
+
 def test_energy_imports_nothing_from_train() -> None:
     graph = _module_imports()
     for name, deps in graph.items():

@@ -21,6 +21,7 @@ from deeprx.receivers import (
     scatter_data_res,
     slot_scale,
 )
+from deeprx.runtime import RunContext
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -124,7 +125,7 @@ def test_classical_receivers_flops_by_hand() -> None:
 
 
 def test_slot_tensors_live_on_the_simulators_device() -> None:
-    slot = UplinkSimulator(LinkConfig(n_prb=1), "cpu").sample(2, seed=0)
+    slot = UplinkSimulator(LinkConfig(n_prb=1)).sample(2, seed=0)
     assert {t.device.type for t in slot.__dict__.values()} == {"cpu"}
 
 
@@ -147,14 +148,14 @@ def test_simulator_for_cpu_works_when_sionnas_default_is_another_device() -> Non
 
 def test_sionna_device_restores_the_default_on_error() -> None:
     previous = sionna_phy.config._device
-    with pytest.raises(RuntimeError), sionna_device("cpu"):
+    with pytest.raises(RuntimeError), sionna_device(torch.device("cpu")):
         raise RuntimeError
     assert sionna_phy.config._device == previous
 
 
 @pytest.mark.gpu
 def test_simulator_front_end_and_baseline_on_cuda() -> None:
-    sim = UplinkSimulator(LinkConfig(n_prb=2), "cuda")
+    sim = UplinkSimulator(LinkConfig(n_prb=2), RunContext.resolve("cuda").device)
     slot = sim.sample(8, seed=0, sinr_db=25.0)
     assert {t.device.type for t in slot.__dict__.values()} == {"cuda"}
     z = FrontEnd(sim, "enhanced")(slot)

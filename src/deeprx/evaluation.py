@@ -22,7 +22,7 @@ from deeprx.receivers import load_receiver
 from deeprx.report.plots import link_title, plot_ber
 from deeprx.runs import checkpoint
 from deeprx.runs.layout import OutputLayout
-from deeprx.runtime import resolve_device
+from deeprx.runtime import RunContext
 from deeprx.studies.runner import baseline_curves
 from deeprx.studies.store import Store
 
@@ -75,7 +75,7 @@ def evaluate_checkpoints(
 ) -> dict[str, Any]:
     """:func:`evaluate_checkpoint` for several checkpoints (``{curve name: run folder}``) on the same slots."""
     seeds = seeds or [cfg.seed]
-    device = resolve_device(cfg.device)
+    device = RunContext.resolve(cfg.device).device
     receivers = {
         name: load_receiver(run_dir, device, weights_of(run_dir, cfg))[0] for name, run_dir in run_dirs.items()
     }
@@ -174,7 +174,7 @@ def evaluate_run(run_dir: Path, cache: Path, show_progress: bool = True) -> dict
     if missing), on the CPU or the GPU, whichever the machine has.
     """
     cfg = checkpoint.load(run_dir).config.with_overrides({"device": "auto"})
-    device = resolve_device(cfg.device)
+    device = RunContext.resolve(cfg.device).device
     receiver, _ = load_receiver(run_dir, device)
     testset = TestSet.ensure(cfg, cache, show_progress)
     receivers = {"DeepRx": receiver, **baseline_receivers(UplinkSimulator(cfg.link, device))}

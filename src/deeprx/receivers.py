@@ -35,6 +35,7 @@ from deeprx.link.simulator import Slot, UplinkSimulator, sionna_device
 from deeprx.models.deeprx import DeepRx
 from deeprx.runs import checkpoint
 from deeprx.runs.checkpoint import Checkpoint
+from deeprx.runtime import CPU
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -216,7 +217,7 @@ def initialise(model: DeepRx, features: str) -> DeepRx:
 
 def load_receiver(
     run_dir: Path,
-    device: torch.device | str = "cpu",
+    device: torch.device = CPU,
     expected: RunConfig | None = None,
     simulator: UplinkSimulator | None = None,
 ) -> tuple[NeuralReceiver, Checkpoint]:

@@ -20,7 +20,7 @@ from deeprx.energy.assess import Subject
 from deeprx.models.deeprx import DeepRx
 from deeprx.models.registry import create_model
 from deeprx.runs import checkpoint
-from deeprx.runtime import resolve_device
+from deeprx.runtime import RunContext
 
 if TYPE_CHECKING:  # the simulator (Sionna) is imported only by the functions that simulate
     from deeprx.infer.engine import Engine
@@ -55,7 +55,7 @@ def energy_subject(checkpoint_dir: Path | None, model: str, link: LinkConfig, de
         cfg.model,
         cfg.link.n_subcarriers,
         dmrs_symbols=cfg.link.dmrs_symbols,
-        device=resolve_device(device),
+        device=RunContext.resolve(device).device,
         features=cfg.features,
         training_workload=functools.partial(step_workload, cfg, net),
     )

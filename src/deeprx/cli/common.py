@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -96,11 +95,13 @@ def guard() -> Iterator[Callable[[Path], Path]]:
     when the block succeeds and dropped when it fails.
     """
     # Under torchrun only rank 0 writes the output folder (train/ddp.py), so only it claims it.
-    rank = int(os.environ.get("RANK", "0"))
+    from deeprx.runtime import Ranks  # local: torch only once a command runs
+
+    main = Ranks.from_env().main
     NOTES.clear()
     try:
         with contextlib.ExitStack() as claimed:
-            yield lambda out: out if rank else claimed.enter_context(claim_output_folder(out))
+            yield lambda out: claimed.enter_context(claim_output_folder(out)) if main else out
         for note in NOTES:
             err_console.print(note, highlight=False, soft_wrap=True)
     except (ConfigError, InputError) as e:

@@ -117,7 +117,7 @@ def pretrained_check(
     from deeprx.cli.run import parse_seeds
     from deeprx.evaluation import evaluate_checkpoint, evaluation_config
     from deeprx.runs.registry import add_check, resolve, seed_check
-    from deeprx.runtime import resolve_device
+    from deeprx.runtime import RunContext
 
     with guard() as claim:
         seed_list = parse_seeds(seeds) or []
@@ -136,7 +136,7 @@ def pretrained_check(
         claim(out)
         evaluation = evaluate_checkpoint(run_dir, cfg, out, show_progress=not as_json, seeds=seed_list)
         command = f"deeprx pretrained check {name} --seeds {seeds} --sinr-db {sinr_db} --slots {slots}"
-        check = seed_check(evaluation, command, commit, str(resolve_device(cfg.device)))
+        check = seed_check(evaluation, command, commit, str(RunContext.resolve(cfg.device).device))
         add_check(name, check)
         if emit(check, as_json):
             return
@@ -157,7 +157,7 @@ def _check_suite(
     from deeprx.evaluate.suites import suite
     from deeprx.evaluation import evaluate_suite, evaluation_config, suite_rows
     from deeprx.runs.registry import add_suite, resolve, suite_result
-    from deeprx.runtime import resolve_device
+    from deeprx.runtime import RunContext
 
     chosen = suite(suite_name)
     run_dir = resolve(name)
@@ -167,7 +167,7 @@ def _check_suite(
     data = evaluate_suite(run_dir, cfg, chosen, out, show_progress=not as_json, seeds=seed_list)
     rows = suite_rows(data, data["cases"][0]["summary"][0]["receiver"])
     command = f"deeprx pretrained check {name} --suite {suite_name} --seeds {seeds}"
-    result = suite_result(data, rows, command, commit, str(resolve_device(cfg.device)))
+    result = suite_result(data, rows, command, commit, str(RunContext.resolve(cfg.device).device))
     add_suite(name, result)
     if not emit(result, as_json):
         print_suite(name, chosen.name, data, rows)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -137,10 +136,13 @@ def train_cmd(
 
 def _train_and_report(cfg: RunConfig, out: Path, resume: bool, as_json: bool, description: str, done: str) -> None:
     """Train (or distil) ``cfg`` into ``out`` and print or emit the outcome with the verdict vs LS-LMMSE."""
+    from deeprx.runtime import RunContext
     from deeprx.train.trainer import train
 
-    result = train(cfg, out, resume=resume, show_progress=not as_json, description=f"{description} {cfg.model}")
-    if int(os.environ.get("RANK", "0")):  # under torchrun, rank 0 reports for all
+    ctx = RunContext.resolve(cfg.device)  # this command's (under torchrun: this rank's) device and ranks
+    result = train(cfg, out, resume=resume, show_progress=not as_json, description=f"{description} {cfg.model}",
+                   ctx=ctx)  # fmt: skip
+    if not ctx.ranks.main:  # under torchrun, rank 0 reports for all
         return
     last = result.log[-1] if result.log else {}
     data = {"run_dir": str(out), "step": result.step, "seconds": result.seconds, "last": last,
@@ -506,7 +508,7 @@ def recommend(
 
             from deeprx.config import SERVE_DEADLINE_MS
             from deeprx.infer.serve import serve
-            from deeprx.runtime import resolve_device, use_all_cores
+            from deeprx.runtime import RunContext, use_all_cores
             from deeprx.studies.frontier import RateMeasurement
             from deeprx.subjects import (
                 SERVE_POOL_SLOTS,
@@ -516,7 +518,7 @@ def recommend(
                 serving_engines,
             )
 
-            where, cores = resolve_device(device or "auto"), use_all_cores()
+            where, cores = RunContext.resolve(device or "auto").device, use_all_cores()
             how = (f"served on {where} at {rate:g} slots/s for {RECOMMEND_SERVE_S:g} s, deadline "
                    f"{SERVE_DEADLINE_MS:g} ms (networks: fastest decision-keeping path + front end; classical: fused "
                    "LS-LMMSE + Sionna's demapper)")  # fmt: skip

@@ -132,7 +132,7 @@ def metered(
     train_batch, repeats, window_s, idle_s) and close it: ``(results, meter description, why this meter)``."""
     from deeprx.energy import meters  # looked up at call time: tests stand in a fake meter
 
-    meter, why = meters.open_meter(meter_name, host, device=str(subject.device))
+    meter, why = meters.open_meter(meter_name, host, device=subject.device)
     try:
         return measurements(subject, meter, **protocol), meter.description, why
     finally:

@@ -18,8 +18,11 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from deeprx.energy.processors import Processor, detect_host
 from deeprx.io import InputError
+from deeprx.runtime import CPU
 
 POWERCAP_ROOT = Path("/sys/class/powercap")
 METERS: tuple[str, ...] = ("auto", "rapl", "nvml", "codecarbon", "modeled")
@@ -265,15 +268,15 @@ def nvml_available() -> bool:
     return True
 
 
-def open_meter(name: str, processor: Processor | None = None, device: str = "cpu") -> tuple[EnergyMeter, str]:
-    """Open a meter by name for work on ``device`` (``cpu`` or ``cuda[:N]``). Returns the meter and why.
+def open_meter(name: str, processor: Processor | None = None, device: torch.device = CPU) -> tuple[EnergyMeter, str]:
+    """Open a meter by name for work on ``device`` (the run context's). Returns the meter and why.
 
     ``auto`` picks the meter of the device that does the work: NVML for GPU work; RAPL, else the modeled
     host meter, for CPU work. NVML asked for CPU work is refused: it would meter an idle GPU.
     """
     if name not in METERS:
         raise InputError(f"unknown meter {name!r}: choose one of {list(METERS)}")
-    on_gpu = device.startswith("cuda")
+    on_gpu = device.type == "cuda"
     if name == "nvml" and not on_gpu:
         raise InputError("--meter nvml meters a GPU but the work runs on the CPU; use --device cuda or --meter rapl")
     if name == "rapl":

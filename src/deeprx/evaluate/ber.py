@@ -23,6 +23,7 @@ from scipy.stats import beta
 from deeprx.link.baselines import BASELINES, LS_LMMSE
 from deeprx.link.testset import TestSet
 from deeprx.receivers import Receiver, slot_bit_errors
+from deeprx.runtime import CPU
 
 CI_LEVEL = 0.95  # the level of every interval this project reports
 N_BOOT_POINT = 2000  # bootstrap resamples of one SINR point's slots
@@ -213,7 +214,7 @@ def evaluate(
     batch_size: int,
     target_bit_errors: int | None = None,
     show_progress: bool = True,
-    device: torch.device | str = "cpu",
+    device: torch.device = CPU,
 ) -> list[BerCurve]:
     """BER vs SINR of every receiver on the same stored slots.
 

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from deeprx.config import LinkConfig
+from deeprx.runtime import CPU
 
 with warnings.catch_warnings():  # Sionna warns about optional extras at import time
     warnings.simplefilter("ignore")
@@ -76,7 +77,7 @@ class Slot:
 
 
 @contextlib.contextmanager
-def sionna_device(device: torch.device | str) -> Iterator[None]:
+def sionna_device(device: torch.device) -> Iterator[None]:
     """Build and run Sionna blocks on ``device``: the one place that sets ``sionna.phy.config.device``.
 
     Sionna puts every block's tensors on its global default device (``cuda:0`` whenever a GPU is visible),
@@ -84,8 +85,8 @@ def sionna_device(device: torch.device | str) -> Iterator[None]:
     default is restored on exit, so simulators for several devices can live in one process.
     """
     name = str(torch.device(device))
-    if name == "cuda":
-        name = f"cuda:{torch.cuda.current_device()}"
+    if name == "cuda":  # which GPU is the run context's to say (deeprx.runtime.RunContext.resolve), not Sionna's
+        raise ValueError("sionna_device needs a resolved device (cuda:N), e.g. RunContext.resolve('cuda').device")
     previous = sionna_phy.config._device  # the setter refuses a no-op; read the raw value
     sionna_phy.config._device = name
     try:
@@ -168,9 +169,9 @@ class UplinkSimulator:
         >>> slot.y.shape  # [8, 2, 14, 48]
     """
 
-    def __init__(self, link: LinkConfig, device: torch.device | str = "cpu") -> None:
+    def __init__(self, link: LinkConfig, device: torch.device = CPU) -> None:
         self.link = link
-        self.device = torch.device(device)
+        self.device = device
         self._build()
 
     @_on_own_device

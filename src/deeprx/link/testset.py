@@ -27,6 +27,7 @@ import torch
 from deeprx.config import RunConfig, config_hash, derive_seed
 from deeprx.io import InputError, atomic_write, remove_stale_temporaries
 from deeprx.link.simulator import Slot, UplinkSimulator, raw_ls_estimate
+from deeprx.runtime import CPU
 
 GEN_BATCH = 8
 _DATASETS = ("y", "h", "bits", "noise_var", "sinr_db", "x_pilot", "data_mask")
@@ -86,7 +87,7 @@ class TestSet:
     def build(cfg: RunConfig, path: Path, show_progress: bool = True) -> None:
         from rich.progress import Progress
 
-        sim = UplinkSimulator(cfg.link, "cpu")
+        sim = UplinkSimulator(cfg.link, CPU)
         points = cfg.eval.sinr_points_db
         n = cfg.eval.slots_per_point
         shape = (len(points), n, cfg.link.n_rx, 14, cfg.link.n_subcarriers)
@@ -125,7 +126,7 @@ class TestSet:
 
         atomic_write(path, write)
 
-    def batches(self, point: int, batch_size: int, device: torch.device | str = "cpu") -> Iterator[Slot]:
+    def batches(self, point: int, batch_size: int, device: torch.device = CPU) -> Iterator[Slot]:
         """The slots of SINR point ``point`` in stored order, ``batch_size`` at a time, on ``device``."""
         x_pilot, data_mask = self.x_pilot.to(device), self.data_mask.to(device)
         with h5py.File(self.path, "r") as f:

@@ -24,7 +24,7 @@ from deeprx.receivers import load_receiver
 from deeprx.runs import checkpoint, registry
 from deeprx.runs.layout import OutputLayout
 from deeprx.runs.reference import parse
-from deeprx.runtime import resolve_device
+from deeprx.runtime import RunContext
 from deeprx.studies.store import Store
 from deeprx.train.trainer import train
 
@@ -118,7 +118,7 @@ def execute_trial(
     worker of a distributed study runs this, and the driver alone writes the store)."""
     cfg = trial.cfg
     run_dir = train_trial(trial, out, show_progress, trainer)
-    device = resolve_device(cfg.device)
+    device = RunContext.resolve(cfg.device).device
     receiver, ckpt = load_receiver(run_dir, device, expected=cfg)
     model = receiver.model
     testset = TestSet.ensure(cfg, OutputLayout(out).testsets, show_progress)
@@ -173,7 +173,7 @@ def baseline_curves(cfg: RunConfig, out: Path, store: Store, show_progress: bool
 def execute_baselines(cfg: RunConfig, out: Path, show_progress: bool = True) -> dict[str, Any]:
     """The baselines' curves on the test set of ``cfg``, not stored."""
     testset = TestSet.ensure(cfg, OutputLayout(out).testsets, show_progress)
-    device = resolve_device(cfg.device)
+    device = RunContext.resolve(cfg.device).device
     receivers = baseline_receivers(UplinkSimulator(cfg.link, device))
     curves = evaluate(receivers, testset, cfg.eval.batch_size, ALL_SLOTS, show_progress, device)
     return {"key": baselines_key(cfg), "curves": {c.receiver: c.to_dict() for c in curves}}

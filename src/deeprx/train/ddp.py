@@ -17,61 +17,21 @@ from the environment torchrun sets (``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``). T
 from __future__ import annotations
 
 import gc
-import os
-from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 
-from deeprx.config import derive_seed
-from deeprx.io import InputError
+from deeprx.runtime import RunContext
 
 
-@dataclass(frozen=True)
-class Ranks:
-    """This process's place in a ``torchrun`` job: ``world`` processes, this one ``rank`` (``local`` on its node)."""
-
-    world: int = 1
-    rank: int = 0
-    local: int = 0
-
-    @classmethod
-    def from_env(cls) -> Ranks:
-        """The ranks torchrun set, or one process alone."""
-        return cls(int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0)),
-                   int(os.environ.get("LOCAL_RANK", 0)))  # fmt: skip
-
-    @property
-    def distributed(self) -> bool:
-        return self.world > 1
-
-    @property
-    def main(self) -> bool:
-        """Rank 0: the one that draws progress, validates and writes checkpoints."""
-        return self.rank == 0
-
-    def share(self, batch_size: int) -> int:
-        """Slots this rank draws per step."""
-        if batch_size % self.world:
-            raise InputError(f"train.batch_size={batch_size} does not split over {self.world} processes; "
-                             f"choose a multiple of {self.world}")  # fmt: skip
-        return batch_size // self.world
-
-    def batch_seed(self, seed: int, step: int) -> int:
-        """The seed of this rank's share of step ``step``'s batch."""
-        if not self.distributed:
-            return derive_seed(seed, "train", step)
-        return derive_seed(seed, "train", step, "rank", self.rank)
-
-
-def start(ranks: Ranks, device_name: str) -> bool:
-    """Join the process group (NCCL on GPUs, gloo on CPUs) unless already joined; on a GPU, this rank's GPU is
-    its local rank's. True when this call joined (and so should leave, :func:`stop`)."""
-    if not ranks.distributed or dist.is_initialized():
+def start(ctx: RunContext) -> bool:
+    """Join the process group (NCCL on GPUs, gloo on CPUs) unless already joined; on a GPU, make the context's
+    GPU (its local rank's) the current one. True when this call joined (and so should leave, :func:`stop`)."""
+    if not ctx.ranks.distributed or dist.is_initialized():
         return False
-    on_gpu = device_name != "cpu" and torch.cuda.is_available()
+    on_gpu = ctx.device.type == "cuda"
     if on_gpu:
-        torch.cuda.set_device(ranks.local)
+        torch.cuda.set_device(ctx.device)
     dist.init_process_group(backend="nccl" if on_gpu else "gloo")
     return True
 

@@ -29,10 +29,9 @@ from deeprx.models.deeprx import DeepRx
 from deeprx.models.registry import create_model
 from deeprx.receivers import FrontEnd, NeuralReceiver, initialise
 from deeprx.runs import checkpoint
-from deeprx.runtime import autocast, bf16_supported, resolve_device, use_all_cores
+from deeprx.runtime import RunContext, autocast, bf16_supported, use_all_cores
 from deeprx.train import ddp
 from deeprx.train.board import TensorBoardLog
-from deeprx.train.ddp import Ranks
 from deeprx.train.losses import masked_bce
 
 # Loss function of a training step: (receiver being trained, slot on device) -> scalar loss. KD plugs in here.
@@ -188,6 +187,7 @@ def train(
     description: str = "train",
     batch_cache: BatchCache | None = None,
     on_log: Callable[[int, int, float], None] | None = None,
+    ctx: RunContext | None = None,
 ) -> TrainResult:
     """Train ``cfg.model`` on simulated slots, writing checkpoints to ``run_dir``.
 
@@ -204,11 +204,12 @@ def train(
         batch_cache: training batches shared with other runs of this process (a study's trials).
         on_log: called at every log point with ``(step, total steps, running loss)``: progress for a caller
             that draws its own (a distributed study's driver).
+        ctx: the device and ranks of the run (default: ``cfg.device`` resolved, the environment's ranks).
     """
     use_all_cores()
-    ranks = Ranks.from_env()  # one process, or one of torchrun's (train/ddp.py)
-    joined = ddp.start(ranks, cfg.device)
-    device = resolve_device(cfg.device)
+    ctx = ctx or RunContext.resolve(cfg.device)  # one process, or one of torchrun's (train/ddp.py)
+    ranks, device = ctx.ranks, ctx.device
+    joined = ddp.start(ctx)
     share = ranks.share(cfg.train.batch_size)
     init_facts: dict[str, Any] = {}
     model = build_model(cfg, device, init_facts)
