@@ -90,3 +90,34 @@ def test_intervals_and_pooling_of_curves() -> None:
     assert pooled.slot_errors[1] == [0, 0, 0, 0, 0, 2, 0, 0]
     with pytest.raises(ValueError, match="different SINR points"):
         BerCurve.pooled([a, BerCurve("r", [0.0, 5.0], [0, 0], [0, 0], [1, 1])])
+
+
+def test_the_one_summary_and_its_table_by_hand() -> None:
+    from deeprx.evaluate.summary import CurveSummary, flags, markdown_table, summarize, summary_table
+
+    ours = BerCurve("DeepRx", [0.0, 10.0], [0.1, 0.0], [100, 0], [1000, 1000], [[40, 60], [0, 0]])
+    ls = BerCurve("LS-LMMSE", [0.0, 10.0], [0.2, 0.01], [200, 10], [1000, 1000], [[100, 100], [5, 5]])
+    rows = summarize([ours, ls], 0.05)
+    # log10(BER) interpolated in dB: ours from -1 to log10(0.5 / 1000) reaches -1.301 at 1.308 dB, LS at 4.628 dB
+    assert rows[0].sinr_at_target_db == pytest.approx(10 * 0.30103 / 2.30103, abs=1e-4)
+    assert rows[0].gain_over_ls_db == pytest.approx(10 * 0.60206 / 1.30103 - 10 * 0.30103 / 2.30103, abs=1e-4)
+    assert rows[0].geometric_mean_ber == pytest.approx((-1 + math.log10(0.0005)) / 2)
+    assert rows[1].gain_over_ls_db is None and not rows[0].never_better_than_ls
+    # no errors at 10 dB: Clopper-Pearson's upper end 1 - 0.025^(1/1000); LS's 2 slots hold 5 errors each
+    assert rows[0].high_sinr_cell == "0 (< 3.7e-03) (0/2 slots)"
+    assert rows[1].high_sinr_cell == "1.00e-02 [1.0e-02, 1.0e-02] (2/2 slots)"
+    header, cells = summary_table(rows, 0.05)
+    assert header[2:] == [
+        "SINR at BER 0.05",
+        "BER at 10 dB [95 % CI over slots] (slots with errors)",
+        "gain over LS-LMMSE",
+    ]
+    assert cells[0] == ["DeepRx", "-2.151", "1.31 dB", "0 (< 3.7e-03) (0/2 slots)", "+3.32 dB"] and cells[1][-1] == "-"
+    assert markdown_table(["a", "b"], [["1", "2"]]) == ["| a | b |", "|---|---|", "| 1 | 2 |"]
+    # a dict and back is the same summary; without LS there is no gain column and no flag
+    assert CurveSummary.from_dict(rows[0].to_dict()) == rows[0]
+    alone = CurveSummary.of(ours, 0.05)
+    assert "gain_over_ls_db" not in alone.to_dict() and len(summary_table([alone], 0.05)[0]) == 4
+    worse = BerCurve("DeepRx", [0.0, 10.0], [0.3, 0.02], [300, 20], [1000, 1000], [[150, 150], [10, 10]])
+    assert flags(summarize([worse, ls], 0.05)) == [
+        "DeepRx is no better than LS-LMMSE at any SINR point (broken or under-trained)"]  # fmt: skip

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from deeprx.config import RunConfig, config_hash, load_profile
-from deeprx.evaluate.ber import ALL_SLOTS, BerCurve, evaluate, ratio_at_max_sinr, summarize
+from deeprx.evaluate.ber import ALL_SLOTS, BerCurve, evaluate, ratio_at_max_sinr
 from deeprx.evaluate.suites import Suite
+from deeprx.evaluate.summary import summarize
 from deeprx.io import InputError
 from deeprx.link.baselines import LS_LMMSE, PERFECT_CSI_LMMSE, baseline_receivers
 from deeprx.link.simulator import UplinkSimulator
@@ -94,11 +95,13 @@ def evaluate_checkpoints(
     data: dict[str, Any] = {
         "seeds": seeds,
         "curves": [c.to_dict() for c in curves],
-        "summary": summarize(curves, cfg.eval.target_ber),
+        "summary": [row.to_dict() for row in summarize(curves, cfg.eval.target_ber)],
         "figures": [str(p) for p in figures],
     }
     if len(seeds) > 1:
-        data["per_seed"] = {s: summarize(c, cfg.eval.target_ber) for s, c in per_seed.items()}
+        data["per_seed"] = {
+            s: [row.to_dict() for row in summarize(c, cfg.eval.target_ber)] for s, c in per_seed.items()
+        }
     return data
 
 

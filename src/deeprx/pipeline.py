@@ -13,7 +13,7 @@ from typing import Any
 
 from deeprx.config import RunConfig
 from deeprx.energy.processors import load_catalogue
-from deeprx.evaluate.ber import high_sinr_cell, summarize
+from deeprx.evaluate.summary import CurveSummary, flags, markdown_table, summarize, summary_table
 from deeprx.io import atomic_write, write_json
 from deeprx.report.plots import link_title, plot_ber
 from deeprx.runs.layout import OutputLayout
@@ -43,17 +43,13 @@ def run(cfg: RunConfig, out: Path, show_progress: bool = True) -> dict[str, Any]
         },
         "training_log": result["validation_log"],
         "curves": [c.to_dict() for c in curves],
-        "summary": summarize(curves, cfg.eval.target_ber),
+        "summary": [row.to_dict() for row in summarize(curves, cfg.eval.target_ber)],
         "figures": [str(p) for p in figures],
         "seconds": time.perf_counter() - t0,
     }
     write_json(OutputLayout(out).results, results)
     atomic_write(OutputLayout(out).report, lambda p: p.write_text(render_report(results)))
     return results
-
-
-def _fmt(v: float | None, spec: str, none: str = "not reached") -> str:
-    return none if v is None else format(v, spec)
 
 
 def render_report(results: dict[str, Any]) -> str:
@@ -71,22 +67,12 @@ def render_report(results: dict[str, Any]) -> str:
         f"Model `{m['preset']}`: {m['parameters']:,} parameters, {m['flops_per_slot'] / 1e9:.3f} GFLOP per slot "
         f"({m['flops_method']}), trained {m['trained_steps']} steps.",
         "",
-        f"| receiver | geometric-mean BER (log10) | SINR at BER {ev['target_ber']:g} [dB] | BER at "
-        f"{ev['sinr_stop_db']:g} dB [95 % CI over slots] (slots with errors) | gain over LS-LMMSE [dB] |",
-        "|---|---|---|---|---|",
     ]
-    for row in results["summary"]:
-        lines.append(
-            f"| {row['receiver']} | {row['geometric_mean_ber']:.3f} | {_fmt(row['sinr_at_target_db'], '.2f')} | "
-            f"{high_sinr_cell(row)} | {_fmt(row['gain_over_ls_db'], '+.2f', '-')} |"
-        )
+    rows = [CurveSummary.from_dict(r) for r in results["summary"]]
     lines += [
+        *markdown_table(*summary_table(rows, ev["target_ber"])),
         "",
-        *(
-            f"**Flag: {row['receiver']} is no better than LS-LMMSE at any SINR point** (broken or under-trained)."
-            for row in results["summary"]
-            if row.get("never_better_than_ls")
-        ),
+        *(f"**Flag: {flag}.**" for flag in flags(rows)),
         "",
         "Zero-error points count as half an error (BER = 0.5 / bits) in the geometric mean.",
         "",

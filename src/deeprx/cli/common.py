@@ -134,22 +134,16 @@ def emit(data: Any, as_json: bool) -> bool:
 
 
 def print_summary(rows: list[dict[str, Any]], target_ber: float, title: str = "BER vs SINR summary") -> None:
-    from deeprx.evaluate.ber import high_sinr_cell
+    """Summary rows (:class:`deeprx.evaluate.summary.CurveSummary` as dicts) as the one summary table."""
+    from deeprx.evaluate.summary import CurveSummary, flags, summary_table
 
+    summaries = [CurveSummary.from_dict(r) for r in rows]
+    header, cells = summary_table(summaries, target_ber)
     table = Table(title=title)
-    for col in (
-        "receiver",
-        "geo-mean BER (log10)",
-        f"SINR @ BER {target_ber:g}",
-        "BER @ max SINR [95% CI over slots] (slots with errors)",
-        "gain vs LS",
-    ):
+    for col in header:
         table.add_column(col)
-    for r in rows:
-        sinr = "not reached" if r["sinr_at_target_db"] is None else f"{r['sinr_at_target_db']:.2f} dB"
-        gain = "-" if r["gain_over_ls_db"] is None else f"{r['gain_over_ls_db']:+.2f} dB"
-        table.add_row(r["receiver"], f"{r['geometric_mean_ber']:.3f}", sinr, high_sinr_cell(r), gain)
+    for row in cells:
+        table.add_row(*row)
     console.print(table)
-    for r in rows:
-        if r.get("never_better_than_ls"):
-            console.print(f"[red]flag:[/red] {r['receiver']} is no better than LS-LMMSE at any SINR point")
+    for flag in flags(summaries):
+        console.print(f"[red]flag:[/red] {flag}")

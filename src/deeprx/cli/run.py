@@ -299,7 +299,10 @@ def _evaluate_suite(
 
 def print_suite(title: str, suite_name: str, data: dict, rows: list[dict]) -> None:
     """A suite's table: per case, the receiver's BER at the highest SINR beside both baselines'."""
-    from deeprx.evaluate.ber import high_sinr_cell
+    from deeprx.evaluate.summary import CurveSummary
+
+    def high_sinr_cell(row: dict) -> str:
+        return CurveSummary.from_dict(row).high_sinr_cell
 
     sinr = data["cases"][0]["curves"][0]["sinr_db"][-1]
     seeds = ", ".join(map(str, data["seeds"]))

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 import numpy as np
 import torch
 from scipy.stats import beta
 
-from deeprx.link.baselines import BASELINES, LS_LMMSE
 from deeprx.link.testset import TestSet
 from deeprx.receivers import Receiver, slot_bit_errors
 from deeprx.runtime import CPU
@@ -141,37 +139,6 @@ def sinr_at_ber(sinr_db: list[float], ber: list[float], target: float) -> float 
     return None
 
 
-def curve_summary(curve: BerCurve, target_ber: float) -> dict[str, Any]:
-    """What every table says of a curve: geometric-mean BER, SINR at ``target_ber``, the BER at the highest SINR
-    with both 95 % intervals and the slots that hold its errors, and every point's BER with its intervals."""
-    iv = curve.intervals()
-    return {
-        "receiver": curve.receiver,
-        "geometric_mean_ber": curve.geometric_mean_ber(),
-        "sinr_at_target_db": curve.sinr_at_ber(target_ber),
-        "ber_at_max_sinr": curve.ber[-1],
-        "ber_at_max_sinr_ci_bits": iv["ci_bits"][-1],
-        "ber_at_max_sinr_ci_slots": iv["ci_slots"][-1],
-        "slots_with_errors_at_max_sinr": iv["slots_with_errors"][-1],
-        "slots_at_max_sinr": iv["slots"][-1],
-        "points": {"sinr_db": curve.sinr_db, "ber": curve.ber, "bit_errors": curve.bit_errors, **iv},
-    }
-
-
-def high_sinr_cell(row: dict[str, Any]) -> str:
-    """A summary row's BER at the highest SINR for a table: ``1.7e-04 [9.1e-05, 2.9e-04] (11/1024 slots)``, the
-    interval over slots where the curve kept them (else Clopper-Pearson on bits), and the slots with errors; a
-    point without errors shows Clopper-Pearson's upper end: ``0 (< 7.2e-06)``."""
-    ci = row.get("ber_at_max_sinr_ci_slots") or row.get("ber_at_max_sinr_ci_bits")
-    if row["ber_at_max_sinr"] == 0 and row.get("ber_at_max_sinr_ci_bits"):
-        text = f"0 (< {row['ber_at_max_sinr_ci_bits'][1]:.1e})"
-    else:
-        text = f"{row['ber_at_max_sinr']:.2e}" + (f" [{ci[0]:.1e}, {ci[1]:.1e}]" if ci else "")
-    if row.get("slots_at_max_sinr"):
-        text += f" ({row['slots_with_errors_at_max_sinr']}/{row['slots_at_max_sinr']} slots)"
-    return text
-
-
 def ratio_at_max_sinr(curve: BerCurve, reference: BerCurve) -> float:
     """``curve``'s BER at the highest SINR over ``reference``'s there, zero errors counted as half an error."""
     return _ber_with_floor(curve.bit_errors, curve.bits)[-1] / _ber_with_floor(reference.bit_errors, reference.bits)[-1]
@@ -189,23 +156,6 @@ def sinr_gain_db(better: BerCurve, reference: BerCurve, target: float) -> float 
     """How many dB less SINR ``better`` needs than ``reference`` at ``target``; ``None`` if either floors."""
     a, b = better.sinr_at_ber(target), reference.sinr_at_ber(target)
     return None if a is None or b is None else b - a
-
-
-def summarize(curves: list[BerCurve], target_ber: float) -> list[dict[str, Any]]:
-    """Per receiver: :func:`curve_summary` (geometric-mean BER, SINR at the target BER, BER at the highest SINR
-    with its intervals), the gain over LS-LMMSE at the target, and the flag of a receiver never better than it."""
-    ls = next((c for c in curves if c.receiver == LS_LMMSE), None)
-    rows = []
-    for c in curves:
-        rows.append(
-            {
-                **curve_summary(c, target_ber),
-                "gain_over_ls_db": None if ls is None or c is ls else sinr_gain_db(c, ls, target_ber),
-                # a neural receiver that beats LS-LMMSE nowhere is flagged in every report
-                "never_better_than_ls": bool(c.receiver not in BASELINES and ls and never_better(c, ls)),
-            }
-        )
-    return rows
 
 
 def evaluate(

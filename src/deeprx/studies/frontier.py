@@ -35,14 +35,14 @@ GENIE = "genie"  # perfect-CSI LMMSE: a bound no receiver can deploy
 
 @dataclass(frozen=True)
 class Candidate:
-    """A trained model of a study: its trial ``key``, preset, role, quality and ``total_flops`` per slot (network
-    and front end: :attr:`deeprx.energy.flops.SlotFlops.total`)."""
+    """A trained model of a study: its trial ``key``, preset, role, quality and ``total_flops_per_slot`` (network and
+    front end: :attr:`deeprx.energy.flops.SlotFlops.total`)."""
 
     key: str
     model: str
     role: str
     geo: float
-    total_flops: float
+    total_flops_per_slot: float
     shipped: str = ""  # the shipped checkpoint's name, where the candidate is one
 
     @classmethod
@@ -131,9 +131,11 @@ def assess(
         if measured_rate is not None:
             m = measured_rate(c)
         else:
-            m = RateMeasurement(processor.peak_flops / c.total_flops, "estimated (peak FLOP/s / FLOPs per slot)")
+            m = RateMeasurement(
+                processor.peak_flops / c.total_flops_per_slot, "estimated (peak FLOP/s / FLOPs per slot)"
+            )
         sustains = m.slots_per_s >= rate_per_s if m.sustains is None else m.sustains
-        joules = metric0_joules(c.total_flops, processor)
+        joules = metric0_joules(c.total_flops_per_slot, processor)
         rows.append(Assessed(c, joules, "estimated (metric0)", m.slots_per_s, m.method, sustains))
     real = [r for r in rows if r.candidate.role != GENIE]  # a bound is not a choice
     front = dict(zip(map(id, real), pareto([(r.joules_per_slot, r.candidate.geo) for r in real]), strict=True))

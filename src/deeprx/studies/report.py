@@ -9,7 +9,8 @@ from typing import Any
 
 from deeprx.config import TrainConfig
 from deeprx.energy.assess import PAPER_RATE_PER_S
-from deeprx.evaluate.ber import BerCurve, high_sinr_cell
+from deeprx.evaluate.ber import BerCurve
+from deeprx.evaluate.summary import CurveSummary, markdown_table, summary_table
 from deeprx.report.plots import plot_ber
 from deeprx.report.study_plots import (
     plot_frontier,
@@ -369,12 +370,10 @@ def render_report(r: StudyResults) -> str:
             "",
             f"![BER dmrs{dmrs}](fig6_ber_dmrs{dmrs}.png)",
             "",
-            "| receiver | geo-mean BER | SINR at target | BER at max SINR [95 % CI over slots] (slots with errors) |",
-            "|---|---|---|---|",
+            *markdown_table(
+                *summary_table([CurveSummary.from_dict(x) for x in c["receivers"]], plan.base.eval.target_ber)
+            ),
         ]
-        for x in c["receivers"]:
-            sinr = "not reached" if x["sinr_at_target_db"] is None else f"{x['sinr_at_target_db']:.2f} dB"
-            lines.append(f"| {x['receiver']} | {x['geometric_mean_ber']:.3f} | {sinr} | {high_sinr_cell(x)} |")
         k = c["comparison"]
         lines += [
             "",

@@ -21,7 +21,8 @@ import numpy as np
 
 from deeprx.config import TrainConfig
 from deeprx.energy.assess import PAPER_RATE_PER_S
-from deeprx.evaluate.ber import BerCurve, bootstrap, curve_summary, interval, never_better
+from deeprx.evaluate.ber import BerCurve, bootstrap, interval, never_better
+from deeprx.evaluate.summary import CurveSummary
 from deeprx.io import atomic_write, write_json
 from deeprx.link.baselines import BASELINES, LS_LMMSE
 from deeprx.runs.layout import OutputLayout
@@ -242,7 +243,7 @@ def _curves_summary(c: dict[str, Any], target: float) -> dict[str, Any]:
     neural = [x for x in named if x.receiver not in BASELINES]
     return {
         "never_better_than_ls": [x.receiver for x in neural if never_better(x, ls)],
-        "receivers": [curve_summary(x, target) for x in named],
+        "receivers": [CurveSummary.of(x, target).to_dict() for x in named],
         "comparison": c["comparison"],
         "curves": [x.to_dict() | {"slot_errors": []} for x in named],
     }

@@ -1,0 +1,122 @@
+"""What every table says of a BER curve: one summary (:class:`CurveSummary`) and one table of them, drawn by the
+console, the markdown reports and ``--json`` alike.
+
+A summary holds the geometric-mean BER, the SINR at the target BER (``None``: not reached), the BER at the highest
+SINR with both 95 % intervals and the slots that hold its errors, every point's BER with its intervals, and, in a
+table beside LS-LMMSE, the gain over it at the target and the flag of a neural receiver never better than it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from deeprx.evaluate.ber import BerCurve, never_better, sinr_gain_db
+from deeprx.link.baselines import BASELINES, LS_LMMSE
+
+Interval = list[float]
+
+
+@dataclass(frozen=True)
+class CurveSummary:
+    """One receiver's curve in a table (the module docstring); ``versus_ls``: made beside LS-LMMSE, so
+    ``gain_over_ls_db`` and ``never_better_than_ls`` are measured (and written)."""
+
+    receiver: str
+    geometric_mean_ber: float
+    sinr_at_target_db: float | None
+    ber_at_max_sinr: float
+    ber_at_max_sinr_ci_bits: Interval | None = None
+    ber_at_max_sinr_ci_slots: Interval | None = None
+    slots_with_errors_at_max_sinr: int | None = None
+    slots_at_max_sinr: int | None = None
+    points: dict[str, Any] = dataclasses.field(default_factory=dict)
+    gain_over_ls_db: float | None = None
+    never_better_than_ls: bool = False
+    versus_ls: bool = False
+
+    @classmethod
+    def of(cls, curve: BerCurve, target_ber: float, ls: BerCurve | None = None, intervals: bool = True):
+        """The summary of ``curve``; with ``ls`` (LS-LMMSE's curve on the same slots) also the gain over it and
+        the flag; ``intervals=False`` leaves out the intervals (a bootstrap per point) where only the headline
+        numbers are read."""
+        iv = curve.intervals() if intervals else None
+        neural = curve.receiver not in BASELINES
+        return cls(
+            receiver=curve.receiver,
+            geometric_mean_ber=curve.geometric_mean_ber(),
+            sinr_at_target_db=curve.sinr_at_ber(target_ber),
+            ber_at_max_sinr=curve.ber[-1],
+            ber_at_max_sinr_ci_bits=iv["ci_bits"][-1] if iv else None,
+            ber_at_max_sinr_ci_slots=iv["ci_slots"][-1] if iv else None,
+            slots_with_errors_at_max_sinr=iv["slots_with_errors"][-1] if iv else None,
+            slots_at_max_sinr=iv["slots"][-1] if iv else None,
+            points={"sinr_db": curve.sinr_db, "ber": curve.ber, "bit_errors": curve.bit_errors, **iv} if iv else {},
+            # a neural receiver that beats LS-LMMSE nowhere is flagged in every report
+            gain_over_ls_db=None if ls is None or curve is ls else sinr_gain_db(curve, ls, target_ber),
+            never_better_than_ls=bool(neural and ls is not None and never_better(curve, ls)),
+            versus_ls=ls is not None,
+        )
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CurveSummary:
+        return cls(**d, versus_ls="gain_over_ls_db" in d)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        del d["versus_ls"]
+        if not self.versus_ls:
+            del d["gain_over_ls_db"], d["never_better_than_ls"]
+        return d
+
+    @property
+    def high_sinr_cell(self) -> str:
+        """The BER at the highest SINR for a table: ``1.7e-04 [9.1e-05, 2.9e-04] (11/1024 slots)``, the interval
+        over slots where the curve kept them (else Clopper-Pearson on bits), and the slots with errors; a point
+        without errors shows Clopper-Pearson's upper end: ``0 (< 7.2e-06)``."""
+        ci = self.ber_at_max_sinr_ci_slots or self.ber_at_max_sinr_ci_bits
+        if self.ber_at_max_sinr == 0 and self.ber_at_max_sinr_ci_bits:
+            text = f"0 (< {self.ber_at_max_sinr_ci_bits[1]:.1e})"
+        else:
+            text = f"{self.ber_at_max_sinr:.2e}" + (f" [{ci[0]:.1e}, {ci[1]:.1e}]" if ci else "")
+        if self.slots_at_max_sinr:
+            text += f" ({self.slots_with_errors_at_max_sinr}/{self.slots_at_max_sinr} slots)"
+        return text
+
+
+def summarize(curves: list[BerCurve], target_ber: float) -> list[CurveSummary]:
+    """Every curve's summary beside LS-LMMSE (when one of ``curves`` is LS-LMMSE's)."""
+    ls = next((c for c in curves if c.receiver == LS_LMMSE), None)
+    return [CurveSummary.of(c, target_ber, ls) for c in curves]
+
+
+def _dbs(value: float | None, spec: str) -> str:
+    return "not reached" if value is None else f"{value:{spec}} dB"
+
+
+def summary_table(rows: list[CurveSummary], target_ber: float) -> tuple[list[str], list[list[str]]]:
+    """The one table of summaries (of curves on the same SINR points): its header and its rows of cells, with the
+    gain column where the rows were made beside LS-LMMSE."""
+    gains = all(r.versus_ls for r in rows)
+    at = f"{rows[0].points['sinr_db'][-1]:g} dB" if rows and rows[0].points else "max SINR"
+    header = ["receiver", "geo-mean BER (log10)", f"SINR at BER {target_ber:g}",
+              f"BER at {at} [95 % CI over slots] (slots with errors)"]  # fmt: skip
+    cells = [[r.receiver, f"{r.geometric_mean_ber:.3f}", _dbs(r.sinr_at_target_db, ".2f"), r.high_sinr_cell]
+             for r in rows]  # fmt: skip
+    if gains:
+        header.append("gain over LS-LMMSE")
+        for row, r in zip(cells, rows, strict=True):
+            row.append("-" if r.gain_over_ls_db is None else f"{r.gain_over_ls_db:+.2f} dB")
+    return header, cells
+
+
+def markdown_table(header: list[str], cells: list[list[str]]) -> list[str]:
+    """A table as markdown lines."""
+    return [f"| {' | '.join(header)} |", "|" + "---|" * len(header), *(f"| {' | '.join(row)} |" for row in cells)]
+
+
+def flags(rows: list[CurveSummary]) -> list[str]:
+    """One line per neural receiver no better than LS-LMMSE at any SINR point."""
+    return [f"{r.receiver} is no better than LS-LMMSE at any SINR point (broken or under-trained)"
+            for r in rows if r.never_better_than_ls]  # fmt: skip
