@@ -16,7 +16,8 @@ from pathlib import Path
 
 from deeprx.energy.assess import estimates
 from deeprx.energy.processors import load_catalogue, load_memory_energy
-from deeprx.evaluate.ber import curve_summary, evaluate
+from deeprx.evaluate.ber import evaluate
+from deeprx.evaluate.summary import summarize
 from deeprx.evaluation import evaluation_config
 from deeprx.link.baselines import baseline_receivers
 from deeprx.link.simulator import UplinkSimulator
@@ -65,7 +66,7 @@ def main() -> dict:
     testset = TestSet.ensure(cfg, args.out / "testsets", show_progress=False)  # seeded HDF5, reused on re-runs
     receivers = {f"DeepRx ({TEACHER})": receiver, **baseline_receivers(UplinkSimulator(cfg.link, device))}
     curves = evaluate(receivers, testset, cfg.eval.batch_size, show_progress=False, device=device)  # every slot
-    quality = [curve_summary(c, cfg.eval.target_ber) for c in curves]
+    quality = [row.to_dict() for row in summarize(curves, cfg.eval.target_ber)]
 
     # 2. A small student distilled from it (paper eq. 2: alpha * BCE + KL at temperature T) on the same link.
     student_cfg = cfg.with_overrides({"model": STUDENT, "kd.teacher": TEACHER, "kd.alpha": 300.0,

@@ -371,7 +371,7 @@ def render_report(r: StudyResults) -> str:
             f"![BER dmrs{dmrs}](fig6_ber_dmrs{dmrs}.png)",
             "",
             *markdown_table(
-                *summary_table([CurveSummary.from_dict(x) for x in c["receivers"]], plan.base.eval.target_ber)
+                *summary_table([CurveSummary.from_dict(x) for x in c["receivers"]], plan["base"]["eval"]["target_ber"])
             ),
         ]
         k = c["comparison"]
