@@ -37,22 +37,21 @@ class CurveSummary:
     versus_ls: bool = False
 
     @classmethod
-    def of(cls, curve: BerCurve, target_ber: float, ls: BerCurve | None = None, intervals: bool = True):
+    def of(cls, curve: BerCurve, target_ber: float, ls: BerCurve | None = None) -> CurveSummary:
         """The summary of ``curve``; with ``ls`` (LS-LMMSE's curve on the same slots) also the gain over it and
-        the flag; ``intervals=False`` leaves out the intervals (a bootstrap per point) where only the headline
-        numbers are read."""
-        iv = curve.intervals() if intervals else None
+        the flag."""
+        iv = curve.intervals()
         neural = curve.receiver not in BASELINES
         return cls(
             receiver=curve.receiver,
             geometric_mean_ber=curve.geometric_mean_ber(),
             sinr_at_target_db=curve.sinr_at_ber(target_ber),
             ber_at_max_sinr=curve.ber[-1],
-            ber_at_max_sinr_ci_bits=iv["ci_bits"][-1] if iv else None,
-            ber_at_max_sinr_ci_slots=iv["ci_slots"][-1] if iv else None,
-            slots_with_errors_at_max_sinr=iv["slots_with_errors"][-1] if iv else None,
-            slots_at_max_sinr=iv["slots"][-1] if iv else None,
-            points={"sinr_db": curve.sinr_db, "ber": curve.ber, "bit_errors": curve.bit_errors, **iv} if iv else {},
+            ber_at_max_sinr_ci_bits=iv["ci_bits"][-1],
+            ber_at_max_sinr_ci_slots=iv["ci_slots"][-1],
+            slots_with_errors_at_max_sinr=iv["slots_with_errors"][-1],
+            slots_at_max_sinr=iv["slots"][-1],
+            points={"sinr_db": curve.sinr_db, "ber": curve.ber, "bit_errors": curve.bit_errors, **iv},
             # a neural receiver that beats LS-LMMSE nowhere is flagged in every report
             gain_over_ls_db=None if ls is None or curve is ls else sinr_gain_db(curve, ls, target_ber),
             never_better_than_ls=bool(neural and ls is not None and never_better(curve, ls)),
