@@ -79,7 +79,8 @@ def main(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     base = load_profile(profile).with_overrides({"eval.slots_per_point": slots_per_point, "features": "enhanced"})
-    device = RunContext.resolve(base.device).device
+    ctx = RunContext.resolve(base.device)  # the benchmark's entry point
+    device = ctx.device
     chosen = {k: v for k, v in VARIANTS.items() if only is None or k in only.split(",")}
     baselines: dict[int, list[Any]] = {}
     rows = []
@@ -90,7 +91,7 @@ def main(
             if dmrs not in baselines:
                 receivers = baseline_receivers(UplinkSimulator(cfg.link, device))
                 baselines[dmrs] = evaluate(receivers, testset, 32, EVERY_SLOT, not as_json, device)
-            run_dir = train_trial(Trial(cfg, "scratch"), out, show_progress=not as_json)
+            run_dir = train_trial(Trial(cfg, "scratch"), out, ctx, show_progress=not as_json)
             receiver, ckpt = load_receiver(run_dir, device, expected=cfg)
             ours = evaluate({name: receiver}, testset, 32, EVERY_SLOT, not as_json, device)[0]
             ls = baselines[dmrs][0]

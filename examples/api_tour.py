@@ -24,7 +24,7 @@ from deeprx.link.simulator import UplinkSimulator
 from deeprx.link.testset import TestSet
 from deeprx.receivers import load_receiver
 from deeprx.runs import registry
-from deeprx.runtime import RunContext
+from deeprx.runtime import CPU, RunContext
 from deeprx.subjects import energy_subject
 from deeprx.train.trainer import train
 
@@ -79,7 +79,7 @@ def main() -> dict:
     # 3. The student's energy per slot on two processors: metric 0 (FLOPs / peak FLOP/s per W), an estimate from
     #    counts and datasheet figures, network and front end apart.
     catalogue = load_catalogue()
-    est = estimates(energy_subject(student_dir, "", cfg.link, "cpu"), catalogue, load_memory_energy())
+    est = estimates(energy_subject(student_dir, "", cfg.link, CPU), catalogue, load_memory_energy())
     energy = {
         key: {
             "processor": catalogue[key].name,

@@ -112,7 +112,7 @@ def test_the_test_set_does_not_depend_on_the_training_mix() -> None:
 
 
 def test_the_learning_figure_draws_an_error_free_ls_lmmse_and_checkpoint(tmp_path: Path) -> None:
-    from deeprx.report.study_plots import plot_learning_curves
+    from deeprx.studies.figures import plot_learning_curves
 
     clean = LearningCurve.from_log(_log([1e-3, 0.0], ls=0.0), 4, "2 DMRS", "m", "", 8)  # LS-LMMSE error-free
     other = LearningCurve.from_log(_log([2e-3, 1e-4]), 4, "1 DMRS", "m", "", 8)

@@ -13,6 +13,7 @@ import deeprx
 from deeprx.config import RunConfig
 from deeprx.energy.processors import load_catalogue
 from deeprx.pipeline import run as run_pipeline
+from deeprx.runtime import CPU, RunContext
 from deeprx.studies.runner import Trial, run_trial
 from deeprx.studies.store import Store
 
@@ -92,6 +93,43 @@ def test_no_import_circle_in_the_package() -> None:
     assert _cycle(graph) is None, " -> ".join(_cycle(graph) or [])
 
 
+# The documented layer order (docs/architecture.md), bottom first: a module imports its own layer and those below.
+LAYERS = (
+    ("io", "runtime", "models", "config"),
+    ("runs", "link"),
+    ("receivers",),
+    ("infer", "evaluate", "report", "energy"),
+    ("train",),
+    ("subjects", "studies", "pipeline", "evaluation"),
+    ("cli",),
+)
+
+
+def _upward_imports(graph: dict[str, set[str]], layers: tuple[tuple[str, ...], ...]) -> list[str]:
+    """``module -> import`` for every import of a higher layer than the importer's (by top-level name)."""
+    level = {name: i for i, names in enumerate(layers) for name in names}
+
+    def top(module: str) -> str:
+        return module.split(".")[1]
+
+    return sorted(f"{m} -> {d}" for m, deps in graph.items() if "." in m for d in deps
+                  if "." in d and level[top(d)] > level[top(m)])  # fmt: skip
+
+
+def test_the_layer_checker_finds_an_upward_import() -> None:
+    graph = {"deeprx.io": {"deeprx.cli.app"}, "deeprx.cli.app": {"deeprx.io"}}
+    assert _upward_imports(graph, LAYERS) == ["deeprx.io -> deeprx.cli.app"]
+
+
+def test_imports_follow_the_documented_layer_order() -> None:
+    """No module (local and type-checking imports included) imports a layer above its own, and every top-level
+    module of the package has its place in the order."""
+    graph = _module_imports()
+    tops = {m.split(".")[1] for m in graph if "." in m}
+    assert tops == {name for names in LAYERS for name in names}, "place a new module in LAYERS and the docs"
+    assert _upward_imports(graph, LAYERS) == []
+
+
 def test_the_output_layout_is_spelled_once() -> None:
     """``studies.sqlite``, ``testsets`` and ``OUT / "runs"`` appear in deeprx.runs.layout alone."""
     for path in PACKAGE.rglob("*.py"):
@@ -120,6 +158,31 @@ def test_one_device_rule_and_one_reader_of_the_ranks() -> None:
                 assert "CPU" not in targets, (path.name, node.lineno)  # the one CPU device is runtime.CPU
 
 
+# The entry points that resolve a run context (a command, a Python API job, a Ray task); all else receives one.
+ENTRY_POINTS = {
+    ("cli/common.py", "run_context"),  # every CLI command, torchrun ranks included
+    ("pipeline.py", "run"),
+    ("studies/reproduce.py", "reproduce"),
+    ("studies/distributed.py", "execute"),  # a Ray task, on whichever worker it landed
+    ("train/trainer.py", "train"),  # called from Python without one (a study or the CLI hands theirs in)
+}
+
+
+def test_run_contexts_are_resolved_at_the_entry_points_alone() -> None:
+    found = set()
+    for path in PACKAGE.rglob("*.py"):
+        for fn in ast.walk(ast.parse(path.read_text())):
+            if isinstance(fn, ast.FunctionDef) and path != PACKAGE / "runtime.py":
+                for node in ast.walk(fn):
+                    if (
+                        isinstance(node, ast.Attribute)
+                        and node.attr == "resolve"
+                        and getattr(node.value, "id", "") == "RunContext"
+                    ):
+                        found.add((str(path.relative_to(PACKAGE)), fn.name))
+    assert found == ENTRY_POINTS
+
+
 def test_energy_imports_nothing_from_train() -> None:
     graph = _module_imports()
     for name, deps in graph.items():
@@ -137,10 +200,10 @@ def test_run_then_a_study_share_the_trial(tiny_cfg: RunConfig, tmp_path: Path) -
     def no_training(*args, **kwargs):
         raise AssertionError("a shared trial must not be trained again")
 
-    processors = load_catalogue()
+    processors, ctx = load_catalogue(), RunContext(CPU)
     with Store(tmp_path / "studies.sqlite") as store:  # the same store: the result itself is reused
-        assert run_trial(trial, tmp_path, store, processors, False, no_training)["key"] == trial.key
+        assert run_trial(trial, tmp_path, store, processors, ctx, False, no_training).key == trial.key
     with Store(tmp_path / "other.sqlite") as store:  # another store on the same --out: the run folder is reused
-        again = run_trial(trial, tmp_path, store, processors, False, no_training)
-    assert again["trained_steps"] == 2
-    assert again["curve"]["bit_errors"] == results["curves"][0]["bit_errors"]
+        again = run_trial(trial, tmp_path, store, processors, ctx, False, no_training)
+    assert again.trained_steps == 2
+    assert again.curve.bit_errors == results["curves"][0]["bit_errors"]

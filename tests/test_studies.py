@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,7 @@ from deeprx.evaluate.ber import BerCurve, bootstrap, interval
 from deeprx.studies.plan import StudyPlan
 from deeprx.studies.reproduce import reproduce
 from deeprx.studies.store import Store
+from deeprx.studies.trial_result import TrialResult, TrialStatus
 from deeprx.train.trainer import train
 
 
@@ -180,6 +183,8 @@ def test_reproduce_takes_shipped_teachers_without_training_them(tmp_path: Path) 
     text = (tmp_path / "report.md").read_text()
     assert "**Shipped, not trained here:** `cpu-teacher-dmrs1`" in text
     assert "**Not a result: the scratch student deeprx_eighth (1 DMRS) has not crossed 0.1x LS-LMMSE" in text
+    picks = [line.rsplit("|", 2)[1] for line in text.splitlines() if line.startswith("| host |")]
+    assert len(picks) == 1 and "genie" not in picks[0]  # the report recommends no bound
 
 
 def test_shipped_results_read_as_typed_results_round_trip_and_render() -> None:
@@ -280,15 +285,67 @@ def test_reproduce_runs_kd_variants_hardware_students_and_int8_qat(tiny_cfg: Run
     assert "## KD variants beyond the paper" in text and "## Students built for the hardware" in text
 
 
-def test_budget_labels_count_the_slots_behind_a_fine_tuned_network() -> None:
-    from deeprx.studies.report import budget_label
+def _result(**fields: object) -> TrialResult:
+    """A trial result of a tiny curve (2 points, 2 slots each), ``fields`` replacing the defaults."""
+    curve = BerCurve("m", [0.0, 10.0], [0.05, 0.0], [50, 0], [1000, 1000], slot_errors=[[40, 10], [0, 0]])
+    base = dict(key="m-1", role="scratch", model="m", kd=None, dmrs_symbols=1, parameters=10, trained_steps=20,
+                slots_seen=640, init_from_slots_seen=0, train_seconds=1.5, testset="t", curve=curve,
+                geometric_mean_ber=curve.geometric_mean_ber(), sinr_at_target_db=None, ber_at_max_sinr=0.0,
+                flops_per_slot=1e6, all_flops_per_slot=1.1e6, front_end="enhanced", front_end_flops_per_slot=1e3,
+                metric0_joules_per_slot={"host": 1e-6}, validation_log=[{"step": 20, "val_ber": [0.1]}])  # fmt: skip
+    return TrialResult(**{**base, **fields})
 
-    assert budget_label("KD student", {"model": "deeprx_eighth", "slots_seen": 3200}) == (
+
+def test_budget_labels_count_the_slots_behind_a_fine_tuned_network() -> None:
+    from deeprx.studies.figures import budget_label
+
+    assert budget_label("KD student", _result(model="deeprx_eighth", slots_seen=3200)) == (
         "KD student (deeprx_eighth, 3.2k slots)"
     )
-    assert budget_label("teacher", {"model": "deeprx_half", "slots_seen": 48_000, "init_from_slots_seen": 295_936}) == (
+    assert budget_label("teacher", _result(model="deeprx_half", slots_seen=48_000, init_from_slots_seen=295_936)) == (
         "teacher (deeprx_half, 296k + 48k slots)"
     )
-    assert budget_label("scratch student", {"model": "m", "slots_seen": 640, "init_from_slots_seen": 0}) == (
-        "scratch student (m, 640 slots)"
+    assert budget_label("scratch student", _result()) == "scratch student (m, 640 slots)"
+
+
+def test_trial_result_is_stored_as_its_fields_and_read_back_from_old_records() -> None:
+    result = _result(kd={"teacher": "cpu-teacher-dmrs1", "alpha": 300.0})
+    stored = json.loads(json.dumps(result.to_dict()))
+    assert set(stored) == {f.name for f in dataclasses.fields(TrialResult)} - {"source", "qat"}
+    assert stored["curve"]["bit_errors"] == [50, 0] and stored["validation_log"] == [{"step": 20, "val_ber": [0.1]}]
+    assert TrialResult.from_dict(stored) == result and result.teacher == "cpu-teacher-dmrs1"
+    # a record from before init_from_slots_seen, the front end's fields and slots_seen: what they meant then
+    old = {k: v for k, v in stored.items() if k not in ("init_from_slots_seen", "front_end", "slots_seen",
+                                                        "front_end_flops_per_slot", "shipped")}  # fmt: skip
+    read = TrialResult.from_dict(old)
+    assert (read.init_from_slots_seen, read.front_end_flops_per_slot, read.slots_seen, read.shipped) == (
+        0,
+        0.0,
+        None,
+        None,
     )
+    # the int8 version: its own curve and key, the source's network facts, no validation log or shipped record
+    int8_curve = BerCurve("q", [0.0, 10.0], [0.06, 0.002], [60, 2], [1000, 1000])
+    q = result.as_int8("m-1-qat2", "m-1", {"steps": 2}, int8_curve, 1e-3)
+    d = q.to_dict()
+    assert {"validation_log", "shipped"}.isdisjoint(d) and (d["source"], d["role"], d["qat"]) == (
+        "m-1",
+        "qat",
+        {"steps": 2},
+    )
+    assert (q.ber_at_max_sinr, q.flops_per_slot, q.geometric_mean_ber) == (2e-3, 1e6, int8_curve.geometric_mean_ber())
+    assert TrialResult.from_dict(json.loads(json.dumps(d))) == q
+    # the curve handed out for a plot is a renamed copy: the stored result keeps its own
+    named = result.named_curve("DeepRx")
+    named.bit_errors[0] = 0
+    assert (named.receiver, result.curve.receiver, result.curve.bit_errors[0]) == ("DeepRx", "m", 50)
+
+
+def test_store_states_are_the_trial_status_values(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite") as store:
+        store.start("k", "scratch", {})
+        assert store.status_counts() == {TrialStatus.RUNNING.value: 1}
+        store.finish("k", {"geo": -1.0})
+        assert store.status_counts() == {TrialStatus.DONE.value: 1}
+        with pytest.raises(sqlite3.IntegrityError):  # the schema admits no other state
+            store.db.execute("UPDATE trials SET status = 'paused'")

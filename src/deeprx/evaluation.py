@@ -51,10 +51,15 @@ def evaluation_config(run_dir: Path, profile: str | None, overrides: dict[str, A
 
 
 def evaluate_checkpoint(
-    run_dir: Path, cfg: RunConfig, out: Path, show_progress: bool = True, seeds: list[int] | None = None
+    run_dir: Path,
+    cfg: RunConfig,
+    out: Path,
+    ctx: RunContext,
+    show_progress: bool = True,
+    seeds: list[int] | None = None,
 ) -> dict[str, Any]:
     """A checkpoint's BER curve on the test set of ``cfg`` beside the baselines (every slot counted, as in a
-    trial), with the plot in ``out``.
+    trial), computed in ``ctx``, with the plot in ``out``.
 
     ``seeds``: the test-set seeds to evaluate on (default ``[cfg.seed]``); with several, the curves of the seeds
     are pooled (bits, errors and slots added up) and each seed's summary is kept beside the pooled one.
@@ -63,7 +68,7 @@ def evaluate_checkpoint(
     "figures": [...]}``.
     """
     name = f"DeepRx ({checkpoint.saved_config(run_dir).model})"
-    return evaluate_checkpoints({name: run_dir}, cfg, out, run_dir.name, show_progress, seeds)
+    return evaluate_checkpoints({name: run_dir}, cfg, out, run_dir.name, ctx, show_progress, seeds)
 
 
 def evaluate_checkpoints(
@@ -71,12 +76,13 @@ def evaluate_checkpoints(
     cfg: RunConfig,
     out: Path,
     title: str,
+    ctx: RunContext,
     show_progress: bool = True,
     seeds: list[int] | None = None,
 ) -> dict[str, Any]:
     """:func:`evaluate_checkpoint` for several checkpoints (``{curve name: run folder}``) on the same slots."""
     seeds = seeds or [cfg.seed]
-    device = RunContext.resolve(cfg.device).device
+    device = ctx.device
     receivers = {
         name: load_receiver(run_dir, device, weights_of(run_dir, cfg))[0] for name, run_dir in run_dirs.items()
     }
@@ -86,7 +92,7 @@ def evaluate_checkpoints(
             seeded = cfg.with_overrides({"seed": seed})
             testset = TestSet.ensure(seeded, OutputLayout(out).testsets, show_progress)
             ours = evaluate(receivers, testset, cfg.eval.batch_size, ALL_SLOTS, show_progress, device)
-            per_seed[seed] = [*ours, *baseline_curves(seeded, out, store, show_progress)]
+            per_seed[seed] = [*ours, *baseline_curves(seeded, out, store, ctx, show_progress)]
     first = per_seed[seeds[0]]
     curves = first if len(seeds) == 1 else [BerCurve.pooled([per_seed[s][i] for s in seeds]) for i in range(len(first))]
     slots = sum(len(c) for c in curves[0].slot_errors) // len(curves[0].sinr_db)
@@ -116,7 +122,12 @@ COMPARE_BOOTSTRAP = 2000  # paired resamples over test slots behind every interv
 
 
 def compare_checkpoints(
-    named: dict[str, Path], cfg: RunConfig, out: Path, show_progress: bool = True, seeds: list[int] | None = None
+    named: dict[str, Path],
+    cfg: RunConfig,
+    out: Path,
+    ctx: RunContext,
+    show_progress: bool = True,
+    seeds: list[int] | None = None,
 ) -> dict[str, Any]:
     """Two checkpoints (``{name: run folder}``, A first) on the same test sets of ``cfg`` beside the baselines,
     and A - B: the geometric-mean difference and the SINR gain at the target BER, each with a 95 % paired
@@ -128,14 +139,20 @@ def compare_checkpoints(
     from deeprx.studies.results import compare
 
     a, b = named
-    data = evaluate_checkpoints(named, cfg, out, f"{a} vs {b}", show_progress, seeds)
-    curve = {c["receiver"]: {"curve": c} for c in data["curves"]}
+    data = evaluate_checkpoints(named, cfg, out, f"{a} vs {b}", ctx, show_progress, seeds)
+    curve = {c["receiver"]: BerCurve.from_dict(c) for c in data["curves"]}
     data["a_minus_b"] = compare(curve[a], curve[b], cfg.eval.target_ber, COMPARE_BOOTSTRAP).to_dict()
     return data
 
 
 def evaluate_suite(
-    run_dir: Path, cfg: RunConfig, suite: Suite, out: Path, show_progress: bool = True, seeds: list[int] | None = None
+    run_dir: Path,
+    cfg: RunConfig,
+    suite: Suite,
+    out: Path,
+    ctx: RunContext,
+    show_progress: bool = True,
+    seeds: list[int] | None = None,
 ) -> dict[str, Any]:
     """:func:`evaluate_checkpoint` on every case of ``suite`` (``cfg`` with the suite's and the case's overrides),
     each in ``out/<case slug>``.
@@ -145,7 +162,7 @@ def evaluate_suite(
     cases = []
     for case in suite.cases:
         case_cfg = cfg.with_overrides({**suite.common, **case.overrides})
-        data = evaluate_checkpoint(run_dir, case_cfg, out / case.slug, show_progress, seeds)
+        data = evaluate_checkpoint(run_dir, case_cfg, out / case.slug, ctx, show_progress, seeds)
         cases.append({"case": case.name, "slug": case.slug, "overrides": case.overrides, **data})
     return {"suite": suite.name, "seeds": seeds or [cfg.seed], "cases": cases}
 
@@ -170,14 +187,14 @@ def suite_rows(data: dict[str, Any], receiver: str) -> list[dict[str, Any]]:
 GOAL_BER = 1e-3  # the SINR at this BER is recorded beside the profile's target (issue 12's goal)
 
 
-def evaluate_run(run_dir: Path, cache: Path, show_progress: bool = True) -> dict[str, Any]:
+def evaluate_run(run_dir: Path, cache: Path, ctx: RunContext, show_progress: bool = True) -> dict[str, Any]:
     """BER vs SINR of a run's receiver and both classical baselines on its profile's test set (every slot).
 
     The test set is the one of the checkpoint's own link, evaluation settings and seed (built in ``cache``
-    if missing), on the CPU or the GPU, whichever the machine has.
+    if missing), computed in ``ctx`` (the CLI's: the GPU where the machine has one).
     """
     cfg = checkpoint.load(run_dir).config.with_overrides({"device": "auto"})
-    device = RunContext.resolve(cfg.device).device
+    device = ctx.device
     receiver, _ = load_receiver(run_dir, device)
     testset = TestSet.ensure(cfg, cache, show_progress)
     receivers = {"DeepRx": receiver, **baseline_receivers(UplinkSimulator(cfg.link, device))}

@@ -17,7 +17,8 @@ from deeprx.evaluate.summary import CurveSummary, flags, markdown_table, summari
 from deeprx.io import atomic_write, write_json
 from deeprx.report.plots import link_title, plot_ber
 from deeprx.runs.layout import OutputLayout
-from deeprx.studies.runner import Trial, baseline_curves, curve_of, run_trial
+from deeprx.runtime import RunContext
+from deeprx.studies.runner import Trial, baseline_curves, run_trial
 from deeprx.studies.store import Store
 
 
@@ -25,23 +26,25 @@ def run(cfg: RunConfig, out: Path, show_progress: bool = True) -> dict[str, Any]
     """Run the main job and write ``results.json``, ``report.md`` and ``ber_vs_sinr.{png,svg}`` to ``out``."""
     t0 = time.perf_counter()
     trial = Trial(cfg, "scratch")
+    ctx = RunContext.resolve(cfg.device)  # the job's entry point
     with Store(OutputLayout(out).store) as store:
-        result = run_trial(trial, out, store, load_catalogue(), show_progress)
-        curves = [curve_of(result, f"DeepRx ({cfg.model})"), *baseline_curves(cfg, out, store, show_progress)]
+        result = run_trial(trial, out, store, load_catalogue(), ctx, show_progress)
+        baselines = baseline_curves(cfg, out, store, ctx, show_progress)
+    curves = [result.named_curve(f"DeepRx ({cfg.model})"), *baselines]
     figures = plot_ber(curves, out / "ber_vs_sinr", link_title(cfg), cfg.eval.target_ber)
     results = {
         "config": cfg.to_dict(),
         "model": {
             "preset": cfg.model,
-            "parameters": result["parameters"],
-            "flops_per_slot": result["flops_per_slot"],
+            "parameters": result.parameters,
+            "flops_per_slot": result.flops_per_slot,
             "flops_method": "counted per layer (deeprx.energy.flops), convolutions, FLOP = 2 x MAC",
-            "trained_steps": result["trained_steps"],
-            "train_seconds": result["train_seconds"],
+            "trained_steps": result.trained_steps,
+            "train_seconds": result.train_seconds,
             "run_dir": str(trial.run_dir(out)),
             "trial": trial.key,
         },
-        "training_log": result["validation_log"],
+        "training_log": result.validation_log,
         "curves": [c.to_dict() for c in curves],
         "summary": [row.to_dict() for row in summarize(curves, cfg.eval.target_ber)],
         "figures": [str(p) for p in figures],

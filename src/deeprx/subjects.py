@@ -20,7 +20,7 @@ from deeprx.energy.assess import Subject
 from deeprx.models.deeprx import DeepRx
 from deeprx.models.registry import create_model
 from deeprx.runs import checkpoint
-from deeprx.runtime import RunContext
+from deeprx.runtime import CPU
 
 if TYPE_CHECKING:  # the simulator (Sionna) is imported only by the functions that simulate
     from deeprx.infer.engine import Engine
@@ -44,7 +44,7 @@ def model_config(checkpoint_dir: Path | None, model: str, link: LinkConfig = PAP
     return net, cfg
 
 
-def energy_subject(checkpoint_dir: Path | None, model: str, link: LinkConfig, device: str = "cpu") -> Subject:
+def energy_subject(checkpoint_dir: Path | None, model: str, link: LinkConfig, device: torch.device = CPU) -> Subject:
     """The energy :class:`Subject` of a checkpoint or of an untrained preset, on ``link`` (a checkpoint's grid
     may differ from its training grid: the network is fully convolutional); its training workload is the
     trainer's step for the run's config on that link."""
@@ -55,7 +55,7 @@ def energy_subject(checkpoint_dir: Path | None, model: str, link: LinkConfig, de
         cfg.model,
         cfg.link.n_subcarriers,
         dmrs_symbols=cfg.link.dmrs_symbols,
-        device=RunContext.resolve(device).device,
+        device=device,
         features=cfg.features,
         training_workload=functools.partial(step_workload, cfg, net),
     )

@@ -13,7 +13,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,6 +21,9 @@ from rich.table import Table
 
 from deeprx.config import PAPER_LINK, ConfigError, RunConfig, load_profile, parse_override
 from deeprx.io import InputError, check_writable_folder, claim_output_folder, os_error_message
+
+if TYPE_CHECKING:
+    from deeprx.runtime import RunContext
 
 console = Console()
 err_console = Console(stderr=True)
@@ -77,6 +80,14 @@ def checkpoint_dir_of(checkpoint: Path | None, pretrained: str | None, required:
     if checkpoint is None and required:
         raise InputError("name a model: --checkpoint RUN_DIR or --pretrained NAME (deeprx pretrained list)")
     return checkpoint
+
+
+def run_context(device: str | None) -> RunContext:
+    """The command's run context, resolved here for every command: its device (``None``: auto) and, under
+    torchrun, this rank's GPU and ranks. Everything the command calls receives it."""
+    from deeprx.runtime import RunContext  # local: torch only once a command runs
+
+    return RunContext.resolve(device or "auto")
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

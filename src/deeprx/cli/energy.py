@@ -21,6 +21,7 @@ from deeprx.cli.common import (
     console,
     emit,
     guard,
+    run_context,
 )
 from deeprx.config import PAPER_LINK
 from deeprx.io import InputError
@@ -66,7 +67,7 @@ def _energy_subject(
                 raise InputError(f"{option} {given}: the checkpoint's weights are for {fixed}; drop {option} "
                                  "(--n-prb may change)")  # fmt: skip
         link = dataclasses.replace(saved, n_prb=n_prb or saved.n_prb)
-    return energy_subject(run_dir, model, link, device or "auto")
+    return energy_subject(run_dir, model, link, run_context(device).device)
 
 
 def _print_estimates(est: dict[str, Any], processor: str, method: str, show_layers: bool) -> None:

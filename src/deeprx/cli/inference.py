@@ -18,6 +18,7 @@ from deeprx.cli.common import (
     console,
     emit,
     guard,
+    run_context,
 )
 from deeprx.config import SERVE_DEADLINE_MS, SERVE_MAX_BATCH
 from deeprx.io import InputError
@@ -42,12 +43,11 @@ def export_cmd(
     """Export a checkpoint to ONNX (BatchNorm folded, depthwise convs split); check ONNX Runtime against PyTorch
     (run on --device) on slots of the checkpoint's grid or of --n-prb."""
     from deeprx.infer.engine import export_verified
-    from deeprx.runtime import RunContext
     from deeprx.subjects import INFERENCE_SINR_DB, inference_subject, on_device
 
     with guard():
         check_new_file(out, force, "deeprx.onnx")
-        where = RunContext.resolve(device or "auto").device
+        where = run_context(device).device
         subject = inference_subject(checkpoint_dir_of(checkpoint_dir, pretrained), "", n_prb, EXPORT_CHECK_SLOTS)
         subject = on_device(subject, where)
         result = export_verified(subject.net.to(where), out, subject.front_end(subject.slots), tolerance)
@@ -87,11 +87,11 @@ def serve_bench(
 
     from deeprx.infer.engine import paths_for
     from deeprx.infer.serve import serve
-    from deeprx.runtime import RunContext, use_all_cores
+    from deeprx.runtime import use_all_cores
     from deeprx.subjects import SERVE_POOL_SLOTS, inference_subject, on_device, serving_engines
 
     with guard():
-        where = RunContext.resolve(device or "auto").device
+        where = run_context(device).device
         if path != "auto" and path not in paths_for(where):
             raise InputError(f"unknown path {path!r} on {where.type}: choose auto or one of {list(paths_for(where))}")
         if min(rate, duration, deadline_ms) <= 0 or max_batch < 1 or workers < 1:

@@ -16,6 +16,7 @@ from deeprx.cli.common import (
     console,
     emit,
     guard,
+    run_context,
 )
 from deeprx.io import InputError
 
@@ -117,7 +118,6 @@ def pretrained_check(
     from deeprx.cli.run import parse_seeds
     from deeprx.evaluation import evaluate_checkpoint, evaluation_config
     from deeprx.runs.registry import add_check, resolve, seed_check
-    from deeprx.runtime import RunContext
 
     with guard() as claim:
         seed_list = parse_seeds(seeds) or []
@@ -134,9 +134,10 @@ def pretrained_check(
         cfg = evaluation_config(run_dir, None, overrides, device)
         commit = source_commit()
         claim(out)
-        evaluation = evaluate_checkpoint(run_dir, cfg, out, show_progress=not as_json, seeds=seed_list)
+        ctx = run_context(cfg.device)
+        evaluation = evaluate_checkpoint(run_dir, cfg, out, ctx, show_progress=not as_json, seeds=seed_list)
         command = f"deeprx pretrained check {name} --seeds {seeds} --sinr-db {sinr_db} --slots {slots}"
-        check = seed_check(evaluation, command, commit, str(RunContext.resolve(cfg.device).device))
+        check = seed_check(evaluation, command, commit, str(ctx.device))
         add_check(name, check)
         if emit(check, as_json):
             return
@@ -157,17 +158,17 @@ def _check_suite(
     from deeprx.evaluate.suites import suite
     from deeprx.evaluation import evaluate_suite, evaluation_config, suite_rows
     from deeprx.runs.registry import add_suite, resolve, suite_result
-    from deeprx.runtime import RunContext
 
     chosen = suite(suite_name)
     run_dir = resolve(name)
     cfg = evaluation_config(run_dir, None, {}, device)
     commit = source_commit()
     claim(out)
-    data = evaluate_suite(run_dir, cfg, chosen, out, show_progress=not as_json, seeds=seed_list)
+    ctx = run_context(cfg.device)
+    data = evaluate_suite(run_dir, cfg, chosen, out, ctx, show_progress=not as_json, seeds=seed_list)
     rows = suite_rows(data, data["cases"][0]["summary"][0]["receiver"])
     command = f"deeprx pretrained check {name} --suite {suite_name} --seeds {seeds}"
-    result = suite_result(data, rows, command, commit, str(RunContext.resolve(cfg.device).device))
+    result = suite_result(data, rows, command, commit, str(ctx.device))
     add_suite(name, result)
     if not emit(result, as_json):
         print_suite(name, chosen.name, data, rows)
@@ -236,7 +237,7 @@ def pretrained_add(
     with guard():
         if not command.startswith("deeprx "):
             raise InputError("--command must be the deeprx command that trained the run, starting with 'deeprx '")
-        evaluation = evaluate_run(run_dir, cache, show_progress=not as_json)
+        evaluation = evaluate_run(run_dir, cache, run_context("auto"), show_progress=not as_json)
         rec = add(run_dir, name, command, commit, evaluation, description)
         if not emit(rec.to_dict(), as_json):
             console.print(f"shipped {run_dir} as {name!r}")

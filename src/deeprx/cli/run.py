@@ -28,6 +28,7 @@ from deeprx.cli.common import (
     emit,
     guard,
     print_summary,
+    run_context,
 )
 from deeprx.config import PAPER_LINK, RunConfig, parse_override
 from deeprx.evaluate.suites import Suite
@@ -136,10 +137,9 @@ def train_cmd(
 
 def _train_and_report(cfg: RunConfig, out: Path, resume: bool, as_json: bool, description: str, done: str) -> None:
     """Train (or distil) ``cfg`` into ``out`` and print or emit the outcome with the verdict vs LS-LMMSE."""
-    from deeprx.runtime import RunContext
     from deeprx.train.trainer import train
 
-    ctx = RunContext.resolve(cfg.device)  # this command's (under torchrun: this rank's) device and ranks
+    ctx = run_context(cfg.device)  # under torchrun: this rank's device and ranks
     result = train(cfg, out, resume=resume, show_progress=not as_json, description=f"{description} {cfg.model}",
                    ctx=ctx)  # fmt: skip
     if not ctx.ranks.main:  # under torchrun, rank 0 reports for all
@@ -221,7 +221,8 @@ def evaluate_cmd(
         if chosen_suite is not None:
             _evaluate_suite(checkpoint_dir, cfg, chosen_suite, out, seed_list, as_json)
             return
-        data = evaluate_checkpoint(checkpoint_dir, cfg, out, show_progress=not as_json, seeds=seed_list)
+        ctx = run_context(cfg.device)
+        data = evaluate_checkpoint(checkpoint_dir, cfg, out, ctx, show_progress=not as_json, seeds=seed_list)
         if not emit(data, as_json):
             for seed, rows in data.get("per_seed", {}).items():
                 print_summary(rows, cfg.eval.target_ber, f"test-set seed {seed}")
@@ -254,7 +255,7 @@ def compare_cmd(
         seed_list = parse_seeds(seeds)
         folders: dict[str, Path] = {}
         for name in (a, b):
-            folders[name] = trained_folder(name, "compare:")
+            folders[name] = trained_folder(name, "compare A or B")
         if len(folders) < 2:
             raise InputError(f"compare needs two different checkpoints, got {a!r} twice")
         cfg = evaluation_config(folders[a], profile, overrides, device)
@@ -264,7 +265,9 @@ def compare_cmd(
         for folder in folders.values():
             checkpoint.load_model(folder, weights_of(folder, cfg))  # verified (n_rx, modulation) before any work
         claim(out)
-        data = compare_checkpoints(folders, cfg, out, show_progress=not as_json, seeds=seed_list)
+        data = compare_checkpoints(
+            folders, cfg, out, run_context(cfg.device), show_progress=not as_json, seeds=seed_list
+        )
         if emit(data, as_json):
             return
         pooled = "pooled over seeds " + ", ".join(map(str, data["seeds"])) if len(data["seeds"]) > 1 else ""
@@ -287,7 +290,8 @@ def _evaluate_suite(
     from deeprx.evaluation import evaluate_suite, suite_rows
     from deeprx.io import write_json
 
-    data = evaluate_suite(checkpoint_dir, cfg, chosen, out, show_progress=not as_json, seeds=seeds)
+    data = evaluate_suite(checkpoint_dir, cfg, chosen, out, run_context(cfg.device), show_progress=not as_json,
+                          seeds=seeds)  # fmt: skip
     receiver = data["cases"][0]["summary"][0]["receiver"]
     data["rows"] = suite_rows(data, receiver)
     write_json(out / "suite.json", data)
@@ -364,7 +368,7 @@ def curves_cmd(
     first: the slots its KD twin needs for the same quality). Reads the runs' checkpoint logs; writes
     learning_curves.png/.svg in OUT.
     """
-    from deeprx.report.study_plots import plot_learning_curves
+    from deeprx.studies.figures import plot_learning_curves
     from deeprx.train.curves import FLOOR_CHECKPOINTS, LS_FRACTIONS, LearningCurve
 
     with guard() as claim:
@@ -511,7 +515,7 @@ def recommend(
 
             from deeprx.config import SERVE_DEADLINE_MS
             from deeprx.infer.serve import serve
-            from deeprx.runtime import RunContext, use_all_cores
+            from deeprx.runtime import use_all_cores
             from deeprx.studies.frontier import RateMeasurement
             from deeprx.subjects import (
                 SERVE_POOL_SLOTS,
@@ -521,7 +525,7 @@ def recommend(
                 serving_engines,
             )
 
-            where, cores = RunContext.resolve(device or "auto").device, use_all_cores()
+            where, cores = run_context(device).device, use_all_cores()
             how = (f"served on {where} at {rate:g} slots/s for {RECOMMEND_SERVE_S:g} s, deadline "
                    f"{SERVE_DEADLINE_MS:g} ms (networks: fastest decision-keeping path + front end; classical: fused "
                    "LS-LMMSE + Sionna's demapper)")  # fmt: skip

@@ -15,10 +15,12 @@ from deeprx.link.batches import BatchCache
 from deeprx.runs import checkpoint, registry
 from deeprx.runs.layout import OutputLayout
 from deeprx.runs.reference import RefKind, parse
+from deeprx.runtime import RunContext
 from deeprx.studies.plan import StudyPlan
 from deeprx.studies.quantized import qat_key, run_qat_trial
 from deeprx.studies.runner import Trial, baselines_key, run_baselines, run_trial
 from deeprx.studies.store import Store
+from deeprx.studies.trial_result import TrialRef, TrialResult
 
 BATCH_CACHE_BYTES = 6 * 2**30  # ~4,400 batches of 32 slots at 4 PRB; the paper grid's are ~6.5x larger
 
@@ -36,12 +38,14 @@ class Chain:
         out: Path,
         show_progress: bool,
         trainer: Callable[..., Any],
+        ctx: RunContext,
         run_missing: bool = True,
     ) -> None:
         self.plan, self.out, self.show_progress = plan, out, show_progress
+        self.ctx = ctx  # every trial of the plan runs here (the plan's device, resolved by the entry point)
         # False: only read results (another executor ran the trials); a missing one comes back as failed
         self.run_missing = run_missing
-        self.failed: dict[str, dict[str, Any]] = {}  # what a read-only chain could not find, by key
+        self.failed: dict[str, str] = {}  # key -> why: what a read-only chain could not find
         # Every trial of one DMRS setting trains on the same batch stream: simulate each batch once.
         self.batches = BatchCache(BATCH_CACHE_BYTES)
         self.trainer = functools.partial(trainer, batch_cache=self.batches)
@@ -103,34 +107,36 @@ class Chain:
         }
         return Trial(self.cfg(student, dmrs_symbols, kd=kd), "kd")
 
-    def run(self, study: str, trial: Trial, **label: Any) -> dict[str, Any]:
+    def run(self, study: str, trial: Trial, **label: Any) -> TrialResult | TrialRef:
         """The result of ``trial`` as a member of ``study``: stored, or run now (at most once)."""
         self.store.add_member(study, trial.key, label)
         if not self.run_missing:
             return self.stored(trial.key)
-        return run_trial(trial, self.out, self.store, self.processors, self.show_progress, self.trainer)
+        return run_trial(trial, self.out, self.store, self.processors, self.ctx, self.show_progress, self.trainer)
 
-    def baselines(self, dmrs_symbols: int) -> dict[str, Any]:
+    def baselines(self, dmrs_symbols: int) -> dict[str, Any] | TrialRef:
         """LS-LMMSE and perfect-CSI LMMSE on the test set of this DMRS setting."""
         cfg = self.cfg(self.plan.student, dmrs_symbols)
         if not self.run_missing:
-            return self.stored(baselines_key(cfg))
-        return run_baselines(cfg, self.out, self.store, self.show_progress)
+            return self.store.result(baselines_key(cfg)) or self._missing(baselines_key(cfg))
+        return run_baselines(cfg, self.out, self.store, self.ctx, self.show_progress)
 
-    def quantize(self, source: Trial, source_result: dict[str, Any], role: str) -> dict[str, Any]:
+    def quantize(self, source: Trial, source_result: TrialResult | TrialRef, role: str) -> TrialResult | TrialRef:
         """``source`` (whose result is ``source_result``) fine-tuned to int8 for the plan's ``qat_steps``."""
         key = qat_key(source, self.plan.qat_steps)
         self.store.add_member("qat", key, {"source": role})
         if not self.run_missing:
             return self.stored(key)
+        assert isinstance(source_result, TrialResult)  # a running chain ran its source before
         return run_qat_trial(source, source_result, self.out, self.store, self.plan.qat_steps,
                              show_progress=self.show_progress)  # fmt: skip
 
-    def stored(self, key: str) -> dict[str, Any]:
-        """A finished result from the store, or ``{"key", "failed": error}`` for one that is not there."""
+    def stored(self, key: str) -> TrialResult | TrialRef:
+        """A finished result from the store, or a :class:`TrialRef` to one that is not there (why: in
+        :attr:`failed`)."""
         result = self.store.result(key)
-        if result is not None:
-            return result
-        missing = {"key": key, "failed": self.store.failure(key) or "not run"}
-        self.failed.setdefault(key, missing)
-        return missing
+        return self._missing(key) if result is None else TrialResult.from_dict(result)
+
+    def _missing(self, key: str) -> TrialRef:
+        self.failed.setdefault(key, self.store.failure(key) or "not run")
+        return TrialRef(key)

@@ -37,12 +37,13 @@ from deeprx.config import RunConfig, config_hash
 from deeprx.io import InputError
 from deeprx.link.testset import TestSet, testset_key
 from deeprx.runs.layout import OutputLayout
-from deeprx.runtime import THREADS_ENV
+from deeprx.runtime import CPU, THREADS_ENV, RunContext
 from deeprx.studies.chain import Chain
 from deeprx.studies.plan import StudyPlan
 from deeprx.studies.quantized import qat_key
 from deeprx.studies.runner import Trial, baselines_key
 from deeprx.studies.store import Store
+from deeprx.studies.trial_result import TrialRef, TrialResult
 from deeprx.studies.walk import run_studies
 from deeprx.train.trainer import train
 
@@ -68,25 +69,26 @@ class PlanningChain(Chain):
     """A chain that records the work of a plan instead of running it (``work``, in the order asked for)."""
 
     def __init__(self, plan: StudyPlan, out: Path) -> None:
-        super().__init__(plan, out, show_progress=False, trainer=train)
+        # it computes nothing: the tasks resolve their own devices (:func:`execute`)
+        super().__init__(plan, out, show_progress=False, trainer=train, ctx=RunContext(CPU))
         self.work: dict[str, Work] = {}
 
-    def _add(self, work: Work) -> dict[str, Any]:
+    def _add(self, work: Work) -> TrialRef:
         self.work.setdefault(work.key, work)
-        return {"key": work.key}
+        return TrialRef(work.key)
 
-    def run(self, study: str, trial: Trial, **label: Any) -> dict[str, Any]:
+    def run(self, study: str, trial: Trial, **label: Any) -> TrialRef:
         self.store.add_member(study, trial.key, label)
         teacher = Path(trial.cfg.kd.teacher) if trial.cfg.kd.teacher else None
         # a teacher trained by this study (its run folder under OUT/runs) comes first; shipped ones are files
         depends = (teacher.name,) if teacher is not None and OutputLayout(self.out).holds_run(teacher) else ()
         return self._add(Work(trial.key, "trial", trial.role, trial.cfg, trial, depends_on=depends))
 
-    def baselines(self, dmrs_symbols: int) -> dict[str, Any]:
+    def baselines(self, dmrs_symbols: int) -> TrialRef:
         cfg = self.cfg(self.plan.student, dmrs_symbols)
         return self._add(Work(baselines_key(cfg), "baselines", "baselines", cfg))
 
-    def quantize(self, source: Trial, source_result: dict[str, Any], role: str) -> dict[str, Any]:
+    def quantize(self, source: Trial, source_result: TrialResult | TrialRef, role: str) -> TrialRef:
         key = qat_key(source, self.plan.qat_steps)
         self.store.add_member("qat", key, {"source": role})
         return self._add(Work(key, "qat", "qat", source.cfg, source, self.plan.qat_steps, (source.key,)))
@@ -109,7 +111,8 @@ def plan_work(plan: StudyPlan, out: Path) -> list[Work]:
 
 
 def execute(work: Work, out: str, board: Any, *dependencies: dict[str, Any]) -> dict[str, Any]:
-    """Run one piece of work in a Ray worker and return its result (the driver stores it).
+    """Run one piece of work in a Ray worker and return its result as the store keeps it (the driver stores
+    it; a dependency arrives the same way).
 
     Torch gets as many threads as the task's CPUs (``$DEEPRX_THREADS``), so tasks sharing a machine do not
     oversubscribe its cores; the worker process keeps one batch cache for every trial it runs.
@@ -124,17 +127,19 @@ def execute(work: Work, out: str, board: Any, *dependencies: dict[str, Any]) -> 
     os.environ[THREADS_ENV] = str(max(1, int(cpus)))
     folder = Path(out)
     ray.get(board.update.remote(work.key, "started", 0, 0))  # counted before the task can fail
+    ctx = RunContext.resolve(work.cfg.device)  # this task's entry point: the device of the worker it landed on
     if work.kind == "baselines":
-        return execute_baselines(work.cfg, folder, show_progress=False)
+        return execute_baselines(work.cfg, folder, ctx, show_progress=False)
     assert work.trial is not None
     if work.kind == "qat":
-        return execute_qat(work.trial, dependencies[0], folder, work.qat_steps, show_progress=False)
+        source = TrialResult.from_dict(dependencies[0])
+        return execute_qat(work.trial, source, folder, work.qat_steps, show_progress=False).to_dict()
 
     def report(step: int, total: int, loss: float) -> None:
         board.update.remote(work.key, "training", step, total)
 
     trainer = functools.partial(train, batch_cache=_worker_batch_cache(), on_log=report)
-    return execute_trial(work.trial, folder, load_catalogue(), show_progress=False, trainer=trainer)
+    return execute_trial(work.trial, folder, load_catalogue(), ctx, show_progress=False, trainer=trainer).to_dict()
 
 
 @functools.cache

@@ -14,10 +14,11 @@ from deeprx.models.registry import create_model
 from deeprx.studies.chain import Chain
 from deeprx.studies.paper import PAPER
 from deeprx.studies.plan import StudyPlan
+from deeprx.studies.trial_result import TrialResult
 from deeprx.subjects import energy_subject
 
 
-def energy_section(plan: StudyPlan, chain: Chain, teacher: dict[str, Any], student: dict[str, Any]):
+def energy_section(plan: StudyPlan, chain: Chain, teacher: TrialResult, student: TrialResult) -> dict[str, Any]:
     """FLOPs and metric-0 energy of teacher and student at this grid and at the paper grid; a metered
     (or modeled) inference and training step of the teacher on this host; the life cycle."""
     paper_grid = PAPER_LINK.n_subcarriers
@@ -46,8 +47,7 @@ def energy_section(plan: StudyPlan, chain: Chain, teacher: dict[str, Any], stude
         write_json(cache, measured)
     inf, step = measured["inference"], measured["training_step"]
     batch = plan.base.train.batch_size
-    shipped = teacher.get("shipped")
-    teacher_slots = shipped["slots_seen"] if shipped else teacher["trained_steps"] * batch
+    teacher_slots = teacher.shipped["slots_seen"] if teacher.shipped else teacher.trained_steps * batch
     return {
         "paper_grid_full": {
             "flops_per_slot": full_flops,
@@ -55,14 +55,14 @@ def energy_section(plan: StudyPlan, chain: Chain, teacher: dict[str, Any], stude
             "coral_metric0_joules": full_flops / coral.flops_per_watt,
         },
         "models": {
-            r["model"]: {
-                "role": r["role"],
-                "flops_per_slot": r["flops_per_slot"],
-                "metric0_joules_per_slot": r["metric0_joules_per_slot"],
+            r.model: {
+                "role": r.role,
+                "flops_per_slot": r.flops_per_slot,
+                "metric0_joules_per_slot": r.metric0_joules_per_slot,
             }
             for r in (teacher, student)
         },
-        "student_over_teacher_flops": student["flops_per_slot"] / teacher["flops_per_slot"],
+        "student_over_teacher_flops": student.flops_per_slot / teacher.flops_per_slot,
         "measured": measured,
         # The teacher's training on this host: its slots (a shipped teacher's, from its record) in this
         # host's metered steps of the plan's batch.

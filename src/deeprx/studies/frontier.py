@@ -28,6 +28,7 @@ from deeprx.energy.processors import Processor
 from deeprx.io import InputError
 from deeprx.link.baselines import BASELINES, PERFECT_CSI_LMMSE
 from deeprx.runs.layout import OutputLayout
+from deeprx.studies.trial_result import TrialResult
 
 CLASSICAL = "classical"  # the role of LS-LMMSE among the candidates
 GENIE = "genie"  # perfect-CSI LMMSE: a bound no receiver can deploy
@@ -46,11 +47,11 @@ class Candidate:
     shipped: str = ""  # the shipped checkpoint's name, where the candidate is one
 
     @classmethod
-    def of(cls, result: dict[str, Any]) -> Candidate:
-        """From a stored trial result (:func:`deeprx.studies.runner.run_trial`)."""
-        flops = result["all_flops_per_slot"] + result.get("front_end_flops_per_slot", 0)
-        shipped = (result.get("shipped") or {}).get("name", "")
-        return cls(result["key"], result["model"], result["role"], result["geometric_mean_ber"], flops, shipped)
+    def of(cls, result: TrialResult) -> Candidate:
+        """From a trial's result: the network's and its front end's FLOPs together."""
+        flops = result.all_flops_per_slot + result.front_end_flops_per_slot
+        shipped = (result.shipped or {}).get("name", "")
+        return cls(result.key, result.model, result.role, result.geometric_mean_ber, flops, shipped)
 
     @property
     def name(self) -> str:
@@ -196,11 +197,12 @@ def study_candidates(out: Path) -> CandidateSet:
     candidates, folders = [], {}
     with Store(OutputLayout(out).store) as store:
         for row in data["quality_vs_energy"]:
-            result = store.result(row["key"])
-            if result is None:
+            stored = store.result(row["key"])
+            if stored is None:
                 continue  # a trial the store no longer holds as done
+            result = TrialResult.from_dict(stored)
             candidates.append(Candidate.of(result))
-            shipped = result.get("shipped")
+            shipped = result.shipped
             folders[row["key"]] = registry.resolve(shipped["name"]) if shipped else OutputLayout(out).run(row["key"])
     curves = data["curves"]["1"]
     references = {c["receiver"]: BerCurve.from_dict(c).geometric_mean_ber() for c in curves["curves"]

@@ -9,7 +9,6 @@ it is compared in pairs with the fp32 students like any other trial.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from deeprx.evaluate.ber import ALL_SLOTS, evaluate
 from deeprx.infer.engine import onnx_file_engine
@@ -21,6 +20,7 @@ from deeprx.runs.layout import OutputLayout
 from deeprx.runtime import use_all_cores
 from deeprx.studies.runner import Trial
 from deeprx.studies.store import Store
+from deeprx.studies.trial_result import TrialResult
 from deeprx.train.qat import CPU, qat_finetune
 
 QAT_STEPS = 100  # fine-tuning steps: the loss settles within them on the cpu profile's students
@@ -35,13 +35,13 @@ def qat_key(source: Trial, steps: int = QAT_STEPS, lr: float = QAT_LR) -> str:
 
 def run_qat_trial(
     source: Trial,
-    source_result: dict[str, Any],
+    source_result: TrialResult,
     out: Path,
     store: Store,
     steps: int = QAT_STEPS,
     lr: float = QAT_LR,
     show_progress: bool = True,
-) -> dict[str, Any]:
+) -> TrialResult:
     """Quantize the trained ``source`` trial (QAT, ``steps`` at ``lr``) and score the int8 ONNX model on every
     test slot; stored under its own key, so a resumed study does not repeat it.
 
@@ -52,21 +52,21 @@ def run_qat_trial(
     key = qat_key(source, steps, lr)
     done = store.result(key)
     if done is not None:
-        return done
+        return TrialResult.from_dict(done)
     store.start(key, "qat", {"source": source.key, "steps": steps, "lr": lr})
     result = execute_qat(source, source_result, out, steps, lr, show_progress)
-    store.finish(key, result)
+    store.finish(key, result.to_dict())
     return result
 
 
 def execute_qat(
     source: Trial,
-    source_result: dict[str, Any],
+    source_result: TrialResult,
     out: Path,
     steps: int = QAT_STEPS,
     lr: float = QAT_LR,
     show_progress: bool = True,
-) -> dict[str, Any]:
+) -> TrialResult:
     """:func:`run_qat_trial`'s work and result, not stored."""
     key = qat_key(source, steps, lr)
     folder = OutputLayout(out).run(key)
@@ -78,14 +78,4 @@ def execute_qat(
     receiver = RunnerReceiver(engine.run, FrontEnd(UplinkSimulator(cfg.link, CPU), cfg.features))
     testset = TestSet.ensure(source.cfg, OutputLayout(out).testsets, show_progress)
     curve = evaluate({key: receiver}, testset, source.cfg.eval.batch_size, ALL_SLOTS, show_progress, CPU)[0]
-    return {
-        **{k: v for k, v in source_result.items() if k not in ("curve", "validation_log", "shipped")},
-        "key": key,
-        "role": "qat",
-        "source": source.key,
-        "qat": facts,
-        "curve": curve.to_dict(),
-        "geometric_mean_ber": curve.geometric_mean_ber(),
-        "sinr_at_target_db": curve.sinr_at_ber(source.cfg.eval.target_ber),
-        "ber_at_max_sinr": curve.ber[-1],
-    }
+    return source_result.as_int8(key, source.key, facts, curve, source.cfg.eval.target_ber)

@@ -26,22 +26,16 @@ from deeprx.evaluate.summary import CurveSummary
 from deeprx.io import atomic_write, write_json
 from deeprx.link.baselines import BASELINES, LS_LMMSE
 from deeprx.runs.layout import OutputLayout
+from deeprx.runtime import RunContext
 from deeprx.studies.chain import Chain
+from deeprx.studies.claims import claims
 from deeprx.studies.energy_section import energy_section
+from deeprx.studies.figures import FRONTIER_PROCESSORS, figures, frontier_figure, learning_figures, named_curves
 from deeprx.studies.frontier import Candidate, assess, classical_candidates
 from deeprx.studies.plan import StudyPlan, plan_for
-from deeprx.studies.report import (
-    FRONTIER_PROCESSORS,
-    claims,
-    figures,
-    frontier_figure,
-    learning_figures,
-    named_curves,
-    render_report,
-    trial_curve,
-)
+from deeprx.studies.report import render_report
 from deeprx.studies.results import Row, StudyResults, compare
-from deeprx.studies.runner import curve_of
+from deeprx.studies.trial_result import TrialResult
 from deeprx.studies.walk import run_studies
 from deeprx.train.distill import CLASSICAL_TEACHERS
 from deeprx.train.trainer import train
@@ -72,16 +66,20 @@ def reproduce(
         from deeprx.studies.distributed import run_on_ray
 
         run_on_ray(plan, out, address, show_progress, cpus_per_task, gpus_per_task)
-    chain = Chain(plan, out, show_progress, trainer, run_missing=executor == "local")
+    ctx = RunContext.resolve(plan.base.device)  # this process's device (Ray tasks resolve their own)
+    chain = Chain(plan, out, show_progress, trainer, ctx, run_missing=executor == "local")
     collected = run_studies(chain, plan)
-    failed = list(chain.failed.values())
-    if failed:
-        return _failure_report(profile, chain, failed, out)
+    if chain.failed:
+        return _failure_report(profile, chain, chain.failed, out)
     target = plan.base.eval.target_ber
     n_boot = plan.n_boot
     results = StudyResults(profile=profile, plan=_plan_dict(plan))
     curves = {
-        dmrs: {**c, "baselines": c["baselines"]["curves"], "comparison": compare(c["kd"], c["scratch"], target, n_boot)}
+        dmrs: {
+            **c,
+            "baselines": c["baselines"]["curves"],
+            "comparison": compare(c["kd"].curve, c["scratch"].curve, target, n_boot),
+        }
         for dmrs, c in collected.curves.items()
     }
     size_results, teacher_result = collected.size, collected.teacher
@@ -93,7 +91,7 @@ def reproduce(
     # Uncertainty for every dmrs-1 result: all on one test set, so one joint bootstrap.
     scratch_student = curves[1]["scratch"]
     pool = {
-        r["key"]: r
+        r.key: r
         for r in [
             *size_results,
             teacher_result,
@@ -118,9 +116,9 @@ def reproduce(
         ]
     )
     keys = list(pool)
-    boot = bootstrap([curve_of(pool[k], k) for k in keys], target, n_boot)
+    boot = bootstrap([pool[k].named_curve(k) for k in keys], target, n_boot)
     rows = {k: Row.of(pool[k], boot[k]) for k in keys}
-    scratch_boot = boot[scratch_student["key"]][:, 0]
+    scratch_boot = boot[scratch_student.key][:, 0]
 
     def vs_scratch(key: str, scratch_key: str | None = None, **varied: Any) -> Row:
         ref = boot[scratch_key][:, 0] if scratch_key else scratch_boot
@@ -133,31 +131,30 @@ def reproduce(
             **varied,
         )
 
-    results.size = [rows[r["key"]] for r in size_results] + [rows[teacher_result["key"]]]
+    results.size = [rows[r.key] for r in size_results] + [rows[teacher_result.key]]
     # How much KD could gain at most: a student that matched its teacher exactly would be this much better.
-    results.kd_headroom = vs_scratch(teacher_result["key"])
+    results.kd_headroom = vs_scratch(teacher_result.key)
     results.alpha = [
-        vs_scratch(r["key"], alpha=a, scaling=plan.scaling) for r, a in zip(alpha_results, plan.alphas, strict=True)
+        vs_scratch(r.key, alpha=a, scaling=plan.scaling) for r, a in zip(alpha_results, plan.alphas, strict=True)
     ]
     if mean_result:
-        results.alpha_mean_scaling = vs_scratch(mean_result["key"], alpha=mean_alpha, scaling="mean")
-    results.temperature_scratch = {s: rows[r["key"]] for s, r in student_scratch.items()}
+        results.alpha_mean_scaling = vs_scratch(mean_result.key, alpha=mean_alpha, scaling="mean")
+    results.temperature_scratch = {s: rows[r.key] for s, r in student_scratch.items()}
     results.temperature = {
         s: [
-            vs_scratch(r["key"], student_scratch[s]["key"], temperature=t)
-            for r, t in zip(rs, plan.temperatures, strict=True)
+            vs_scratch(r.key, student_scratch[s].key, temperature=t) for r, t in zip(rs, plan.temperatures, strict=True)
         ]
         for s, rs in temp_results.items()
     }
     results.teacher = [
-        vs_scratch(k["key"], teacher=teacher_label(t), teacher_flops=t["flops_per_slot"], teacher_row=rows[t["key"]])
+        vs_scratch(k.key, teacher=teacher_label(t), teacher_flops=t.flops_per_slot, teacher_row=rows[t.key])
         for t, k in teacher_rows
     ]
-    results.kd_variants = [vs_scratch(r["key"], variant=name) for name, r in variant_results]
+    results.kd_variants = [vs_scratch(r.key, variant=name) for name, r in variant_results]
     results.hardware = [
         row
         for scratch_hw, kd_hw in hardware_results
-        for row in (rows[scratch_hw["key"]], vs_scratch(kd_hw["key"], scratch_hw["key"]))
+        for row in (rows[scratch_hw.key], vs_scratch(kd_hw.key, scratch_hw.key))
     ]
     results.teacher_quality = [
         _teacher_quality(name, dmrs, result, curves[dmrs], target, n_boot) for name, dmrs, result in classical
@@ -191,12 +188,12 @@ def reproduce(
     return data
 
 
-def _failure_report(profile: str, chain: Chain, failed: list[dict[str, Any]], out: Path) -> dict[str, Any]:
+def _failure_report(profile: str, chain: Chain, failed: dict[str, str], out: Path) -> dict[str, Any]:
     """``report.md`` and ``failed.json`` that name the trials that failed (and their studies and errors)
     instead of results: the studies need every one of their trials. Re-running the command retries them."""
-    studies = chain.store.studies_of([f["key"] for f in failed])
+    studies = chain.store.studies_of(list(failed))
     chain.store.close()
-    rows = [{"key": f["key"], "studies": studies.get(f["key"], []), "error": f["failed"]} for f in failed]
+    rows = [{"key": key, "studies": studies.get(key, []), "error": error} for key, error in failed.items()]
     data = {"profile": profile, "failed": rows}
     write_json(out / "failed.json", data)
     lines = [
@@ -213,22 +210,22 @@ def _failure_report(profile: str, chain: Chain, failed: list[dict[str, Any]], ou
     return data
 
 
-def teacher_label(result: dict[str, Any]) -> str:
+def teacher_label(result: TrialResult) -> str:
     """A teacher by its preset and training budget (teachers of one size may differ only in budget)."""
-    slots = result.get("slots_seen")
-    return result["model"] if slots is None else f"{result['model']} ({slots / 1000:,.0f}k slots)"
+    slots = result.slots_seen
+    return result.model if slots is None else f"{result.model} ({slots / 1000:,.0f}k slots)"
 
 
-def _models_summary(trial_results: list[dict[str, Any]]) -> dict[str, Any]:
+def _models_summary(trial_results: list[TrialResult]) -> dict[str, Any]:
     """Which models this chain trained (role, preset, steps, seconds) and which it took shipped, with records."""
     trained: dict[str, dict[str, Any]] = {}
     shipped: dict[str, dict[str, Any]] = {}
     for r in trial_results:
-        if r.get("shipped"):
-            shipped[r["shipped"]["name"]] = r["shipped"]
+        if r.shipped:
+            shipped[r.shipped["name"]] = r.shipped
         else:
-            trained[r["key"]] = {k: r[k] for k in ("key", "role", "model", "dmrs_symbols", "trained_steps")}
-            trained[r["key"]]["train_seconds"] = r["train_seconds"]
+            trained[r.key] = {k: getattr(r, k) for k in ("key", "role", "model", "dmrs_symbols", "trained_steps",
+                                                         "train_seconds")}  # fmt: skip
     return {"trained": list(trained.values()), "shipped": list(shipped.values())}
 
 
@@ -250,7 +247,7 @@ def _curves_summary(c: dict[str, Any], target: float) -> dict[str, Any]:
 
 
 def _teacher_quality(
-    name: str, dmrs: int, result: dict[str, Any], c: dict[str, Any], target: float, n_boot: int
+    name: str, dmrs: int, result: TrialResult, c: dict[str, Any], target: float, n_boot: int
 ) -> dict[str, Any]:
     """A student distilled from a classical receiver beside the same student from scratch and from DeepRx."""
     receiver = CLASSICAL_TEACHERS[name]
@@ -258,41 +255,39 @@ def _teacher_quality(
     return {
         "teacher": receiver,
         "dmrs": dmrs,
-        "key": result["key"],
+        "key": result.key,
         "teacher_geo": teacher_curve.geometric_mean_ber(),
         "teacher_floor": teacher_curve.ber[-1],
-        "student_geo": result["geometric_mean_ber"],
-        "comparison": compare(result, c["scratch"], target, n_boot),
+        "student_geo": result.geometric_mean_ber,
+        "comparison": compare(result.curve, c["scratch"].curve, target, n_boot),
         "network_teacher": {
-            "teacher": c["teacher"]["model"],
-            "teacher_geo": c["teacher"]["geometric_mean_ber"],
-            "teacher_floor": c["teacher"]["ber_at_max_sinr"],
-            "student_geo": c["kd"]["geometric_mean_ber"],
+            "teacher": c["teacher"].model,
+            "teacher_geo": c["teacher"].geometric_mean_ber,
+            "teacher_floor": c["teacher"].ber_at_max_sinr,
+            "student_geo": c["kd"].geometric_mean_ber,
             "comparison": c["comparison"],
         },
     }
 
 
-def _quantized_summary(
-    quantized: list[dict[str, Any]], c: dict[str, Any], target: float, n_boot: int
-) -> dict[str, Any]:
+def _quantized_summary(quantized: list[TrialResult], c: dict[str, Any], target: float, n_boot: int) -> dict[str, Any]:
     """The int8 students (scratch, then KD) beside their fp32 selves, and KD against scratch in int8."""
     scratch_int8, kd_int8 = quantized
     return {
         "students": [
             {
                 "source": role,
-                "model": q["model"],
-                "key": q["key"],
-                "qat": q["qat"],
-                "geo_fp32": c[role]["geometric_mean_ber"],
-                "geo_int8": q["geometric_mean_ber"],
-                "floor_int8": q["ber_at_max_sinr"],
-                "int8_vs_fp32": compare(q, c[role], target, n_boot).to_dict(),
+                "model": q.model,
+                "key": q.key,
+                "qat": q.qat,
+                "geo_fp32": c[role].geometric_mean_ber,
+                "geo_int8": q.geometric_mean_ber,
+                "floor_int8": q.ber_at_max_sinr,
+                "int8_vs_fp32": compare(q.curve, c[role].curve, target, n_boot).to_dict(),
             }
             for role, q in (("scratch", scratch_int8), ("kd", kd_int8))
         ],
-        "kd_vs_scratch_int8": compare(kd_int8, scratch_int8, target, n_boot).to_dict(),
+        "kd_vs_scratch_int8": compare(kd_int8.curve, scratch_int8.curve, target, n_boot).to_dict(),
     }
 
 
@@ -300,7 +295,7 @@ def _learning(c: dict[str, Any], train: TrainConfig) -> dict[str, Any]:
     """KD's promise as speed: the students' validation BER at high SINR vs slots seen, and after how many slots
     the KD student first reaches the scratch student's final value (``None``: never within its budget); which of
     the two has not crossed 0.1x LS-LMMSE for good (still learning: its comparisons are not results)."""
-    kd, scratch = trial_curve(c["kd"], train), trial_curve(c["scratch"], train)
+    kd, scratch = (c[role].learning_curve(train.validation_slots) for role in ("kd", "scratch"))
     return {
         "not_crossed": [
             {

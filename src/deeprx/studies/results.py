@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from deeprx.evaluate.ber import bootstrap, interval
-from deeprx.studies.runner import curve_of
+from deeprx.evaluate.ber import BerCurve, bootstrap, interval
+from deeprx.studies.trial_result import TrialResult
 
 RESULTS_FORMAT = 2
 ENERGY_PROCESSOR = "host"  # the quality-vs-energy axis: metric 0 on the machine the run is on
@@ -77,18 +77,18 @@ class Row:
     variant: str | None = None
 
     @classmethod
-    def of(cls, result: dict[str, Any], samples: np.ndarray) -> Row:
-        """The row of a stored trial result; ``samples``: its bootstrap ``[n_boot, 2]`` (geo-mean, SINR)."""
+    def of(cls, result: TrialResult, samples: np.ndarray) -> Row:
+        """The row of a trial's result; ``samples``: its bootstrap ``[n_boot, 2]`` (geo-mean, SINR)."""
         return cls(
-            model=result["model"],
-            role=result["role"],
-            key=result["key"],
-            flops=result["flops_per_slot"],
-            joules=result["metric0_joules_per_slot"][ENERGY_PROCESSOR],
-            geo=result["geometric_mean_ber"],
+            model=result.model,
+            role=result.role,
+            key=result.key,
+            flops=result.flops_per_slot,
+            joules=result.metric0_joules_per_slot[ENERGY_PROCESSOR],
+            geo=result.geometric_mean_ber,
             geo_ci=interval(samples[:, 0]),
-            sinr_at_target_db=result["sinr_at_target_db"],
-            ber_at_max_sinr=result["ber_at_max_sinr"],
+            sinr_at_target_db=result.sinr_at_target_db,
+            ber_at_max_sinr=result.ber_at_max_sinr,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -140,9 +140,9 @@ class Comparison:
         return cls(**{**d, "geo_diff_ci": _interval(d["geo_diff_ci"]), "gain_db_ci": _interval(d["gain_db_ci"])})
 
 
-def compare(kd: dict[str, Any], scratch: dict[str, Any], target_ber: float, n_boot: int) -> Comparison:
+def compare(kd: BerCurve, scratch: BerCurve, target_ber: float, n_boot: int) -> Comparison:
     """KD vs scratch on the same slots: geo-mean difference and SINR gain at the target, with 95 % intervals."""
-    a, b = curve_of(kd, "kd"), curve_of(scratch, "scratch")
+    a, b = dataclasses.replace(kd, receiver="kd"), dataclasses.replace(scratch, receiver="scratch")
     boot = bootstrap([a, b], target_ber, n_boot)
     geo_diff = boot["kd"][:, 0] - boot["scratch"][:, 0]
     gain = boot["scratch"][:, 1] - boot["kd"][:, 1]

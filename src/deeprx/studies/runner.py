@@ -26,6 +26,7 @@ from deeprx.runs.layout import OutputLayout
 from deeprx.runs.reference import parse
 from deeprx.runtime import RunContext
 from deeprx.studies.store import Store
+from deeprx.studies.trial_result import TrialResult
 from deeprx.train.trainer import train
 
 # Config fields added after trial keys existed: {section: {field: default}}; at their defaults they are left out
@@ -80,12 +81,15 @@ def _energy(model: Any, cfg: RunConfig, processors: dict[str, Processor]) -> dic
     }
 
 
-def train_trial(trial: Trial, out: Path, show_progress: bool = True, trainer: Callable[..., Any] = train) -> Path:
-    """Train a trial to its steps (resuming its run folder), unless it is shipped or already there; its folder."""
+def train_trial(
+    trial: Trial, out: Path, ctx: RunContext, show_progress: bool = True, trainer: Callable[..., Any] = train
+) -> Path:
+    """Train a trial to its steps (resuming its run folder) in ``ctx``, unless it is shipped or already there;
+    its folder."""
     run_dir = trial.run_dir(out)
     if not trial.shipped and (checkpoint.saved_step(run_dir) or 0) < trial.cfg.train.steps:
         trainer(trial.cfg, run_dir, resume=True, show_progress=show_progress,
-                description=f"{trial.role} {trial.cfg.model}")  # fmt: skip
+                description=f"{trial.role} {trial.cfg.model}", ctx=ctx)  # fmt: skip
     return run_dir
 
 
@@ -94,16 +98,18 @@ def run_trial(
     out: Path,
     store: Store,
     processors: dict[str, Processor],
+    ctx: RunContext,
     show_progress: bool = True,
     trainer: Callable[..., Any] = train,
-) -> dict[str, Any]:
-    """Train (resuming), evaluate and store one trial; a finished trial is read from the store instead."""
+) -> TrialResult:
+    """Train (resuming), evaluate and store one trial in ``ctx``; a finished trial is read from the store
+    instead."""
     done = store.result(trial.key)
     if done is not None:
-        return done
+        return TrialResult.from_dict(done)
     store.start(trial.key, trial.role, trial.cfg.to_dict())
-    result = execute_trial(trial, out, processors, show_progress, trainer)
-    store.finish(trial.key, result)
+    result = execute_trial(trial, out, processors, ctx, show_progress, trainer)
+    store.finish(trial.key, result.to_dict())
     return result
 
 
@@ -111,40 +117,41 @@ def execute_trial(
     trial: Trial,
     out: Path,
     processors: dict[str, Processor],
+    ctx: RunContext,
     show_progress: bool = True,
     trainer: Callable[..., Any] = train,
-) -> dict[str, Any]:
-    """Train (resuming its run folder) and evaluate one trial on every test slot; its result, not stored (a
-    worker of a distributed study runs this, and the driver alone writes the store)."""
+) -> TrialResult:
+    """Train (resuming its run folder) and evaluate one trial on every test slot, in ``ctx``; its result, not
+    stored (a worker of a distributed study runs this, and the driver alone writes the store)."""
     cfg = trial.cfg
-    run_dir = train_trial(trial, out, show_progress, trainer)
-    device = RunContext.resolve(cfg.device).device
+    run_dir = train_trial(trial, out, ctx, show_progress, trainer)
+    device = ctx.device
     receiver, ckpt = load_receiver(run_dir, device, expected=cfg)
     model = receiver.model
     testset = TestSet.ensure(cfg, OutputLayout(out).testsets, show_progress)
     curve = evaluate({trial.key: receiver}, testset, cfg.eval.batch_size, ALL_SLOTS, show_progress, device)[0]
-    return {
-        "key": trial.key,
-        "role": trial.role,
-        "shipped": registry.record(trial.shipped).to_dict() if trial.shipped else None,
-        "model": cfg.model,
-        "kd": cfg.kd.__dict__ if cfg.kd.teacher else None,
-        "dmrs_symbols": cfg.link.dmrs_symbols,
-        "parameters": count_parameters(model),
-        "trained_steps": ckpt.step,
-        "slots_seen": ckpt.step * cfg.train.batch_size,
+    return TrialResult(
+        key=trial.key,
+        role=trial.role,
+        shipped=registry.record(trial.shipped).to_dict() if trial.shipped else None,
+        model=cfg.model,
+        kd=cfg.kd.__dict__ if cfg.kd.teacher else None,
+        dmrs_symbols=cfg.link.dmrs_symbols,
+        parameters=count_parameters(model),
+        trained_steps=ckpt.step,
+        slots_seen=ckpt.step * cfg.train.batch_size,
         # slots behind the weights it started from (a fine-tuned shipped receiver): its budget label counts them
-        "init_from_slots_seen": int(ckpt.extra.get("init_from_slots_seen", 0)),
+        init_from_slots_seen=int(ckpt.extra.get("init_from_slots_seen", 0)),
         # A shipped trial was not trained by this study: its training time is in its record, not here.
-        "train_seconds": None if trial.shipped else ckpt.extra.get("train_seconds"),
-        "testset": config_hash(testset_key(cfg)),
-        "curve": curve.to_dict(),
-        "geometric_mean_ber": curve.geometric_mean_ber(),
-        "sinr_at_target_db": curve.sinr_at_ber(cfg.eval.target_ber),
-        "ber_at_max_sinr": curve.ber[-1],
-        "validation_log": [r for r in ckpt.log if "val_ber" in r],
+        train_seconds=None if trial.shipped else ckpt.extra.get("train_seconds"),
+        testset=config_hash(testset_key(cfg)),
+        curve=curve,
+        geometric_mean_ber=curve.geometric_mean_ber(),
+        sinr_at_target_db=curve.sinr_at_ber(cfg.eval.target_ber),
+        ber_at_max_sinr=curve.ber[-1],
+        validation_log=[r for r in ckpt.log if "val_ber" in r],
         **_energy(model, cfg, processors),
-    }
+    )
 
 
 def baselines_key(cfg: RunConfig) -> str:
@@ -152,36 +159,30 @@ def baselines_key(cfg: RunConfig) -> str:
     return f"baselines-{config_hash(testset_key(cfg))}"
 
 
-def run_baselines(cfg: RunConfig, out: Path, store: Store, show_progress: bool = True) -> dict[str, Any]:
-    """LS-LMMSE and perfect-CSI LMMSE on the test set of ``cfg`` (stored like a trial)."""
+def run_baselines(
+    cfg: RunConfig, out: Path, store: Store, ctx: RunContext, show_progress: bool = True
+) -> dict[str, Any]:
+    """LS-LMMSE and perfect-CSI LMMSE on the test set of ``cfg`` (stored like a trial), run in ``ctx``."""
     key = baselines_key(cfg)
     done = store.result(key)
     if done is not None:
         return done
     store.start(key, "baselines", testset_key(cfg))
-    result = execute_baselines(cfg, out, show_progress)
+    result = execute_baselines(cfg, out, ctx, show_progress)
     store.finish(key, result)
     return result
 
 
-def baseline_curves(cfg: RunConfig, out: Path, store: Store, show_progress: bool) -> list[BerCurve]:
+def baseline_curves(cfg: RunConfig, out: Path, store: Store, ctx: RunContext, show_progress: bool) -> list[BerCurve]:
     """The baselines' curves on the test set of ``cfg``, from the store or run now (:func:`run_baselines`)."""
-    baselines = run_baselines(cfg, out, store, show_progress)
+    baselines = run_baselines(cfg, out, store, ctx, show_progress)
     return [BerCurve.from_dict(c) for c in baselines["curves"].values()]
 
 
-def execute_baselines(cfg: RunConfig, out: Path, show_progress: bool = True) -> dict[str, Any]:
-    """The baselines' curves on the test set of ``cfg``, not stored."""
+def execute_baselines(cfg: RunConfig, out: Path, ctx: RunContext, show_progress: bool = True) -> dict[str, Any]:
+    """The baselines' curves on the test set of ``cfg``, run in ``ctx``, not stored."""
     testset = TestSet.ensure(cfg, OutputLayout(out).testsets, show_progress)
-    device = RunContext.resolve(cfg.device).device
+    device = ctx.device
     receivers = baseline_receivers(UplinkSimulator(cfg.link, device))
     curves = evaluate(receivers, testset, cfg.eval.batch_size, ALL_SLOTS, show_progress, device)
     return {"key": baselines_key(cfg), "curves": {c.receiver: c.to_dict() for c in curves}}
-
-
-def curve_of(result: dict[str, Any], name: str | None = None) -> BerCurve:
-    """The stored curve of a trial result, renamed for plots and tables."""
-    curve = BerCurve.from_dict(result["curve"])
-    if name is not None:
-        curve.receiver = name
-    return curve

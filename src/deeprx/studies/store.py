@@ -1,9 +1,10 @@
 """SQLite store of trials: one row per trial keyed by its resolved config, studies as named memberships.
 
-A trial that finished is never run again; one that was killed mid-way is still ``running`` in the store
-and resumes from its checkpoint. Each write is one transaction, so a kill never leaves half a result. A
-trial that failed (a distributed study's task, after its retry) keeps its last error in ``failures`` and is
-tried again by the next run; the store is written by one process only (the driver of a distributed study).
+A trial that finished (:attr:`TrialStatus.DONE`) is never run again; one that was killed mid-way is still
+:attr:`TrialStatus.RUNNING` in the store and resumes from its checkpoint. Each write is one transaction, so a
+kill never leaves half a result. A trial that failed (a distributed study's task, after its retry) keeps its
+last error in ``failures`` and is tried again by the next run; the store is written by one process only (the
+driver of a distributed study).
 
 Every trial record carries the format of its result (:data:`RECORD_FORMAT`); a store made before the column
 existed is migrated when opened (its records are format 1, the same fields), and a record of a newer format
@@ -21,14 +22,16 @@ from pathlib import Path
 from typing import Any
 
 from deeprx.io import InputError
+from deeprx.studies.trial_result import TrialStatus
 
-RECORD_FORMAT = 1  # the fields of a trial's result (deeprx.studies.runner.run_trial)
+RECORD_FORMAT = 1  # the fields of a trial's result (deeprx.studies.trial_result.TrialResult.to_dict)
+_STATES = ", ".join(f"'{s.value}'" for s in TrialStatus)
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS trials (
     key TEXT PRIMARY KEY,
     role TEXT NOT NULL,
     config TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('running', 'done')),
+    status TEXT NOT NULL CHECK (status IN ({_STATES})),
     result TEXT,
     updated REAL NOT NULL,
     format INTEGER NOT NULL DEFAULT {RECORD_FORMAT}
@@ -80,8 +83,8 @@ class Store:
 
     def result(self, key: str) -> dict[str, Any] | None:
         """The finished result of a trial, or ``None`` if it has not finished."""
-        query = "SELECT result, format FROM trials WHERE key = ? AND status = 'done'"
-        row = self.db.execute(query, (key,)).fetchone()
+        query = "SELECT result, format FROM trials WHERE key = ? AND status = ?"
+        row = self.db.execute(query, (key, TrialStatus.DONE.value)).fetchone()
         if row is None:
             return None
         if row[1] > RECORD_FORMAT:
@@ -94,16 +97,16 @@ class Store:
     def start(self, key: str, role: str, config: dict[str, Any]) -> None:
         with self._transaction():
             self.db.execute(
-                "INSERT INTO trials (key, role, config, status, updated) VALUES (?, ?, ?, 'running', ?) "
+                "INSERT INTO trials (key, role, config, status, updated) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT(key) DO UPDATE SET updated = excluded.updated",
-                (key, role, json.dumps(config, sort_keys=True), time.time()),
+                (key, role, json.dumps(config, sort_keys=True), TrialStatus.RUNNING.value, time.time()),
             )
 
     def finish(self, key: str, result: dict[str, Any]) -> None:
         with self._transaction():
             self.db.execute(
-                "UPDATE trials SET status = 'done', result = ?, updated = ?, format = ? WHERE key = ?",
-                (json.dumps(result, default=str), time.time(), RECORD_FORMAT, key),
+                "UPDATE trials SET status = ?, result = ?, updated = ?, format = ? WHERE key = ?",
+                (TrialStatus.DONE.value, json.dumps(result, default=str), time.time(), RECORD_FORMAT, key),
             )
             self.db.execute("DELETE FROM failures WHERE key = ?", (key,))
 
@@ -151,10 +154,11 @@ class Store:
 
     def train_seconds(self) -> float:
         """Training time summed over every finished trial in the store, in seconds."""
-        query = "SELECT SUM(json_extract(result, '$.train_seconds')) FROM trials WHERE status = 'done'"
-        return float(self.db.execute(query).fetchone()[0] or 0.0)
+        query = "SELECT SUM(json_extract(result, '$.train_seconds')) FROM trials WHERE status = ?"
+        return float(self.db.execute(query, (TrialStatus.DONE.value,)).fetchone()[0] or 0.0)
 
     def status_counts(self) -> dict[str, int]:
+        """How many trials are in each :class:`TrialStatus`, by its value (states with none left out)."""
         return dict(self.db.execute("SELECT status, COUNT(*) FROM trials GROUP BY status").fetchall())
 
     def close(self) -> None:

@@ -13,11 +13,14 @@ from typing import Any
 from deeprx.studies.chain import Chain
 from deeprx.studies.plan import StudyPlan
 from deeprx.studies.runner import SHIPPED_STUDENT
+from deeprx.studies.trial_result import TrialResult
 
 
 @dataclass
 class Collected:
-    """The result of every trial of a plan, grouped as the studies use them (:func:`run_studies`).
+    """The result of every trial of a plan, grouped as the studies use them (:func:`run_studies`). A chain
+    that plans, or reads a store that lacks a trial, holds a :class:`~deeprx.studies.trial_result.TrialRef`
+    in its place (and says so in ``chain.failed``), which nobody reads.
 
     Attributes:
         curves: per DMRS setting, the ``teacher``, ``scratch`` and ``kd`` results, the ``shipped`` students'
@@ -32,17 +35,17 @@ class Collected:
     """
 
     curves: dict[int, dict[str, Any]]
-    size: list[dict[str, Any]]
-    teacher: dict[str, Any]
-    alpha: list[dict[str, Any]]
-    mean_scaling: dict[str, Any] | None
-    temperature: dict[str, list[dict[str, Any]]]
-    temperature_scratch: dict[str, dict[str, Any]]
-    teachers: list[tuple[dict[str, Any], dict[str, Any]]]
-    classical: list[tuple[str, int, dict[str, Any]]]
-    variants: list[tuple[str, dict[str, Any]]]
-    hardware: list[tuple[dict[str, Any], dict[str, Any]]]
-    quantized: list[dict[str, Any]]
+    size: list[TrialResult]
+    teacher: TrialResult
+    alpha: list[TrialResult]
+    mean_scaling: TrialResult | None
+    temperature: dict[str, list[TrialResult]]
+    temperature_scratch: dict[str, TrialResult]
+    teachers: list[tuple[TrialResult, TrialResult]]
+    classical: list[tuple[str, int, TrialResult]]
+    variants: list[tuple[str, TrialResult]]
+    hardware: list[tuple[TrialResult, TrialResult]]
+    quantized: list[TrialResult]
 
 
 def run_studies(chain: Chain, plan: StudyPlan) -> Collected:

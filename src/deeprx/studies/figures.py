@@ -1,17 +1,21 @@
-"""Figures of the paper's studies (Figs. 3-6) and quality vs energy per inference. PNG and SVG."""
+"""Figures of the paper's studies (Figs. 3-7), quality vs energy per inference, the frontier and learning curves.
+PNG and SVG; the drawing primitives are :mod:`deeprx.report.plots`."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from deeprx.report.plots import plt, save_figure
-
-if TYPE_CHECKING:  # study rows; the figures need nothing else of the studies
-    from deeprx.studies.frontier import Assessed
-    from deeprx.studies.results import Row
-    from deeprx.train.curves import LearningCurve
-
+from deeprx.evaluate.ber import BerCurve
+from deeprx.report.plots import plot_ber, plt, save_figure
+from deeprx.runs import checkpoint, registry
+from deeprx.studies.frontier import Assessed
+from deeprx.studies.plan import StudyPlan
+from deeprx.studies.results import ENERGY_PROCESSOR, Row, StudyResults
+from deeprx.studies.runner import SHIPPED_STUDENT
+from deeprx.studies.trial_result import TrialResult
+from deeprx.train.curves import LearningCurve
 
 # A marker per role of a study's models (the frontier adds the classical receivers'); stars: shipped networks.
 ROLE_MARKERS = {"scratch": "o", "kd": "s", "teacher": "^", "shipped student": "*", "shipped": "*", "classical": "D",
@@ -156,3 +160,81 @@ def plot_learning_curves(curves: list[LearningCurve], stem: Path, title: str) ->
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
     return save_figure(fig, stem)
+
+
+def budget_label(role: str, result: TrialResult) -> str:
+    """A receiver of a study named by its role, preset and training budget: ``KD student (deeprx_eighth, 3.2k
+    slots)``, or ``296k + 48k slots`` for one fine-tuned from a checkpoint. Students of one preset differ by what
+    they were given to learn from."""
+
+    def slots(n: int) -> str:
+        return f"{n}" if n < 1000 else f"{n / 1000:,.3g}k"
+
+    own, prior = result.slots_seen, result.init_from_slots_seen
+    budget = f"{slots(prior)} + {slots(own)} slots" if prior else f"{slots(own)} slots"
+    return f"{role} ({result.model}, {budget})"
+
+
+def named_curves(c: dict[str, Any]) -> list[BerCurve]:
+    """Fig. 6's curves for one DMRS setting: teacher, the shipped students, KD student, scratch student, then the
+    baselines, each network labelled with its budget."""
+    return [
+        c["teacher"].named_curve(budget_label("teacher", c["teacher"])),
+        *(r.named_curve(budget_label(SHIPPED_STUDENT, r)) for r in c.get("shipped", [])),
+        c["kd"].named_curve(budget_label("KD student", c["kd"])),
+        c["scratch"].named_curve(budget_label("scratch student", c["scratch"])),
+        *(BerCurve.from_dict(v) for v in c["baselines"].values()),
+    ]
+
+
+def figures(results: StudyResults, curves: dict[int, Any], plan: StudyPlan, out: Path) -> list[str]:
+    link = plan.base.link
+    grid = f"{link.modulation.upper()}, {link.n_prb} PRB"
+    figs = []
+    kd_rows = [r for r in results.quality_vs_energy if r.role == "kd"]
+    figs += plot_size_study(results.size[:-1], kd_rows, out / "fig3_size", f"Size study from scratch ({grid})")
+    scratch = next(r for r in results.quality_vs_energy if r.key == curves[1]["scratch"].key)
+    figs += plot_teacher_study(results.teacher, scratch, out / "fig4_teacher", f"Student {plan.student}")
+    figs += plot_temperature_study(
+        results.temperature, results.temperature_scratch, out / "fig5_temperature", "T x student size"
+    )
+    for dmrs, c in curves.items():
+        title = f"{grid}, {dmrs} DMRS symbol(s), {plan.base.eval.speed_mps[0]:g}-{plan.base.eval.speed_mps[1]:g} m/s"
+        figs += plot_ber(named_curves(c), out / f"fig6_ber_dmrs{dmrs}", title, plan.base.eval.target_ber)
+    figs += plot_quality_vs_energy(results.quality_vs_energy, out / "quality_vs_energy", grid, ENERGY_PROCESSOR)
+    return [str(p) for p in figs]
+
+
+# The panels of the frontier figure: this host, a server CPU, a GPU and the paper's edge TPU.
+FRONTIER_PROCESSORS = ("host", "xeon-gold-5320", "rtx-2080-ti", "coral-edge-tpu")
+
+
+def learning_figures(curves: dict[int, dict[str, Any]], plan: StudyPlan, out: Path) -> list[str]:
+    """Per DMRS setting: the KD and the scratch student's validation BER at high SINR vs slots seen, and the
+    shipped students' (their own runs, on their own validation slots) for what a longer budget buys."""
+    figs = []
+    for dmrs, c in curves.items():
+        if not c["scratch"].validation_log:
+            continue
+        students = []
+        for role in ("kd", "scratch"):  # the two students of a learning figure
+            curve = c[role].learning_curve(plan.base.train.validation_slots)
+            students.append(dataclasses.replace(curve, label=budget_label(f"{role} student", c[role])))
+        for r in c.get("shipped", []):
+            own_validation = checkpoint.saved_config(registry.resolve(r.shipped["name"])).train.validation_slots
+            curve = r.learning_curve(own_validation)
+            students.append(dataclasses.replace(curve, label=budget_label(SHIPPED_STUDENT, r)))
+        title = f"Learning curves, {dmrs} DMRS symbol(s) ({plan.base.eval.speed_mps[0]:g}-"
+        title += f"{plan.base.eval.speed_mps[1]:g} m/s validation slots)"
+        figs += plot_learning_curves(students, out / f"fig7_learning_dmrs{dmrs}", title)
+    return [str(p) for p in figs]
+
+
+def frontier_figure(
+    frontier: dict[str, list[Any]], references: dict[str, float], plan: StudyPlan, out: Path
+) -> list[str]:
+    """The frontier figure of the 1-DMRS models, LS-LMMSE and perfect-CSI LMMSE (``references``: their geo-mean
+    BER) as points and reference lines."""
+    link = plan.base.link
+    title = f"Quality vs energy per slot ({link.modulation.upper()}, {link.n_prb} PRB, 1 DMRS); ringed: Pareto set"
+    return [str(p) for p in plot_frontier(frontier, references, out / "frontier", title)]
