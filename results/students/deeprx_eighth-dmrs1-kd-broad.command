@@ -1,0 +1,1 @@
+deeprx distill --teacher /work/main/results/students/deeprx_half-dmrs1-broad --alpha 300 -T 3 --scaling paper --profile cpu --model deeprx_eighth --steps 2000 --set link.dmrs_symbols=1 --set train.checkpoint_every=100 --out /work/main/results/students/deeprx_eighth-dmrs1-kd-broad --resume
