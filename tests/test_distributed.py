@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import ENERGY_WINDOW_S
 from deeprx.config import RunConfig
 from deeprx.studies.distributed import plan_work
 from deeprx.studies.plan import StudyPlan
@@ -18,6 +19,9 @@ from deeprx.studies.reproduce import reproduce
 from deeprx.studies.store import Store
 
 ray = pytest.importorskip("ray")
+
+# one local Ray for the module: its tests share an xdist worker (`--dist loadgroup`)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +38,7 @@ def _plan(cfg: RunConfig) -> StudyPlan:
         teacher="deeprx_quarter_c32", teacher_steps=4, teachers=("deeprx_quarter_c32",),
         student="deeprx_eighth", students=("deeprx_eighth",), sizes=("deeprx_eighth",), alphas=(300.0,),
         temperatures=(3.0,), alpha=300.0, temperature=3.0, mean_scaling_alpha=None, classical_teachers=(), n_boot=20,
+        energy_window_s=ENERGY_WINDOW_S,
     )  # fmt: skip
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from conftest import ENERGY_WINDOW_S
 from deeprx.cli import app
 from deeprx.config import PROFILES, RunConfig
 from deeprx.studies.plan import StudyPlan
@@ -91,7 +92,7 @@ def tiny_plan(profile: str) -> StudyPlan:
                      shipped_teachers=((1, "cpu-teacher-dmrs1"), (2, "cpu-teacher-dmrs2")), student="deeprx_eighth",
                      students=("deeprx_eighth",), sizes=("deeprx_eighth",), alphas=(300.0,), temperatures=(3.0,),
                      alpha=300.0, temperature=3.0, mean_scaling_alpha=None, classical_teachers=(), n_boot=20,
-                     energy_window_s=0.05)  # fmt: skip
+                     energy_window_s=ENERGY_WINDOW_S)  # fmt: skip
 
 
 def test_every_readme_command_has_tiny_settings() -> None:
@@ -103,6 +104,7 @@ def test_every_readme_command_has_tiny_settings() -> None:
     assert {"cpu-teacher-broad-dmrs1", "cpu-teacher-broad-dmrs2"} <= shipped  # the studies' teachers are exercised
 
 
+@pytest.mark.slow
 def test_readme_commands_run_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # the README's relative out/ folders land here
     for name in PROFILES:

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from conftest import ENERGY_WINDOW_S
 from deeprx.cli import app
 from deeprx.config import RunConfig
 from deeprx.evaluate.ber import BerCurve, bootstrap, interval
@@ -67,6 +68,7 @@ def _tiny_plan(cfg: RunConfig) -> StudyPlan:
         temperature=3.0,
         mean_scaling_alpha=1.0,
         n_boot=50,
+        energy_window_s=ENERGY_WINDOW_S,
     )
 
 
@@ -74,6 +76,7 @@ class Killed(Exception):
     pass
 
 
+@pytest.mark.slow
 def test_reproduce_killed_midway_resumes_without_repeating_trials(tiny_cfg: RunConfig, tmp_path: Path) -> None:
     plan = _tiny_plan(tiny_cfg)
     calls: list[str] = []
@@ -135,6 +138,7 @@ def test_reproduce_killed_midway_resumes_without_repeating_trials(tiny_cfg: RunC
     assert again == []  # everything done: nothing trains
 
 
+@pytest.mark.slow
 def test_reproduce_takes_shipped_teachers_without_training_them(tmp_path: Path) -> None:
     from deeprx.config import load_profile
 
@@ -147,7 +151,7 @@ def test_reproduce_takes_shipped_teachers_without_training_them(tmp_path: Path) 
         teachers=("cpu-teacher-half-32k", "deeprx_half"), student="deeprx_eighth",
         students=("deeprx_eighth",),
         sizes=("deeprx_eighth",), alphas=(300.0,), temperatures=(3.0,), alpha=300.0, temperature=3.0,
-        mean_scaling_alpha=None, classical_teachers=(), n_boot=20,
+        mean_scaling_alpha=None, classical_teachers=(), n_boot=20, energy_window_s=ENERGY_WINDOW_S,
     )  # fmt: skip
     trained: list[RunConfig] = []
 
@@ -256,6 +260,7 @@ def test_pareto_and_recommendation_by_hand() -> None:
     assert recommend(with_genie).candidate is small  # and is never the choice
 
 
+@pytest.mark.slow
 def test_reproduce_runs_kd_variants_hardware_students_and_int8_qat(tiny_cfg: RunConfig, tmp_path: Path) -> None:
     import dataclasses
 
