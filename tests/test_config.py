@@ -41,3 +41,22 @@ def test_round_trip_and_seed_derivation() -> None:
     assert type(cfg).from_dict(cfg.to_dict()) == cfg
     assert derive_seed(0, "train", 5) == derive_seed(0, "train", 5)
     assert len({derive_seed(0, "train", 5), derive_seed(0, "train", 6), derive_seed(1, "train", 5)}) == 3
+
+
+def test_the_modulation_follows_the_mcs_and_must_agree_with_it() -> None:
+    base = load_profile("quick")
+    assert not base.link.coded and base.link.mcs_index is None
+    coded = base.with_overrides({"link.mcs_index": 14})  # TS 38.214 table 5.1.3.1-1: index 14 is 16-QAM
+    assert coded.link.coded and coded.link.modulation == "16qam"
+    assert base.with_overrides({"link.mcs_index": 20, "link.mcs_table": 2}).link.modulation == "256qam"  # table 2
+    assert base.with_overrides({"link.mcs_index": 5}).link.modulation == "qpsk"  # indices 0-9 of table 1
+    with pytest.raises(ConfigError, match=r"link\.modulation='16qam' disagrees with link\.mcs_index=20"):
+        base.with_overrides({"link.mcs_index": 20, "link.mcs_table": 2, "link.modulation": "16qam"})
+    with pytest.raises(ConfigError, match=r"link\.modulation='qpsk' disagrees"):
+        LinkConfig(mcs_index=14, modulation="qpsk")
+    with pytest.raises(ConfigError, match=r"link\.mcs_index=29"):
+        base.with_overrides({"link.mcs_index": 29})
+    with pytest.raises(ConfigError, match=r"link\.mcs_table=7"):
+        base.with_overrides({"link.mcs_index": 3, "link.mcs_table": 7})
+    with pytest.raises(ConfigError, match=r"link\.mcs_index='x'.*an integer"):
+        base.with_overrides({"link.mcs_index": "x"})

@@ -11,7 +11,8 @@ from deeprx.config import LinkConfig, input_channels
 from deeprx.energy.flops import classical_flops, front_end_flops
 from deeprx.link.baselines import FusedLmmseReceiver, LmmseReceiver
 from deeprx.link.fused import FusedLsLmmse, SionnaLsLmmse
-from deeprx.link.simulator import UplinkSimulator, sionna_device
+from deeprx.link.pusch import sionna_device
+from deeprx.link.simulator import UplinkSimulator
 from deeprx.models.registry import create_model
 from deeprx.receivers import (
     FrontEnd,

@@ -75,7 +75,10 @@ def _type_problem(value: Any, hint: Any) -> str | None:
         return None if isinstance(value, bool) else "true or false"
     if hint is str:
         return None if isinstance(value, str) else "a string"
-    args = typing.get_args(hint)  # tuple[str, ...] or tuple[float, float]
+    args = typing.get_args(hint)  # tuple[str, ...], tuple[float, float] or X | None
+    if type(None) in args:
+        (inner,) = (a for a in args if a is not type(None))
+        return None if value is None else _type_problem(value, inner)
     if args and args[-1] is Ellipsis:
         ok = isinstance(value, tuple) and all(_type_problem(v, args[0]) is None for v in value)
         return None if ok else 'a list of strings, e.g. ["CDL-A", "CDL-C"]'
@@ -102,6 +105,26 @@ def _check_range(name: str, value: tuple[float, float], lo: float, hi: float) ->
     _check(ok, name, value, f"a pair (low, high) with {lo} <= low <= high <= {hi}")
 
 
+MCS_TABLES = (1, 2, 3, 4)  # TS 38.214 table 5.1.3.1-1..-4 (PUSCH without transform precoding)
+
+
+def mcs_modulation(mcs_index: int, mcs_table: int) -> str:
+    """The modulation of an MCS, by Sionna's own TS 38.214 tables (imported only where an MCS is named:
+    Sionna is heavy and the configuration is light)."""
+    from sionna.phy.nr.utils import decode_mcs_index
+
+    try:
+        bits_per_symbol, _ = decode_mcs_index(mcs_index, mcs_table, is_pusch=True)
+    except (ValueError, AssertionError) as err:
+        raise ConfigError(f"invalid link.mcs_index={mcs_index!r} for link.mcs_table={mcs_table}: {err}") from None
+    by_bits = {bits: name for name, bits in MODULATIONS.items()}
+    bits = int(bits_per_symbol)
+    if bits not in by_bits:
+        raise ConfigError(f"link.mcs_index={mcs_index} (table {mcs_table}) has {bits} bits per symbol: "
+                          f"choose an MCS with one of {list(MODULATIONS)}")  # fmt: skip
+    return by_bits[bits]
+
+
 def data_res(n_subcarriers: int, dmrs_symbols: int, n_symbols: int = SYMBOLS_PER_SLOT) -> int:
     """Data REs per slot: DMRS type 1 with two CDM groups without data reserves each DMRS symbol whole (equal to
     the simulator's data mask from Sionna's PUSCH config: tested)."""
@@ -110,10 +133,15 @@ def data_res(n_subcarriers: int, dmrs_symbols: int, n_symbols: int = SYMBOLS_PER
 
 @dataclass(frozen=True)
 class LinkConfig:
-    """The PUSCH uplink: grid, modulation, channel models and the ranges drawn per batch or slot.
+    """The PUSCH uplink: grid, modulation, channel code, channel models and the ranges drawn per batch or slot.
 
     Ranges are ``(low, high)`` pairs drawn uniformly. The channel model and delay spread are drawn
     per batch; UE speed, SINR and the interferer's SIR are drawn per slot.
+
+    ``mcs_index`` / ``mcs_table``: a 5G NR MCS (TS 38.214 tables 1-4, PUSCH without transform precoding) makes
+    the link coded: each slot carries one LDPC-coded transport block, made and decoded by Sionna's TB encoder and
+    decoder, and ``modulation`` must be the MCS's (:meth:`RunConfig.with_overrides` sets it when only the MCS is
+    named). ``None`` (the default): the labels are random coded bits, as in the DeepRx paper (uncoded BER only).
     """
 
     n_prb: int = 4
@@ -128,6 +156,8 @@ class LinkConfig:
     sinr_db: tuple[float, float] = (0.0, 35.0)
     interferer_probability: float = 0.0
     sir_db: tuple[float, float] = (5.0, 30.0)
+    mcs_index: int | None = None
+    mcs_table: int = 1
 
     def __post_init__(self) -> None:
         _check_types(self, "link.")
@@ -160,6 +190,19 @@ class LinkConfig:
             "in [0, 1]",
         )
         _check_range("link.sir_db", self.sir_db, -10.0, 60.0)
+        _check(self.mcs_table in MCS_TABLES, "link.mcs_table", self.mcs_table, f"one of {MCS_TABLES}")
+        if self.mcs_index is not None:
+            modulation = mcs_modulation(self.mcs_index, self.mcs_table)
+            if modulation != self.modulation:
+                raise ConfigError(
+                    f"link.modulation={self.modulation!r} disagrees with link.mcs_index={self.mcs_index} "
+                    f"(table {self.mcs_table}: {modulation}): set one of them, or both to agree"
+                )
+
+    @property
+    def coded(self) -> bool:
+        """Whether each slot carries an LDPC-coded transport block (an MCS is set)."""
+        return self.mcs_index is not None
 
     @property
     def bits_per_symbol(self) -> int:
@@ -376,6 +419,12 @@ class RunConfig:
                 field_name = next(iter(node[parts[-1]]))
                 raise ConfigError(f"{key!r} is a section; set one of its fields, e.g. {key}.{field_name}=...")
             node[parts[-1]] = value
+        link = d["link"]
+        names_mcs = {"link.mcs_index", "link.mcs_table"} & set(overrides)
+        well_typed = _type_problem(link["mcs_index"], int) is None and link["mcs_table"] in MCS_TABLES
+        if names_mcs and "link.modulation" not in overrides and well_typed:
+            # the modulation follows from the MCS where only the MCS is named (a bad one: LinkConfig says so)
+            link["modulation"] = mcs_modulation(link["mcs_index"], link["mcs_table"])
         return RunConfig.from_dict(d)
 
 

@@ -31,7 +31,8 @@ import torch
 
 from deeprx.config import RunConfig, input_channels
 from deeprx.link.fused import FusedLsLmmse, LsLmmse
-from deeprx.link.simulator import Slot, UplinkSimulator, sionna_device
+from deeprx.link.pusch import sionna_device
+from deeprx.link.simulator import Slot, UplinkSimulator
 from deeprx.models.deeprx import DeepRx
 from deeprx.runs import checkpoint
 from deeprx.runs.checkpoint import Checkpoint

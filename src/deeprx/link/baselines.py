@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from deeprx.link.fused import FusedLsLmmse, lmmse_one_stream
-from deeprx.link.simulator import Slot, UplinkSimulator, sionna_device
+from deeprx.link.pusch import sionna_device
+from deeprx.link.simulator import Slot, UplinkSimulator
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

@@ -27,7 +27,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from deeprx.link.simulator import UplinkSimulator, sionna_device
+from deeprx.link.pusch import sionna_device
+from deeprx.link.simulator import UplinkSimulator
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

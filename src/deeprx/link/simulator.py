@@ -6,15 +6,17 @@ channel, so the average received signal power per RE per antenna is 1. Noise and
 interferer (a second UE with its own DMRS scrambling and its own channel realisation) set the SINR:
 ``SINR = 1 / (N0 + P_interferer)``.
 
-No LDPC: the labels are the coded bits on the grid, so BER is the uncoded BER, as in the paper.
+The labels are the coded bits on the grid, so BER is the uncoded BER, as in the paper. On an uncoded link
+(the default) they are random bits; on a coded one (``link.mcs_index``) they are one LDPC-coded transport block
+per slot (:mod:`deeprx.link.coding`: scrambled coded bits, so the labels' statistics are the same), and the slot
+also carries the TB's information bits, which a receiver's decoded LLRs are checked against.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -22,6 +24,8 @@ import numpy as np
 import torch
 
 from deeprx.config import LinkConfig
+from deeprx.link.coding import TransportBlockCodec
+from deeprx.link.pusch import make_pusch_config, sionna_device
 from deeprx.runtime import CPU
 
 with warnings.catch_warnings():  # Sionna warns about optional extras at import time
@@ -29,7 +33,7 @@ with warnings.catch_warnings():  # Sionna warns about optional extras at import 
     import sionna.phy as sionna_phy
     from sionna.phy.channel import ApplyOFDMChannel, GenerateOFDMChannel, gen_single_sector_topology
     from sionna.phy.channel.tr38901 import CDL, TDL, AntennaArray, UMi
-    from sionna.phy.nr import PUSCHConfig, PUSCHLSChannelEstimator, PUSCHTransmitter
+    from sionna.phy.nr import PUSCHLSChannelEstimator, PUSCHTransmitter
 
 T = TypeVar("T")
 
@@ -48,6 +52,8 @@ class Slot:
         bits: coded bit labels per data RE, ``[batch, n_data_re, bits_per_symbol]`` float32 in {0, 1}.
         noise_var: noise plus interference power per RE and antenna, ``[batch]`` float32.
         sinr_db: SINR of each slot, ``[batch]`` float32.
+        info_bits: on a coded link, the transport block's information bits, ``[batch, tb_size]`` float32 in
+            {0, 1} (``bits`` are their encoding); ``None`` on an uncoded link.
     """
 
     y: torch.Tensor
@@ -58,6 +64,7 @@ class Slot:
     bits: torch.Tensor
     noise_var: torch.Tensor
     sinr_db: torch.Tensor
+    info_bits: torch.Tensor | None = None
 
     @property
     def batch_size(self) -> int:
@@ -68,31 +75,12 @@ class Slot:
         return self.y.device
 
     def to(self, device: torch.device | str) -> Slot:
-        return Slot(**{k: v.to(device, non_blocking=True) for k, v in self.__dict__.items()})
+        return Slot(**{k: None if v is None else v.to(device, non_blocking=True) for k, v in self.__dict__.items()})
 
     def select(self, index: torch.Tensor | list[int]) -> Slot:
         """The slots at ``index`` along the batch axis (the pilot grid and data mask are shared)."""
         shared = ("x_pilot", "data_mask")
-        return Slot(**{k: v if k in shared else v[index] for k, v in self.__dict__.items()})
-
-
-@contextlib.contextmanager
-def sionna_device(device: torch.device) -> Iterator[None]:
-    """Build and run Sionna blocks on ``device``: the one place that sets ``sionna.phy.config.device``.
-
-    Sionna puts every block's tensors on its global default device (``cuda:0`` whenever a GPU is visible),
-    so a simulator for another device must set it while it builds blocks and draws slots. The previous
-    default is restored on exit, so simulators for several devices can live in one process.
-    """
-    name = str(torch.device(device))
-    if name == "cuda":  # which GPU is the run context's to say (deeprx.runtime.RunContext.resolve), not Sionna's
-        raise ValueError("sionna_device needs a resolved device (cuda:N), e.g. RunContext.resolve('cuda').device")
-    previous = sionna_phy.config._device  # the setter refuses a no-op; read the raw value
-    sionna_phy.config._device = name
-    try:
-        yield
-    finally:
-        sionna_phy.config._device = previous
+        return Slot(**{k: v if k in shared or v is None else v[index] for k, v in self.__dict__.items()})
 
 
 def raw_ls_estimate(y: torch.Tensor, x_pilot: torch.Tensor) -> torch.Tensor:
@@ -108,24 +96,6 @@ def raw_ls_estimate(y: torch.Tensor, x_pilot: torch.Tensor) -> torch.Tensor:
     power = x_pilot.abs() ** 2
     inv = torch.where(power > 0, 1.0 / power.clamp_min(1e-12), torch.zeros_like(power))
     return y * (x_pilot.conj() * inv)
-
-
-def make_pusch_config(link: LinkConfig, n_cell_id: int = 1) -> PUSCHConfig:
-    """Sionna PUSCH config for the link: 1 port, 1 layer, DMRS type 1 with 1 or 2 symbols."""
-    pc = PUSCHConfig()
-    pc.carrier.subcarrier_spacing = link.subcarrier_spacing_khz
-    pc.carrier.n_size_grid = link.n_prb
-    pc.carrier.n_cell_id = n_cell_id
-    pc.num_antenna_ports = 1
-    pc.num_layers = 1
-    pc.precoding = "non-codebook"
-    pc.dmrs.additional_position = link.dmrs_symbols - 1
-    # MCS only fixes the modulation order here: the labels are uncoded bits. The code rates (0.37-0.67) are
-    # ones Sionna's LDPC encoder accepts at every grid size (it rejects r < 1/5, and r < 1/3 once K needs BG1).
-    mcs_table, mcs_index = {2: (1, 5), 4: (1, 13), 6: (1, 17), 8: (2, 20)}[link.bits_per_symbol]
-    pc.tb.mcs_table = mcs_table
-    pc.tb.mcs_index = mcs_index
-    return pc
 
 
 def _on_own_device(method: Callable[..., T]) -> Callable[..., T]:
@@ -225,6 +195,7 @@ class UplinkSimulator:
             carrier_frequency=fc,
         )
         self._apply = ApplyOFDMChannel()
+        self.codec = TransportBlockCodec(link, self.device) if link.coded else None
 
     def map_bits(self, bits: torch.Tensor) -> torch.Tensor:
         """Labels ``[batch, n_data_re, bits_per_symbol]`` -> transmitted grid ``[batch, 14, n_sc]``."""
@@ -305,8 +276,14 @@ class UplinkSimulator:
 
         device = self.device
         gen = torch.Generator(device).manual_seed(int(rng.integers(2**31)))
-        bits = torch.randint(0, 2, (batch_size, self.n_data_re, self.bits_per_symbol), generator=gen, device=device)
-        bits = bits.to(torch.float32)
+        info_bits = None
+        if self.codec is None:
+            shape = (batch_size, self.n_data_re, self.bits_per_symbol)
+            bits = torch.randint(0, 2, shape, generator=gen, device=device).to(torch.float32)
+        else:
+            shape = (batch_size, self.codec.tb_size)
+            info_bits = torch.randint(0, 2, shape, generator=gen, device=device).to(torch.float32)
+            bits = self.codec.encode(info_bits)
         x = self._mapper(bits.reshape(batch_size, -1))
         channel = self._channel(name, delay_spread_s, speed_mps or link.speed_mps, batch_size)
         h = channel(batch_size)
@@ -332,4 +309,5 @@ class UplinkSimulator:
             bits=bits,
             noise_var=torch.as_tensor(total, dtype=torch.float32, device=device),
             sinr_db=torch.as_tensor(sinr, dtype=torch.float32, device=device),
+            info_bits=info_bits,
         )

@@ -18,7 +18,7 @@ from deeprx.energy.processors import Processor
 from deeprx.evaluate.ber import ALL_SLOTS, BerCurve, evaluate
 from deeprx.link.baselines import baseline_receivers
 from deeprx.link.simulator import UplinkSimulator
-from deeprx.link.testset import TestSet, testset_key
+from deeprx.link.testset import LINK_KEYED_ONLY_WHEN_SET, TestSet, testset_key
 from deeprx.models.deeprx import count_parameters
 from deeprx.receivers import load_receiver
 from deeprx.runs import checkpoint, registry
@@ -37,6 +37,7 @@ KEYED_ONLY_WHEN_SET: dict[str, dict[str, Any]] = {
                                                   "sobolev_directions", "feature_weight")},
     "train": {f: getattr(_TRAIN_DEFAULTS, f) for f in ("validation_slots", "init_from")},
     "eval": {"delay_spread_ns": _EVAL_DEFAULTS.delay_spread_ns},
+    "link": LINK_KEYED_ONLY_WHEN_SET,
 }  # fmt: skip
 SHIPPED_STUDENT = "shipped student"  # the role of a converged student a study evaluates, never trains
 

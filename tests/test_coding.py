@@ -1,0 +1,91 @@
+"""The coded link: Sionna's TB encoder and decoder on the simulator's slots, and the LLR sign convention."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+from deeprx.config import LinkConfig, RunConfig
+from deeprx.link.baselines import PERFECT_CSI_LMMSE, baseline_receivers
+from deeprx.link.simulator import UplinkSimulator
+from deeprx.link.testset import TestSet, testset_key
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from sionna.phy.nr import PUSCHReceiver
+
+# 2 PRB, 16-QAM at MCS 14 of table 1 (code rate 0.54): one code block per slot
+CODED = LinkConfig(n_prb=2, mcs_index=14)
+
+
+@pytest.fixture(scope="module")
+def simulator() -> UplinkSimulator:
+    return UplinkSimulator(CODED)
+
+
+def test_a_coded_slot_carries_its_transport_block(simulator: UplinkSimulator) -> None:
+    codec = simulator.codec
+    assert codec is not None and codec.n_coded_bits == simulator.n_data_re * simulator.bits_per_symbol
+    assert 0.5 < codec.code_rate < 0.6  # TS 38.214: MCS 14 targets 553/1024 = 0.54
+    slot = simulator.sample(8, seed=1, sinr_db=20.0)
+    assert slot.info_bits is not None and slot.info_bits.shape == (8, codec.tb_size)
+    assert torch.equal(codec.encode(slot.info_bits), slot.bits)  # the labels are the TB's coded bits
+    assert 0.45 < slot.bits.mean().item() < 0.55  # scrambled: the labels' statistics are those of random bits
+    assert UplinkSimulator(LinkConfig(n_prb=2)).sample(2, seed=1).info_bits is None  # uncoded: no TB
+
+
+def test_perfect_llrs_decode_every_block_and_random_ones_none(simulator: UplinkSimulator) -> None:
+    codec = simulator.codec
+    slot = simulator.sample(16, seed=2)
+    decoded, crc_ok = codec.decode(20.0 * (2.0 * slot.bits - 1.0))  # logit > 0: bit 1
+    assert crc_ok.all() and torch.equal(decoded, slot.info_bits)
+    noise = torch.randn(slot.bits.shape, generator=torch.Generator().manual_seed(0))
+    _, crc_ok = codec.decode(4.0 * noise)
+    assert not crc_ok.any()  # BLER 1
+    _, crc_ok = codec.decode(-20.0 * (2.0 * slot.bits - 1.0))  # the wrong sign fails every block
+    assert not crc_ok.any()
+
+
+def test_a_block_with_one_weak_wrong_llr_decodes(simulator: UplinkSimulator) -> None:
+    codec = simulator.codec
+    slot = simulator.sample(4, seed=3)
+    llr = 5.0 * (2.0 * slot.bits - 1.0)
+    llr[:, 7, 2] = -0.5 * (2.0 * slot.bits[:, 7, 2] - 1.0)  # one bit per block wrong, with little confidence
+    decoded, crc_ok = codec.decode(llr)
+    assert crc_ok.all() and torch.equal(decoded, slot.info_bits)
+
+
+def test_the_llr_sign_is_sionnas_own_receivers(simulator: UplinkSimulator) -> None:
+    """Perfect-CSI LMMSE LLRs through our decoder decide the same bits as Sionna's PUSCHReceiver with perfect
+    CSI on the same slots, at an SINR where some blocks fail."""
+    receiver = PUSCHReceiver(simulator._mapper.transmitter, channel_estimator="perfect")
+    genie = baseline_receivers(simulator)[PERFECT_CSI_LMMSE]
+    slot = simulator.sample(16, seed=4, sinr_db=4.0)
+    ours, crc_ok = simulator.codec.decode(genie(slot))
+    theirs = receiver(slot.y[:, None], slot.noise_var, slot.h[:, None, :, None, None])
+    assert torch.equal(ours, theirs.reshape(ours.shape))
+    assert 0 < int(crc_ok.sum()) < 16  # some blocks decode, some do not: the comparison has teeth
+    assert (ours == slot.info_bits).all(dim=1).sum() >= int(crc_ok.sum()) - 1  # CRC passes are (almost) right
+
+
+def test_the_code_enters_the_test_set_key_only_when_set() -> None:
+    uncoded, coded = RunConfig(), RunConfig().with_overrides({"link.mcs_index": 14})
+    assert "mcs_index" not in testset_key(uncoded)["link"]  # every stored test set keeps its key
+    assert testset_key(coded)["link"]["mcs_index"] == 14
+
+
+def test_a_coded_test_set_holds_the_blocks_and_an_uncoded_one_reads_as_before(
+    tmp_path: Path, tiny_cfg: RunConfig
+) -> None:
+    coded = tiny_cfg.with_overrides({"link.mcs_index": 14})
+    testset = TestSet.ensure(coded, tmp_path, show_progress=False)
+    codec = UplinkSimulator(coded.link).codec
+    slots = list(testset.batches(0, 8))
+    assert all(s.info_bits is not None and s.info_bits.shape[1] == codec.tb_size for s in slots)
+    assert all(torch.equal(codec.encode(s.info_bits), s.bits) for s in slots)  # the stored labels are the blocks
+    assert TestSet(testset.path, coded).slots_per_point == coded.eval.slots_per_point  # its checksum holds
+    uncoded = TestSet.ensure(tiny_cfg, tmp_path, show_progress=False)
+    assert next(uncoded.batches(0, 8)).info_bits is None
