@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from deeprx.config import LinkConfig, RunConfig
+from deeprx.evaluate.ber import BerCurve, evaluate
+from deeprx.evaluate.summary import summarize, summary_table
 from deeprx.link.baselines import PERFECT_CSI_LMMSE, baseline_receivers
 from deeprx.link.simulator import UplinkSimulator
 from deeprx.link.testset import TestSet, testset_key
@@ -89,3 +91,23 @@ def test_a_coded_test_set_holds_the_blocks_and_an_uncoded_one_reads_as_before(
     assert TestSet(testset.path, coded).slots_per_point == coded.eval.slots_per_point  # its checksum holds
     uncoded = TestSet.ensure(tiny_cfg, tmp_path, show_progress=False)
     assert next(uncoded.batches(0, 8)).info_bits is None
+
+
+def test_every_receiver_is_decoded_on_a_coded_test_set(tmp_path: Path, tiny_cfg: RunConfig) -> None:
+    cfg = tiny_cfg.with_overrides({"link.mcs_index": 14, "eval.sinr_start_db": -10.0, "eval.sinr_stop_db": 30.0,
+                                   "eval.sinr_step_db": 40.0})  # fmt: skip
+    testset = TestSet.ensure(cfg, tmp_path, show_progress=False)
+    curves = {c.receiver: c for c in evaluate(baseline_receivers(UplinkSimulator(cfg.link)), testset, 8, None, False)}
+    genie = curves[PERFECT_CSI_LMMSE]
+    assert genie.blocks == [cfg.eval.slots_per_point] * 2 and genie.bler == [1.0, 0.0]  # -10 dB: none; 30 dB: all
+    assert genie.goodput_bits_per_slot() == [0.0, genie.tb_size]
+    assert genie.sinr_at_bler(0.1) is not None and -10.0 < genie.sinr_at_bler(0.1) < 30.0
+    assert BerCurve.from_dict(genie.to_dict()).bler == genie.bler
+    rows = summarize(list(curves.values()), cfg.eval.target_ber, cfg.link.slot_duration_s)
+    coded = next(r for r in rows if r.receiver == PERFECT_CSI_LMMSE).coded
+    assert coded.points["goodput_mbps"][-1] == pytest.approx(genie.tb_size / 0.5e-3 / 1e6)  # 30 kHz: 0.5 ms slots
+    header, _ = summary_table(rows, cfg.eval.target_ber)
+    assert "SINR at BLER 0.1" in header and "SINR at BLER 0.01" in header
+    uncoded = evaluate(baseline_receivers(UplinkSimulator(tiny_cfg.link)),
+                       TestSet.ensure(tiny_cfg, tmp_path, show_progress=False), 8, None, False)  # fmt: skip
+    assert "tb_size" not in uncoded[0].to_dict() and "coded" not in summarize(uncoded, 0.02)[0].to_dict()

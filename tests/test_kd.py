@@ -246,9 +246,11 @@ def test_trial_keys_ignore_kd_options_at_their_defaults(tiny_cfg: RunConfig) -> 
     for added in ("term", "mask", "confidence", "anneal", "sobolev_weight", "sobolev_directions", "feature_weight"):
         del d["kd"][added]
     del d["train"]["validation_slots"], d["train"]["init_from"], d["eval"]["delay_spread_ns"]
+    del d["link"]["mcs_index"], d["link"]["mcs_table"]
     assert Trial(tiny_cfg, "scratch").key == f"{tiny_cfg.model}-{config_hash(d)}"  # the key before the options
     for changed in ({"kd.term": "mse"}, {"kd.feature_weight": 1.0}, {"train.init_from": "x"},
-                    {"eval.delay_spread_ns": [300, 1000]}, {"train.validation_slots": 256}):  # fmt: skip
+                    {"eval.delay_spread_ns": [300, 1000]}, {"train.validation_slots": 256},
+                    {"link.mcs_index": 14}):  # fmt: skip
         assert Trial(tiny_cfg.with_overrides(changed), "scratch").key != Trial(tiny_cfg, "scratch").key, changed
 
 

@@ -127,7 +127,7 @@ def test_classical_receivers_flops_by_hand() -> None:
 
 def test_slot_tensors_live_on_the_simulators_device() -> None:
     slot = UplinkSimulator(LinkConfig(n_prb=1)).sample(2, seed=0)
-    assert {t.device.type for t in slot.__dict__.values()} == {"cpu"}
+    assert {t.device.type for t in slot.tensors()} == {"cpu"}
 
 
 def test_simulator_for_cpu_works_when_sionnas_default_is_another_device() -> None:
@@ -158,7 +158,7 @@ def test_sionna_device_restores_the_default_on_error() -> None:
 def test_simulator_front_end_and_baseline_on_cuda() -> None:
     sim = UplinkSimulator(LinkConfig(n_prb=2), RunContext.resolve("cuda").device)
     slot = sim.sample(8, seed=0, sinr_db=25.0)
-    assert {t.device.type for t in slot.__dict__.values()} == {"cuda"}
+    assert {t.device.type for t in slot.tensors()} == {"cuda"}
     z = FrontEnd(sim, "enhanced")(slot)
     llr = LmmseReceiver(sim, perfect_csi=False)(slot)
     assert z.device.type == llr.device.type == "cuda"

@@ -209,6 +209,11 @@ class LinkConfig:
         return MODULATIONS[self.modulation]
 
     @property
+    def slot_duration_s(self) -> float:
+        """One slot of 14 OFDM symbols: 1 ms at 15 kHz, halved with every doubling of the subcarrier spacing."""
+        return 1e-3 * 15 / self.subcarrier_spacing_khz
+
+    @property
     def n_subcarriers(self) -> int:
         return 12 * self.n_prb
 

@@ -101,13 +101,13 @@ def evaluate_checkpoints(
     data: dict[str, Any] = {
         "seeds": seeds,
         "curves": [c.to_dict() for c in curves],
-        "summary": [row.to_dict() for row in summarize(curves, cfg.eval.target_ber)],
+        "summary": [row.to_dict() for row in summarize(curves, cfg.eval.target_ber, cfg.link.slot_duration_s)],
         "figures": [str(p) for p in figures],
     }
     if len(seeds) > 1:
-        data["per_seed"] = {
-            s: [row.to_dict() for row in summarize(c, cfg.eval.target_ber)] for s, c in per_seed.items()
-        }
+        slot_s = cfg.link.slot_duration_s
+        data["per_seed"] = {s: [row.to_dict() for row in summarize(c, cfg.eval.target_ber, slot_s)]
+                            for s, c in per_seed.items()}  # fmt: skip
     return data
 
 

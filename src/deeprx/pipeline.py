@@ -46,7 +46,7 @@ def run(cfg: RunConfig, out: Path, show_progress: bool = True) -> dict[str, Any]
         },
         "training_log": result.validation_log,
         "curves": [c.to_dict() for c in curves],
-        "summary": [row.to_dict() for row in summarize(curves, cfg.eval.target_ber)],
+        "summary": [row.to_dict() for row in summarize(curves, cfg.eval.target_ber, cfg.link.slot_duration_s)],
         "figures": [str(p) for p in figures],
         "seconds": time.perf_counter() - t0,
     }

@@ -8,6 +8,11 @@ reported beside every curve (``bit_errors`` is 0 there), so nobody mistakes it f
 Intervals: Clopper-Pearson on bits treats every bit as an independent trial, which it is not at high SINR,
 where a receiver's errors cluster in a few slots (a bad channel draw); the bootstrap over slots resamples
 whole slots and is the honest interval then. Both are reported, with the number of slots that hold errors.
+
+Coded link (a test set with transport blocks): every receiver's LLRs of every slot also go through the same TB
+decoder (:class:`deeprx.link.coding.TransportBlockCodec`), and the curve keeps each slot's block error (the
+decoded information bits differ from the TB's, which a CRC pass with wrong bits counts too). Slots are drawn
+independently, so the BLER's Clopper-Pearson interval over blocks is exact; the same zero-error rule holds.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import numpy as np
 import torch
 from scipy.stats import beta
 
+from deeprx.link.coding import TransportBlockCodec
 from deeprx.link.testset import TestSet
 from deeprx.receivers import Receiver, slot_bit_errors
 from deeprx.runtime import CPU
@@ -36,6 +42,8 @@ class BerCurve:
 
     ``slot_errors[i]`` lists the bit errors of every slot counted at point ``i`` (in test-set order), so
     curves of different receivers on the same slots can be compared by a paired bootstrap.
+    ``slot_block_errors[i]`` (coded link only, else empty): 1 where that slot's transport block of ``tb_size``
+    information bits was not decoded, 0 where it was.
     """
 
     receiver: str
@@ -44,13 +52,48 @@ class BerCurve:
     bit_errors: list[int]
     bits: list[int]
     slot_errors: list[list[int]] = field(default_factory=list)
+    slot_block_errors: list[list[int]] = field(default_factory=list)
+    tb_size: int = 0
 
     @classmethod
     def from_dict(cls, d: dict) -> BerCurve:
         return cls(**d)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The curve as stored; an uncoded curve's record has no block fields (as before the coded link)."""
+        d = asdict(self)
+        if not self.coded:
+            del d["slot_block_errors"], d["tb_size"]
+        return d
+
+    @property
+    def coded(self) -> bool:
+        return bool(self.slot_block_errors)
+
+    @property
+    def block_errors(self) -> list[int]:
+        return [sum(e) for e in self.slot_block_errors]
+
+    @property
+    def blocks(self) -> list[int]:
+        return [len(e) for e in self.slot_block_errors]
+
+    @property
+    def bler(self) -> list[float]:
+        """Transport-block error rate per SINR point (coded curves only)."""
+        return [e / n for e, n in zip(self.block_errors, self.blocks, strict=True)]
+
+    def bler_intervals(self, level: float = CI_LEVEL) -> list[tuple[float, float]]:
+        """The Clopper-Pearson ``level`` interval of the BLER at every point (blocks are independent slots)."""
+        return [clopper_pearson(e, n, level) for e, n in zip(self.block_errors, self.blocks, strict=True)]
+
+    def sinr_at_bler(self, target: float) -> float | None:
+        """SINR (dB) where the BLER first reaches ``target`` (log-interpolated, zero errors as half a block)."""
+        return sinr_at_ber(self.sinr_db, _ber_with_floor(self.block_errors, self.blocks), target)
+
+    def goodput_bits_per_slot(self) -> list[float]:
+        """Decoded information bits per slot at every point: ``(1 - BLER) * tb_size``."""
+        return [(1.0 - b) * self.tb_size for b in self.bler]
 
     def geometric_mean_ber(self) -> float:
         return geometric_mean_ber(self.bit_errors, self.bits)
@@ -91,8 +134,12 @@ class BerCurve:
         errors = [sum(c.bit_errors[p] for c in curves) for p in range(len(first.sinr_db))]
         bits = [sum(c.bits[p] for c in curves) for p in range(len(first.sinr_db))]
         slots = [[x for c in curves for x in c.slot_errors[p]] for p in range(len(first.sinr_db))]
+        coded = all(c.coded for c in curves)
+        points = range(len(first.sinr_db)) if coded else range(0)
+        blocks = [[x for c in curves for x in c.slot_block_errors[p]] for p in points]
         return cls(receiver or first.receiver, list(first.sinr_db), [e / n for e, n in zip(errors, bits, strict=True)],
-                   errors, bits, slots if all(c.slot_errors for c in curves) else [])  # fmt: skip
+                   errors, bits, slots if all(c.slot_errors for c in curves) else [],
+                   blocks, first.tb_size if coded else 0)  # fmt: skip
 
 
 def clopper_pearson(errors: int, bits: int, level: float = CI_LEVEL) -> tuple[float, float]:
@@ -171,11 +218,14 @@ def evaluate(
     At each SINR point the stored slots are read once, in order, loaded to ``device`` (where the receivers
     run) and given to every receiver that is still counting; a receiver stops at a point once it has
     ``target_bit_errors`` errors (``None``: never, every slot counts). The bit budget is the test set's size.
+    On a coded test set every receiver's LLRs are also decoded, batched on ``device``, by one TB decoder.
     """
     from rich.progress import Progress
 
     names = list(receivers)
+    codec = TransportBlockCodec(testset.link, device) if testset.coded else None
     per_slot: dict[str, list[list[int]]] = {n: [[] for _ in testset.sinr_points_db] for n in names}
+    per_block: dict[str, list[list[int]]] = {n: [[] for _ in testset.sinr_points_db] for n in names}
     errors = {n: [0] * len(testset.sinr_points_db) for n in names}
     counted = {n: [0] * len(testset.sinr_points_db) for n in names}
     with Progress(disable=not show_progress) as progress, torch.no_grad():
@@ -191,6 +241,10 @@ def evaluate(
                     per_slot[n][p] += slot_errors
                     errors[n][p] += sum(slot_errors)
                     counted[n][p] += slot.bits.numel()
+                    if codec is not None:
+                        decoded, crc_ok = codec.decode(llr)
+                        right = crc_ok & (decoded == slot.info_bits.to(decoded.device)).all(dim=1)
+                        per_block[n][p] += (~right).int().tolist()
             progress.advance(task)
     return [
         BerCurve(
@@ -200,6 +254,8 @@ def evaluate(
             errors[n],
             counted[n],
             per_slot[n],
+            per_block[n] if codec is not None else [],
+            codec.tb_size if codec is not None else 0,
         )
         for n in names
     ]

@@ -4,6 +4,8 @@ console, the markdown reports and ``--json`` alike.
 A summary holds the geometric-mean BER, the SINR at the target BER (``None``: not reached), the BER at the highest
 SINR with both 95 % intervals and the slots that hold its errors, every point's BER with its intervals, and, in a
 table beside LS-LMMSE, the gain over it at the target and the flag of a neural receiver never better than it.
+On a coded link it also holds the transport blocks' side (:class:`CodedSummary`): the SINR at BLER 10 % and 1 %,
+and every point's BLER with its interval and the goodput.
 """
 
 from __future__ import annotations
@@ -16,6 +18,34 @@ from deeprx.evaluate.ber import BerCurve, never_better, sinr_gain_db
 from deeprx.link.baselines import BASELINES, LS_LMMSE
 
 Interval = list[float]
+BLER_TARGETS = (0.1, 0.01)  # the BLERs every coded table gives the SINR at (a link's usual operating points)
+
+
+@dataclass(frozen=True)
+class CodedSummary:
+    """The coded side of a curve: ``sinr_at_bler_db`` at each of :data:`BLER_TARGETS` (``None``: not reached),
+    the TB size, and per point the BLER, its Clopper-Pearson 95 % interval, the block errors and blocks, and the
+    goodput in decoded information bits per slot and in Mbit/s at the link's slot duration."""
+
+    tb_size: int
+    sinr_at_bler_db: dict[str, float | None]
+    points: dict[str, list]
+
+    @classmethod
+    def of(cls, curve: BerCurve, slot_duration_s: float) -> CodedSummary:
+        goodput = curve.goodput_bits_per_slot()
+        return cls(
+            tb_size=curve.tb_size,
+            sinr_at_bler_db={f"{t:g}": curve.sinr_at_bler(t) for t in BLER_TARGETS},
+            points={
+                "bler": curve.bler,
+                "bler_ci": [list(ci) for ci in curve.bler_intervals()],
+                "block_errors": curve.block_errors,
+                "blocks": curve.blocks,
+                "goodput_bits_per_slot": goodput,
+                "goodput_mbps": [g / slot_duration_s / 1e6 for g in goodput],
+            },
+        )
 
 
 @dataclass(frozen=True)
@@ -34,12 +64,15 @@ class CurveSummary:
     points: dict[str, Any] = dataclasses.field(default_factory=dict)
     gain_over_ls_db: float | None = None
     never_better_than_ls: bool = False
+    coded: CodedSummary | None = None
     versus_ls: bool = False
 
     @classmethod
-    def of(cls, curve: BerCurve, target_ber: float, ls: BerCurve | None = None) -> CurveSummary:
+    def of(
+        cls, curve: BerCurve, target_ber: float, ls: BerCurve | None = None, slot_duration_s: float | None = None
+    ) -> CurveSummary:
         """The summary of ``curve``; with ``ls`` (LS-LMMSE's curve on the same slots) also the gain over it and
-        the flag."""
+        the flag; a coded curve's with its coded side (goodput per second at ``slot_duration_s``)."""
         iv = curve.intervals()
         neural = curve.receiver not in BASELINES
         return cls(
@@ -55,18 +88,22 @@ class CurveSummary:
             # a neural receiver that beats LS-LMMSE nowhere is flagged in every report
             gain_over_ls_db=None if ls is None or curve is ls else sinr_gain_db(curve, ls, target_ber),
             never_better_than_ls=bool(neural and ls is not None and never_better(curve, ls)),
+            coded=CodedSummary.of(curve, slot_duration_s) if curve.coded and slot_duration_s else None,
             versus_ls=ls is not None,
         )
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CurveSummary:
-        return cls(**d, versus_ls="gain_over_ls_db" in d)
+        coded = CodedSummary(**d["coded"]) if d.get("coded") else None
+        return cls(**{**d, "coded": coded}, versus_ls="gain_over_ls_db" in d)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         del d["versus_ls"]
         if not self.versus_ls:
             del d["gain_over_ls_db"], d["never_better_than_ls"]
+        if self.coded is None:  # an uncoded summary reads as before the coded link
+            del d["coded"]
         return d
 
     @property
@@ -84,10 +121,11 @@ class CurveSummary:
         return text
 
 
-def summarize(curves: list[BerCurve], target_ber: float) -> list[CurveSummary]:
-    """Every curve's summary beside LS-LMMSE (when one of ``curves`` is LS-LMMSE's)."""
+def summarize(curves: list[BerCurve], target_ber: float, slot_duration_s: float | None = None) -> list[CurveSummary]:
+    """Every curve's summary beside LS-LMMSE (when one of ``curves`` is LS-LMMSE's); coded curves with their
+    coded side where the link's ``slot_duration_s`` is given."""
     ls = next((c for c in curves if c.receiver == LS_LMMSE), None)
-    return [CurveSummary.of(c, target_ber, ls) for c in curves]
+    return [CurveSummary.of(c, target_ber, ls, slot_duration_s) for c in curves]
 
 
 def _dbs(value: float | None, spec: str) -> str:
@@ -107,6 +145,11 @@ def summary_table(rows: list[CurveSummary], target_ber: float) -> tuple[list[str
         header.append("gain over LS-LMMSE")
         for row, r in zip(cells, rows, strict=True):
             row.append("-" if r.gain_over_ls_db is None else f"{r.gain_over_ls_db:+.2f} dB")
+    if rows and all(r.coded for r in rows):
+        header += [*(f"SINR at BLER {t:g}" for t in BLER_TARGETS), f"goodput at {at} (Mbit/s)"]
+        for row, r in zip(cells, rows, strict=True):
+            row += [_dbs(r.coded.sinr_at_bler_db[f"{t:g}"], ".2f") for t in BLER_TARGETS]
+            row.append(f"{r.coded.points['goodput_mbps'][-1]:.2f}")
     return header, cells
 
 

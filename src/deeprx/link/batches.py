@@ -35,7 +35,7 @@ class BatchCache:
             return slot
         self.misses += 1
         slot = simulator.sample(batch_size, seed)
-        size = sum(t.numel() * t.element_size() for t in slot.__dict__.values())
+        size = sum(t.numel() * t.element_size() for t in slot.tensors())
         if self.bytes + size <= self.max_bytes:
             self._slots[key] = slot
             self._held.add(id(slot))

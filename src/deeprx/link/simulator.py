@@ -74,6 +74,10 @@ class Slot:
     def device(self) -> torch.device:
         return self.y.device
 
+    def tensors(self) -> list[torch.Tensor]:
+        """Every tensor the slot holds (``info_bits`` only on a coded link)."""
+        return [v for v in self.__dict__.values() if v is not None]
+
     def to(self, device: torch.device | str) -> Slot:
         return Slot(**{k: None if v is None else v.to(device, non_blocking=True) for k, v in self.__dict__.items()})
 

@@ -78,6 +78,7 @@ class TestSet:
                 self.slots_per_point = int(f["y"].shape[1])
                 self.x_pilot = torch.from_numpy(f["x_pilot"][()])
                 self.data_mask = torch.from_numpy(f["data_mask"][()])
+                self.coded = "info_bits" in f  # its slots carry transport blocks
         except (OSError, KeyError) as e:
             raise InputError(f"test set {path} is unreadable or corrupt ({e}); delete it to rebuild") from e
         if stored_sha != actual_sha:
@@ -85,6 +86,7 @@ class TestSet:
         if stored_hash != config_hash(testset_key(cfg)):
             raise InputError(f"test set {path} was built for another configuration; delete it or use its config")
         self.path = path
+        self.link = cfg.link
 
     @classmethod
     def ensure(cls, cfg: RunConfig, folder: Path, show_progress: bool = True) -> TestSet:
