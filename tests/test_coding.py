@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 
@@ -9,11 +10,13 @@ import pytest
 import torch
 
 from deeprx.config import LinkConfig, RunConfig
-from deeprx.evaluate.ber import BerCurve, evaluate
+from deeprx.evaluate.ber import BerCurve, block_errors, evaluate
+from deeprx.evaluate.llr_quality import bmd_loss_bits, bmd_rate
 from deeprx.evaluate.summary import summarize, summary_table
-from deeprx.link.baselines import PERFECT_CSI_LMMSE, baseline_receivers
+from deeprx.link.baselines import LS_LMMSE, PERFECT_CSI_LMMSE, baseline_receivers
 from deeprx.link.simulator import UplinkSimulator
 from deeprx.link.testset import TestSet, testset_key
+from deeprx.receivers import slot_bit_errors
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -101,6 +104,7 @@ def test_every_receiver_is_decoded_on_a_coded_test_set(tmp_path: Path, tiny_cfg:
     genie = curves[PERFECT_CSI_LMMSE]
     assert genie.blocks == [cfg.eval.slots_per_point] * 2 and genie.bler == [1.0, 0.0]  # -10 dB: none; 30 dB: all
     assert genie.goodput_bits_per_slot() == [0.0, genie.tb_size]
+    assert genie.bmd_rate[0] < 2.0 < genie.bmd_rate[1] <= 4.0  # 16-QAM: at most 4 bits per channel use
     assert genie.sinr_at_bler(0.1) is not None and -10.0 < genie.sinr_at_bler(0.1) < 30.0
     assert BerCurve.from_dict(genie.to_dict()).bler == genie.bler
     rows = summarize(list(curves.values()), cfg.eval.target_ber, cfg.link.slot_duration_s)
@@ -111,3 +115,31 @@ def test_every_receiver_is_decoded_on_a_coded_test_set(tmp_path: Path, tiny_cfg:
     uncoded = evaluate(baseline_receivers(UplinkSimulator(tiny_cfg.link)),
                        TestSet.ensure(tiny_cfg, tmp_path, show_progress=False), 8, None, False)  # fmt: skip
     assert "tb_size" not in uncoded[0].to_dict() and "coded" not in summarize(uncoded, 0.02)[0].to_dict()
+
+
+def test_decoding_only_the_slots_with_bit_errors_equals_decoding_every_slot(simulator: UplinkSimulator) -> None:
+    receivers = baseline_receivers(simulator)
+    skipped = decoded_slots = 0
+    for name, sinr_db in ((LS_LMMSE, 6.0), (LS_LMMSE, 30.0), (PERFECT_CSI_LMMSE, 12.0)):
+        slot = simulator.sample(32, seed=5, sinr_db=sinr_db)
+        llr = receivers[name](slot)
+        errors = slot_bit_errors(llr, slot.bits).tolist()
+        decoded, crc_ok = simulator.codec.decode(llr)
+        every = (~(crc_ok & (decoded == slot.info_bits).all(dim=1))).long().tolist()
+        assert block_errors(simulator.codec, llr, slot, errors) == every, (name, sinr_db)
+        skipped += sum(e == 0 for e in errors)
+        decoded_slots += sum(e > 0 for e in errors)
+    assert skipped > 0 and decoded_slots > 0  # both paths are taken (LS-LMMSE at 30 dB has both kinds of slot)
+
+
+def test_bmd_rate_by_hand() -> None:
+    bits = torch.tensor([[[1.0, 0.0], [1.0, 1.0]]])  # one slot, 2 REs of 2 bits
+    llr = torch.tensor([[[2.0, -2.0], [0.0, -1.0]]])  # right and sure, right and sure, no idea, wrong
+    # log2(1 + e^-2) twice, log2(2) = 1, log2(1 + e^1)
+    by_hand = 2 * math.log2(1 + math.exp(-2)) + 1.0 + math.log2(1 + math.e)
+    assert bmd_loss_bits(llr, bits).item() == pytest.approx(by_hand)
+    assert bmd_rate(by_hand, 4, 2) == pytest.approx(2 * (1 - by_hand / 4))
+    sure = 50.0 * (2 * bits - 1)
+    assert bmd_rate(bmd_loss_bits(sure, bits).item(), 4, 2) == pytest.approx(2.0)  # all of q
+    assert bmd_rate(bmd_loss_bits(torch.zeros_like(bits), bits).item(), 4, 2) == pytest.approx(0.0)
+    assert bmd_rate(bmd_loss_bits(-sure, bits).item(), 4, 2) < -50  # sure and wrong costs more than it carries

@@ -24,7 +24,9 @@ import numpy as np
 import torch
 from scipy.stats import beta
 
+from deeprx.evaluate.llr_quality import bmd_loss_bits, bmd_rate
 from deeprx.link.coding import TransportBlockCodec
+from deeprx.link.simulator import Slot
 from deeprx.link.testset import TestSet
 from deeprx.receivers import Receiver, slot_bit_errors
 from deeprx.runtime import CPU
@@ -43,7 +45,8 @@ class BerCurve:
     ``slot_errors[i]`` lists the bit errors of every slot counted at point ``i`` (in test-set order), so
     curves of different receivers on the same slots can be compared by a paired bootstrap.
     ``slot_block_errors[i]`` (coded link only, else empty): 1 where that slot's transport block of ``tb_size``
-    information bits was not decoded, 0 where it was.
+    information bits was not decoded, 0 where it was; ``bmd_rate[i]``: the bit-metric decoding rate of the
+    receiver's LLRs at point ``i`` in bits per channel use (:mod:`deeprx.evaluate.llr_quality`).
     """
 
     receiver: str
@@ -54,6 +57,7 @@ class BerCurve:
     slot_errors: list[list[int]] = field(default_factory=list)
     slot_block_errors: list[list[int]] = field(default_factory=list)
     tb_size: int = 0
+    bmd_rate: list[float] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, d: dict) -> BerCurve:
@@ -63,7 +67,7 @@ class BerCurve:
         """The curve as stored; an uncoded curve's record has no block fields (as before the coded link)."""
         d = asdict(self)
         if not self.coded:
-            del d["slot_block_errors"], d["tb_size"]
+            del d["slot_block_errors"], d["tb_size"], d["bmd_rate"]
         return d
 
     @property
@@ -139,7 +143,13 @@ class BerCurve:
         blocks = [[x for c in curves for x in c.slot_block_errors[p]] for p in points]
         return cls(receiver or first.receiver, list(first.sinr_db), [e / n for e, n in zip(errors, bits, strict=True)],
                    errors, bits, slots if all(c.slot_errors for c in curves) else [],
-                   blocks, first.tb_size if coded else 0)  # fmt: skip
+                   blocks, first.tb_size if coded else 0, _pooled_bmd(curves) if coded else [])  # fmt: skip
+
+
+def _pooled_bmd(curves: list[BerCurve]) -> list[float]:
+    """The BMD rate of pooled curves: each curve's rate weighted by the bits it counted at the point."""
+    points = range(len(curves[0].sinr_db))
+    return [sum(c.bmd_rate[p] * c.bits[p] for c in curves) / sum(c.bits[p] for c in curves) for p in points]
 
 
 def clopper_pearson(errors: int, bits: int, level: float = CI_LEVEL) -> tuple[float, float]:
@@ -226,6 +236,7 @@ def evaluate(
     codec = TransportBlockCodec(testset.link, device) if testset.coded else None
     per_slot: dict[str, list[list[int]]] = {n: [[] for _ in testset.sinr_points_db] for n in names}
     per_block: dict[str, list[list[int]]] = {n: [[] for _ in testset.sinr_points_db] for n in names}
+    bmd_loss = {n: [0.0] * len(testset.sinr_points_db) for n in names}
     errors = {n: [0] * len(testset.sinr_points_db) for n in names}
     counted = {n: [0] * len(testset.sinr_points_db) for n in names}
     with Progress(disable=not show_progress) as progress, torch.no_grad():
@@ -242,10 +253,14 @@ def evaluate(
                     errors[n][p] += sum(slot_errors)
                     counted[n][p] += slot.bits.numel()
                     if codec is not None:
-                        decoded, crc_ok = codec.decode(llr)
-                        right = crc_ok & (decoded == slot.info_bits.to(decoded.device)).all(dim=1)
-                        per_block[n][p] += (~right).int().tolist()
+                        per_block[n][p] += block_errors(codec, llr, slot, slot_errors)
+                        bmd_loss[n][p] += float(bmd_loss_bits(llr, slot.bits).sum())
             progress.advance(task)
+    q = testset.link.bits_per_symbol
+
+    def bmd(n: str) -> list[float]:
+        return [bmd_rate(loss, bits, q) for loss, bits in zip(bmd_loss[n], counted[n], strict=True)]
+
     return [
         BerCurve(
             n,
@@ -256,9 +271,25 @@ def evaluate(
             per_slot[n],
             per_block[n] if codec is not None else [],
             codec.tb_size if codec is not None else 0,
+            bmd(n) if codec is not None else [],
         )
         for n in names
     ]
+
+
+def block_errors(codec: TransportBlockCodec, llr: torch.Tensor, slot: Slot, slot_errors: list[int]) -> list[int]:
+    """Per slot, 1 where its transport block is not decoded to the TB's information bits (a CRC pass with wrong
+    bits included), else 0. Only the slots with hard-decision errors go through BP: where every LLR has the right
+    sign the hard decisions are the sent codeword, every parity check holds from the start and BP keeps them (a
+    decoder that stops on a zero syndrome returns them at once), so those blocks are decoded; tested equal to
+    decoding every block."""
+    wrong = torch.tensor(slot_errors, dtype=torch.bool, device=llr.device).gt(0)
+    errors = torch.zeros(len(slot_errors), dtype=torch.int64)
+    if wrong.any():
+        decoded, crc_ok = codec.decode(llr[wrong])
+        right = crc_ok & (decoded == slot.info_bits.to(decoded.device)[wrong]).all(dim=1)
+        errors[wrong.cpu()] = (~right).long().cpu()
+    return errors.tolist()
 
 
 def bootstrap(curves: list[BerCurve], target_ber: float, n_boot: int = 1000, seed: int = 0) -> dict[str, np.ndarray]:
