@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from pathlib import Path
@@ -17,6 +18,7 @@ from deeprx.link.baselines import LS_LMMSE, PERFECT_CSI_LMMSE, baseline_receiver
 from deeprx.link.simulator import UplinkSimulator
 from deeprx.link.testset import TestSet, testset_key
 from deeprx.receivers import slot_bit_errors
+from deeprx.studies.results import compare
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -143,3 +145,21 @@ def test_bmd_rate_by_hand() -> None:
     assert bmd_rate(bmd_loss_bits(sure, bits).item(), 4, 2) == pytest.approx(2.0)  # all of q
     assert bmd_rate(bmd_loss_bits(torch.zeros_like(bits), bits).item(), 4, 2) == pytest.approx(0.0)
     assert bmd_rate(bmd_loss_bits(-sure, bits).item(), 4, 2) < -50  # sure and wrong costs more than it carries
+
+
+def test_kd_vs_scratch_gain_at_bler_10_percent_by_hand() -> None:
+    def curve(name: str, block_errors: list[int]) -> BerCurve:
+        slots = 20
+        blocks = [[1] * e + [0] * (slots - e) for e in block_errors]
+        slot_errors = [[5 * x for x in b] for b in blocks]  # bit errors where the block fails
+        return BerCurve(name, [0.0, 5.0, 10.0], [sum(e) / (slots * 100) for e in slot_errors],
+                        [sum(e) for e in slot_errors], [slots * 100] * 3, slot_errors, blocks, 50)  # fmt: skip
+
+    kd, scratch = curve("kd", [20, 2, 0]), curve("scratch", [20, 20, 2])
+    assert kd.sinr_at_bler(0.1) == pytest.approx(5.0) and scratch.sinr_at_bler(0.1) == pytest.approx(10.0)
+    c = compare(kd, scratch, target_ber=1e-3, n_boot=200)
+    assert c.target_bler == 0.1 and c.gain_at_bler_db == pytest.approx(5.0)  # 10 dB - 5 dB
+    lo, hi = c.gain_at_bler_db_ci
+    assert lo <= 5.0 <= hi and lo > 0  # KD better in every resample that reaches the target
+    uncoded = compare(*(dataclasses.replace(x, slot_block_errors=[], tb_size=0) for x in (kd, scratch)), 1e-3, 50)
+    assert "target_bler" not in uncoded.to_dict()  # an uncoded comparison's record is as before

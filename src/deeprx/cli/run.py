@@ -281,6 +281,11 @@ def compare_cmd(
             f"95 % paired bootstrap over test slots",
             soft_wrap=True,
         )
+        if d.get("target_bler") is not None:  # a coded test set
+            at = d["gain_at_bler_db"]
+            text = "not reached by both" if at is None else (
+                f"{at:+.2f} dB [{d['gain_at_bler_db_ci'][0]:+.2f}, {d['gain_at_bler_db_ci'][1]:+.2f}]")  # fmt: skip
+            console.print(f"SINR gain of A at BLER {d['target_bler']:g}: {text}")
         console.print(f"plot: {out / 'ber_vs_sinr.png'}")
 
 

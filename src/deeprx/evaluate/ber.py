@@ -292,8 +292,11 @@ def block_errors(codec: TransportBlockCodec, llr: torch.Tensor, slot: Slot, slot
     return errors.tolist()
 
 
-def bootstrap(curves: list[BerCurve], target_ber: float, n_boot: int = 1000, seed: int = 0) -> dict[str, np.ndarray]:
-    """Paired bootstrap over test slots: geometric-mean BER and SINR at ``target_ber`` of each curve.
+def bootstrap(
+    curves: list[BerCurve], target_ber: float, n_boot: int = 1000, seed: int = 0, target_bler: float | None = None
+) -> dict[str, np.ndarray]:
+    """Paired bootstrap over test slots: geometric-mean BER and SINR at ``target_ber`` of each curve, and with
+    ``target_bler`` (coded curves) the SINR at that BLER from the same resampled slots.
 
     Every resample draws the same slot indices (with replacement, within each SINR point) for all
     curves, so differences between receivers keep their pairing. Curves must come from one test set,
@@ -301,7 +304,7 @@ def bootstrap(curves: list[BerCurve], target_ber: float, n_boot: int = 1000, see
 
     Returns:
         ``{receiver: array [n_boot, 2]}`` with columns geometric-mean BER and SINR at the target (NaN
-        where a resample does not reach it).
+        where a resample does not reach it); ``[n_boot, 3]`` with the SINR at ``target_bler`` third.
     """
     rng = np.random.default_rng(seed)
     n_points = len(curves[0].sinr_db)
@@ -318,7 +321,16 @@ def bootstrap(curves: list[BerCurve], target_ber: float, n_boot: int = 1000, see
         ber = np.where(errors > 0, errors, 0.5) / bits
         geo = np.log10(ber).mean(axis=1)
         sinr = [sinr_at_ber(c.sinr_db, row.tolist(), target_ber) for row in ber]
-        out[c.receiver] = np.stack([geo, np.array([np.nan if s is None else s for s in sinr])], axis=1)
+        columns = [geo, np.array([np.nan if s is None else s for s in sinr])]
+        if target_bler is not None:
+            if not c.coded:
+                raise ValueError(f"curve {c.receiver!r} has no block errors: a BLER needs a coded test set")
+            blocks = np.stack([np.asarray(c.slot_block_errors[p])[draws[p]].sum(axis=1) for p in range(n_points)],
+                              axis=1)  # fmt: skip
+            bler = np.where(blocks > 0, blocks, 0.5) / np.asarray(counts)
+            at = [sinr_at_ber(c.sinr_db, row.tolist(), target_bler) for row in bler]
+            columns.append(np.array([np.nan if s is None else s for s in at]))
+        out[c.receiver] = np.stack(columns, axis=1)
     return out
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from deeprx.evaluate.ber import BerCurve, bootstrap, interval
+from deeprx.evaluate.summary import BLER_TARGETS
 from deeprx.studies.trial_result import TrialResult
 
 RESULTS_FORMAT = 2
@@ -121,6 +122,9 @@ class Comparison:
             does not reach the target; the interval over the resamples in which both do.
         gain_reached_fraction: the share of resamples in which both reach the target.
         floor_kd, floor_scratch: BER at the highest SINR.
+        target_bler, gain_at_bler_db, gain_at_bler_db_ci: on a coded test set, scratch - KD SINR at BLER
+            ``target_bler`` (> 0: KD better; ``None`` if either curve does not reach it) and its interval from the
+            same resamples; ``None`` (and left out of the record) on an uncoded one.
     """
 
     geo_diff: float
@@ -131,22 +135,37 @@ class Comparison:
     gain_reached_fraction: float
     floor_kd: float
     floor_scratch: float
+    target_bler: float | None = None
+    gain_at_bler_db: float | None = None
+    gain_at_bler_db_ci: Interval | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if self.target_bler is None:  # an uncoded comparison's record reads as before the coded link
+            del d["target_bler"], d["gain_at_bler_db"], d["gain_at_bler_db_ci"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Comparison:
-        return cls(**{**d, "geo_diff_ci": _interval(d["geo_diff_ci"]), "gain_db_ci": _interval(d["gain_db_ci"])})
+        bler_ci = d.get("gain_at_bler_db_ci")
+        return cls(**{**d, "geo_diff_ci": _interval(d["geo_diff_ci"]), "gain_db_ci": _interval(d["gain_db_ci"]),
+                      **({"gain_at_bler_db_ci": _interval(bler_ci)} if bler_ci is not None else {})})  # fmt: skip
 
 
 def compare(kd: BerCurve, scratch: BerCurve, target_ber: float, n_boot: int) -> Comparison:
     """KD vs scratch on the same slots: geo-mean difference and SINR gain at the target, with 95 % intervals."""
     a, b = dataclasses.replace(kd, receiver="kd"), dataclasses.replace(scratch, receiver="scratch")
-    boot = bootstrap([a, b], target_ber, n_boot)
+    target_bler = BLER_TARGETS[0] if a.coded and b.coded else None
+    boot = bootstrap([a, b], target_ber, n_boot, target_bler=target_bler)
     geo_diff = boot["kd"][:, 0] - boot["scratch"][:, 0]
     gain = boot["scratch"][:, 1] - boot["kd"][:, 1]
     both = a.sinr_at_ber(target_ber) is not None and b.sinr_at_ber(target_ber) is not None
+    coded: dict[str, Any] = {}
+    if target_bler is not None:
+        at_a, at_b = a.sinr_at_bler(target_bler), b.sinr_at_bler(target_bler)
+        coded = {"target_bler": target_bler,
+                 "gain_at_bler_db": None if at_a is None or at_b is None else at_b - at_a,
+                 "gain_at_bler_db_ci": interval(boot["scratch"][:, 2] - boot["kd"][:, 2])}  # fmt: skip
     return Comparison(
         geo_diff=a.geometric_mean_ber() - b.geometric_mean_ber(),
         geo_diff_ci=interval(geo_diff),
@@ -156,6 +175,7 @@ def compare(kd: BerCurve, scratch: BerCurve, target_ber: float, n_boot: int) -> 
         gain_reached_fraction=float(np.mean(np.isfinite(gain))),
         floor_kd=a.ber[-1],
         floor_scratch=b.ber[-1],
+        **coded,
     )
 
 
