@@ -12,7 +12,7 @@ import torch
 
 from deeprx.config import LinkConfig, RunConfig
 from deeprx.evaluate.ber import BerCurve, block_errors, evaluate
-from deeprx.evaluate.llr_quality import bmd_loss_bits, bmd_rate
+from deeprx.evaluate.llr_quality import CALIBRATION_EDGES, bmd_loss_bits, bmd_rate, calibration_counts
 from deeprx.evaluate.summary import summarize, summary_table
 from deeprx.link.baselines import LS_LMMSE, PERFECT_CSI_LMMSE, baseline_receivers
 from deeprx.link.simulator import UplinkSimulator
@@ -107,6 +107,9 @@ def test_every_receiver_is_decoded_on_a_coded_test_set(tmp_path: Path, tiny_cfg:
     assert genie.blocks == [cfg.eval.slots_per_point] * 2 and genie.bler == [1.0, 0.0]  # -10 dB: none; 30 dB: all
     assert genie.goodput_bits_per_slot() == [0.0, genie.tb_size]
     assert genie.bmd_rate[0] < 2.0 < genie.bmd_rate[1] <= 4.0  # 16-QAM: at most 4 bits per channel use
+    ls = curves[LS_LMMSE]
+    bins = torch.tensor(ls.calibration)  # every bit and every error in one bin of |LLR|
+    assert bins[0].sum().item() == sum(ls.bits) and bins[1].sum().item() == sum(ls.bit_errors)
     assert genie.sinr_at_bler(0.1) is not None and -10.0 < genie.sinr_at_bler(0.1) < 30.0
     assert BerCurve.from_dict(genie.to_dict()).bler == genie.bler
     rows = summarize(list(curves.values()), cfg.eval.target_ber, cfg.link.slot_duration_s)
@@ -163,3 +166,15 @@ def test_kd_vs_scratch_gain_at_bler_10_percent_by_hand() -> None:
     assert lo <= 5.0 <= hi and lo > 0  # KD better in every resample that reaches the target
     uncoded = compare(*(dataclasses.replace(x, slot_block_errors=[], tb_size=0) for x in (kd, scratch)), 1e-3, 50)
     assert "target_bler" not in uncoded.to_dict()  # an uncoded comparison's record is as before
+
+
+def test_calibration_counts_by_hand() -> None:
+    llr = torch.tensor([[[0.2, -0.7], [2.5, -20.0]]])
+    bits = torch.tensor([[[0.0, 0.0], [1.0, 1.0]]])  # wrong, right, right, wrong
+    counts = calibration_counts(llr, bits)
+    assert counts.shape == (3, len(CALIBRATION_EDGES))
+    assert counts[0].tolist() == [1, 1, 0, 1, 0, 0, 0, 0, 0, 1]  # bins [0, .5), [.5, 1), [2, 3), [16, inf)
+    assert counts[1].tolist() == [1, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+    predicted = [1 / (1 + math.exp(x)) for x in (0.2, 0.7, 2.5, 20.0)]
+    assert counts[2, 0].item() == pytest.approx(predicted[0]) and counts[2, 9].item() == pytest.approx(predicted[3])
+    assert counts[2].sum().item() == pytest.approx(sum(predicted))

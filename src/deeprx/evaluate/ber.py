@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from scipy.stats import beta
 
-from deeprx.evaluate.llr_quality import bmd_loss_bits, bmd_rate
+from deeprx.evaluate.llr_quality import CALIBRATION_EDGES, bmd_loss_bits, bmd_rate, calibration_counts
 from deeprx.link.coding import TransportBlockCodec
 from deeprx.link.simulator import Slot
 from deeprx.link.testset import TestSet
@@ -46,7 +46,9 @@ class BerCurve:
     curves of different receivers on the same slots can be compared by a paired bootstrap.
     ``slot_block_errors[i]`` (coded link only, else empty): 1 where that slot's transport block of ``tb_size``
     information bits was not decoded, 0 where it was; ``bmd_rate[i]``: the bit-metric decoding rate of the
-    receiver's LLRs at point ``i`` in bits per channel use (:mod:`deeprx.evaluate.llr_quality`).
+    receiver's LLRs at point ``i`` in bits per channel use (:mod:`deeprx.evaluate.llr_quality`);
+    ``calibration``: over all points, per bin of |LLR| the bits, the errors and the predicted errors
+    (:func:`deeprx.evaluate.llr_quality.calibration_counts`, ``[3][n_bins]``).
     """
 
     receiver: str
@@ -58,6 +60,7 @@ class BerCurve:
     slot_block_errors: list[list[int]] = field(default_factory=list)
     tb_size: int = 0
     bmd_rate: list[float] = field(default_factory=list)
+    calibration: list[list[float]] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, d: dict) -> BerCurve:
@@ -67,7 +70,7 @@ class BerCurve:
         """The curve as stored; an uncoded curve's record has no block fields (as before the coded link)."""
         d = asdict(self)
         if not self.coded:
-            del d["slot_block_errors"], d["tb_size"], d["bmd_rate"]
+            del d["slot_block_errors"], d["tb_size"], d["bmd_rate"], d["calibration"]
         return d
 
     @property
@@ -143,7 +146,8 @@ class BerCurve:
         blocks = [[x for c in curves for x in c.slot_block_errors[p]] for p in points]
         return cls(receiver or first.receiver, list(first.sinr_db), [e / n for e, n in zip(errors, bits, strict=True)],
                    errors, bits, slots if all(c.slot_errors for c in curves) else [],
-                   blocks, first.tb_size if coded else 0, _pooled_bmd(curves) if coded else [])  # fmt: skip
+                   blocks, first.tb_size if coded else 0, _pooled_bmd(curves) if coded else [],
+                   np.sum([c.calibration for c in curves], axis=0).tolist() if coded else [])  # fmt: skip
 
 
 def _pooled_bmd(curves: list[BerCurve]) -> list[float]:
@@ -237,6 +241,7 @@ def evaluate(
     per_slot: dict[str, list[list[int]]] = {n: [[] for _ in testset.sinr_points_db] for n in names}
     per_block: dict[str, list[list[int]]] = {n: [[] for _ in testset.sinr_points_db] for n in names}
     bmd_loss = {n: [0.0] * len(testset.sinr_points_db) for n in names}
+    calibration = {n: torch.zeros(3, len(CALIBRATION_EDGES), dtype=torch.float64) for n in names}
     errors = {n: [0] * len(testset.sinr_points_db) for n in names}
     counted = {n: [0] * len(testset.sinr_points_db) for n in names}
     with Progress(disable=not show_progress) as progress, torch.no_grad():
@@ -255,6 +260,7 @@ def evaluate(
                     if codec is not None:
                         per_block[n][p] += block_errors(codec, llr, slot, slot_errors)
                         bmd_loss[n][p] += float(bmd_loss_bits(llr, slot.bits).sum())
+                        calibration[n] += calibration_counts(llr, slot.bits)
             progress.advance(task)
     q = testset.link.bits_per_symbol
 
@@ -272,6 +278,7 @@ def evaluate(
             per_block[n] if codec is not None else [],
             codec.tb_size if codec is not None else 0,
             bmd(n) if codec is not None else [],
+            calibration[n].tolist() if codec is not None else [],
         )
         for n in names
     ]

@@ -28,3 +28,23 @@ def bmd_loss_bits(llr: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
 def bmd_rate(loss_bits: float, n_bits: int, bits_per_symbol: int) -> float:
     """The BMD rate in bits per channel use from the summed :func:`bmd_loss_bits` over ``n_bits`` coded bits."""
     return bits_per_symbol * (1.0 - loss_bits / n_bits)
+
+
+# Bin edges of |LLR| for the calibration check: a calibrated LLR L is wrong with probability 1 / (1 + e^|L|),
+# 0.5 at 0, 0.12 at 2, 0.018 at 4, 3.4e-4 at 8; the last bin holds everything above 16 (errors below 1e-7).
+CALIBRATION_EDGES = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0)
+
+
+def calibration_counts(llr: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
+    """Per bin of |LLR| (:data:`CALIBRATION_EDGES`, the last open above): the bits, the hard-decision errors, and
+    the sum of the predicted error probabilities ``1 / (1 + e^|L|)``, as ``[3, n_bins]`` float64 on the CPU."""
+    magnitude = llr.detach().abs().double().flatten().cpu()
+    wrong = ((llr > 0) != bits.to(llr.device).bool()).flatten().cpu().double()
+    edges = torch.tensor(CALIBRATION_EDGES, dtype=torch.float64)
+    index = torch.bucketize(magnitude, edges[1:], right=True)  # 0 .. n_bins - 1
+    n_bins = len(CALIBRATION_EDGES)
+    out = torch.zeros(3, n_bins, dtype=torch.float64)
+    out[0].index_add_(0, index, torch.ones_like(magnitude))
+    out[1].index_add_(0, index, wrong)
+    out[2].index_add_(0, index, torch.sigmoid(-magnitude))
+    return out
