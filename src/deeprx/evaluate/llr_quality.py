@@ -38,13 +38,13 @@ CALIBRATION_EDGES = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0)
 def calibration_counts(llr: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
     """Per bin of |LLR| (:data:`CALIBRATION_EDGES`, the last open above): the bits, the hard-decision errors, and
     the sum of the predicted error probabilities ``1 / (1 + e^|L|)``, as ``[3, n_bins]`` float64 on the CPU."""
-    magnitude = llr.detach().abs().double().flatten().cpu()
-    wrong = ((llr > 0) != bits.to(llr.device).bool()).flatten().cpu().double()
-    edges = torch.tensor(CALIBRATION_EDGES, dtype=torch.float64)
+    # binned where the LLRs are (the run's device): only the [3, n_bins] counts come back
+    magnitude = llr.detach().abs().double().flatten()
+    wrong = ((llr > 0) != bits.to(llr.device).bool()).flatten().double()
+    edges = torch.tensor(CALIBRATION_EDGES, dtype=torch.float64, device=llr.device)
     index = torch.bucketize(magnitude, edges[1:], right=True)  # 0 .. n_bins - 1
-    n_bins = len(CALIBRATION_EDGES)
-    out = torch.zeros(3, n_bins, dtype=torch.float64)
+    out = torch.zeros(3, len(CALIBRATION_EDGES), dtype=torch.float64, device=llr.device)
     out[0].index_add_(0, index, torch.ones_like(magnitude))
     out[1].index_add_(0, index, wrong)
     out[2].index_add_(0, index, torch.sigmoid(-magnitude))
-    return out
+    return out.cpu()

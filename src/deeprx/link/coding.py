@@ -34,6 +34,7 @@ class TransportBlockCodec:
         link: a coded link (``link.coded``).
         device: where encoding and decoding run (the run's device; decoding is batched).
         bp_iterations: BP iterations of the LDPC decoder.
+        transmitter: Sionna's transmitter already built for ``link`` on ``device`` (else one is built).
 
     Attributes:
         tb_size: information bits per slot (the TB size of TS 38.214 for this MCS and grid).
@@ -41,13 +42,20 @@ class TransportBlockCodec:
         code_rate: ``tb_size / n_coded_bits`` (the TB's own rate, CRC bits not counted as information).
     """
 
-    def __init__(self, link: LinkConfig, device: torch.device = CPU, bp_iterations: int = BP_ITERATIONS) -> None:
+    def __init__(
+        self,
+        link: LinkConfig,
+        device: torch.device = CPU,
+        bp_iterations: int = BP_ITERATIONS,
+        transmitter: PUSCHTransmitter | None = None,
+    ) -> None:
         if not link.coded:
             raise ValueError("an uncoded link has no transport blocks: set link.mcs_index")
         self.link = link
         self.device = device
         with sionna_device(device):
-            transmitter = PUSCHTransmitter(make_pusch_config(link), output_domain="freq")
+            # the simulator passes the transmitter it already built for this link (cell 1): no second build
+            transmitter = transmitter or PUSCHTransmitter(make_pusch_config(link), output_domain="freq")
             # PUSCHTransmitter has no public accessor for the TB encoder it built for this MCS and grid
             self._encoder = transmitter._tb_encoder
             self._decoder = TBDecoder(self._encoder, num_bp_iter=bp_iterations)

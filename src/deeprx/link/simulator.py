@@ -199,7 +199,8 @@ class UplinkSimulator:
             carrier_frequency=fc,
         )
         self._apply = ApplyOFDMChannel()
-        self.codec = TransportBlockCodec(link, self.device) if link.coded else None
+        transmitter = self._mapper.transmitter
+        self.codec = TransportBlockCodec(link, self.device, transmitter=transmitter) if link.coded else None
 
     def map_bits(self, bits: torch.Tensor) -> torch.Tensor:
         """Labels ``[batch, n_data_re, bits_per_symbol]`` -> transmitted grid ``[batch, 14, n_sc]``."""
