@@ -406,6 +406,8 @@ def test_usage_errors_are_one_line_too(argv: list[str], says: str, monkeypatch, 
         (["--seeds", "0,x"], "--seeds '0,x' must be integers"),
         (["--seeds", "1,1"], "distinct"),
         (["--device", "tpu"], "device"),
+        (["--held-out-seed", "3"], "needs a coded link"),
+        (["--set", "link.mcs_index=14", "--held-out-seed", "0"], "also a test seed"),
     ],
 )
 def test_evaluate_refuses_what_the_weights_fix_in_one_line(args: list[str], says: str, trained: Path,

@@ -60,3 +60,9 @@ def test_train_then_evaluate_json(tmp_path: Path) -> None:
     names = [c["receiver"] for c in json.loads(result.stdout)["curves"]]
     assert names == ["DeepRx (deeprx_eighth)", "LS-LMMSE", "Perfect-CSI LMMSE"]
     assert (tmp_path / "ev" / "ber_vs_sinr.png").exists()
+    coded = ["--set", "link.mcs_index=14", "--held-out-seed", "5", "--out", str(tmp_path / "coded")]
+    result = runner.invoke(app, ["evaluate", "--checkpoint", str(tmp_path / "run"), *coded])
+    assert result.exit_code == 0, result.output
+    assert "LLR calibration" in result.stdout and "Temperature scaling" in result.stdout
+    for figure in ("bler_vs_sinr.png", "llr_calibration.png"):
+        assert (tmp_path / "coded" / figure).exists()

@@ -13,7 +13,15 @@ import torch
 from deeprx.config import LinkConfig, RunConfig
 from deeprx.evaluate.ber import BerCurve, block_errors, evaluate
 from deeprx.evaluate.llr_quality import CALIBRATION_EDGES, bmd_loss_bits, bmd_rate, calibration_counts
-from deeprx.evaluate.summary import summarize, summary_table
+from deeprx.evaluate.summary import summarize, summary_table, temperature_table
+from deeprx.evaluate.temperature import (
+    SCALE_GRID,
+    TemperatureFit,
+    fit_temperatures,
+    scaled,
+    scaled_loss_bits,
+    scaled_name,
+)
 from deeprx.link.baselines import LS_LMMSE, PERFECT_CSI_LMMSE, baseline_receivers
 from deeprx.link.simulator import UplinkSimulator
 from deeprx.link.testset import TestSet, testset_key
@@ -178,3 +186,56 @@ def test_calibration_counts_by_hand() -> None:
     predicted = [1 / (1 + math.exp(x)) for x in (0.2, 0.7, 2.5, 20.0)]
     assert counts[2, 0].item() == pytest.approx(predicted[0]) and counts[2, 9].item() == pytest.approx(predicted[3])
     assert counts[2].sum().item() == pytest.approx(sum(predicted))
+
+
+def test_scaled_cross_entropy_by_hand() -> None:
+    llr = torch.tensor([2.0, -1.0, 0.5])
+    bits = torch.tensor([1.0, 1.0, 0.0])  # right, wrong, wrong
+    losses = scaled_loss_bits(llr, bits, torch.tensor([1.0, 2.0]))
+    # s = 1: log2(1 + e^-2) + log2(1 + e^1) + log2(1 + e^0.5); s = 2: each margin doubled
+    assert losses[0].item() == pytest.approx(sum(math.log2(1 + math.exp(m)) for m in (-2.0, 1.0, 0.5)))
+    assert losses[1].item() == pytest.approx(sum(math.log2(1 + math.exp(m)) for m in (-4.0, 2.0, 1.0)))
+
+
+def test_the_fitted_scale_refines_the_grid_by_a_parabola() -> None:
+    # a loss exactly quadratic in log s with its minimum at s = 1.3, between grid points: the parabola finds it
+    log_grid = torch.tensor([math.log(s) for s in SCALE_GRID], dtype=torch.float64)
+    losses = 10.0 + (log_grid - math.log(1.3)) ** 2
+    fit = TemperatureFit.of(losses * 100, bits=100, held_out_seed=7)
+    assert fit.scale == pytest.approx(1.3, rel=1e-9)
+    assert fit.loss_bits == pytest.approx(10.0 + math.log(1.3) ** 2)  # the loss at s = 1, per bit
+    assert fit.scaled_loss_bits <= fit.loss_bits and fit.held_out_seed == 7
+
+
+def test_temperature_scaling_undoes_over_and_under_confidence() -> None:
+    # BPSK in unit Gaussian noise: L = 2y / sigma^2 is the exact posterior LLR, calibrated by construction
+    generator = torch.Generator().manual_seed(0)
+    bits = torch.randint(0, 2, (200_000,), generator=generator).float()
+    llr = 2.0 * ((2 * bits - 1) + torch.randn(bits.shape, generator=generator))
+    grid = torch.tensor(SCALE_GRID, dtype=torch.float64)
+    for factor in (1.0, 3.0, 0.25):  # as it is, 3x over-confident, 4x under-confident
+        fit = TemperatureFit.of(scaled_loss_bits(factor * llr, bits, grid), bits.numel(), 0)
+        assert fit.scale == pytest.approx(1.0 / factor, rel=0.03), factor
+
+
+def test_a_coded_evaluation_fits_llr_scales_on_a_held_out_seed(tmp_path: Path, tiny_cfg: RunConfig) -> None:
+    cfg = tiny_cfg.with_overrides({"link.mcs_index": 14, "eval.sinr_start_db": 4.0, "eval.sinr_stop_db": 12.0,
+                                   "eval.sinr_step_db": 4.0})  # fmt: skip
+    receivers = baseline_receivers(UplinkSimulator(cfg.link))
+    held_out = TestSet.ensure(cfg.with_overrides({"seed": 9}), tmp_path, show_progress=False)
+    fits = fit_temperatures(receivers, held_out, 8, torch.device("cpu"), held_out_seed=9)
+    # LS-LMMSE with one pilot symbol trusts a channel estimate that ages over the slot: over-confident
+    assert fits[LS_LMMSE].scale < 1.0 and fits[LS_LMMSE].scaled_loss_bits < fits[LS_LMMSE].loss_bits
+    assert all(SCALE_GRID[0] < f.scale < SCALE_GRID[-1] for f in fits.values())
+    test = TestSet.ensure(cfg, tmp_path, show_progress=False)
+    ls = scaled(receivers[LS_LMMSE], fits[LS_LMMSE].scale)
+    slot = next(test.batches(0, 8))
+    assert torch.allclose(ls(slot), fits[LS_LMMSE].scale * receivers[LS_LMMSE](slot))
+    rows = summarize(evaluate({**receivers, scaled_name(LS_LMMSE, 0.5): ls}, test, 8, None, False), 0.02, 5e-4)
+    temperature = {
+        "held_out_seed": 9,
+        "summary": [r.to_dict() for r in rows],
+        "fits": {LS_LMMSE: {**fits[LS_LMMSE].to_dict(), "scaled_receiver": scaled_name(LS_LMMSE, 0.5)}},
+    }
+    header, cells = temperature_table(rows, temperature)  # fmt: skip
+    assert len(cells) == 1 and cells[0][0] == LS_LMMSE and "seed 9" in header[1]

@@ -15,12 +15,13 @@ from deeprx.config import RunConfig, config_hash, load_profile
 from deeprx.evaluate.ber import ALL_SLOTS, BerCurve, evaluate, ratio_at_max_sinr
 from deeprx.evaluate.suites import Suite
 from deeprx.evaluate.summary import summarize
+from deeprx.evaluate.temperature import TemperatureFit, fit_temperatures, scaled, scaled_name
 from deeprx.io import InputError
 from deeprx.link.baselines import LS_LMMSE, PERFECT_CSI_LMMSE, baseline_receivers
 from deeprx.link.simulator import UplinkSimulator
 from deeprx.link.testset import TestSet, testset_key
-from deeprx.receivers import load_receiver
-from deeprx.report.plots import link_title, plot_ber
+from deeprx.receivers import Receiver, load_receiver
+from deeprx.report.plots import link_title, plot_ber, plot_bler, plot_calibration
 from deeprx.runs import checkpoint
 from deeprx.runs.layout import OutputLayout
 from deeprx.runtime import RunContext
@@ -57,18 +58,20 @@ def evaluate_checkpoint(
     ctx: RunContext,
     show_progress: bool = True,
     seeds: list[int] | None = None,
+    held_out_seed: int | None = None,
 ) -> dict[str, Any]:
     """A checkpoint's BER curve on the test set of ``cfg`` beside the baselines (every slot counted, as in a
     trial), computed in ``ctx``, with the plot in ``out``.
 
     ``seeds``: the test-set seeds to evaluate on (default ``[cfg.seed]``); with several, the curves of the seeds
     are pooled (bits, errors and slots added up) and each seed's summary is kept beside the pooled one.
+    ``held_out_seed``: the temperature fit of :func:`evaluate_checkpoints`.
 
     Returns ``{"seeds": [...], "curves": [...], "summary": [...], "per_seed": {seed: summary} (several seeds),
-    "figures": [...]}``.
+    "figures": [...], "temperature": {...} (with ``held_out_seed``)}``.
     """
     name = f"DeepRx ({checkpoint.saved_config(run_dir).model})"
-    return evaluate_checkpoints({name: run_dir}, cfg, out, run_dir.name, ctx, show_progress, seeds)
+    return evaluate_checkpoints({name: run_dir}, cfg, out, run_dir.name, ctx, show_progress, seeds, held_out_seed)
 
 
 def evaluate_checkpoints(
@@ -79,36 +82,85 @@ def evaluate_checkpoints(
     ctx: RunContext,
     show_progress: bool = True,
     seeds: list[int] | None = None,
+    held_out_seed: int | None = None,
 ) -> dict[str, Any]:
-    """:func:`evaluate_checkpoint` for several checkpoints (``{curve name: run folder}``) on the same slots."""
+    """:func:`evaluate_checkpoint` for several checkpoints (``{curve name: run folder}``) on the same slots.
+
+    ``held_out_seed`` (a coded link only): every receiver's LLRs, the baselines' too, are temperature-scaled by
+    the scale fitted on that test-set seed (:mod:`deeprx.evaluate.temperature`) and evaluated again on the same
+    slots; ``data["temperature"]`` holds the fits, the scaled curves and their summaries.
+    """
     seeds = seeds or [cfg.seed]
+    if held_out_seed is not None:
+        check_held_out(cfg, seeds, held_out_seed)
     device = ctx.device
+    layout = OutputLayout(out)
     receivers = {
         name: load_receiver(run_dir, device, weights_of(run_dir, cfg))[0] for name, run_dir in run_dirs.items()
     }
+    fits: dict[str, TemperatureFit] = {}
+    scaled_receivers: dict[str, Receiver] = {}
+    if held_out_seed is not None:
+        held_out = TestSet.ensure(cfg.with_overrides({"seed": held_out_seed}), layout.testsets, show_progress)
+        everyone = {**receivers, **baseline_receivers(UplinkSimulator(cfg.link, device))}
+        fits = fit_temperatures(everyone, held_out, cfg.eval.batch_size, device, held_out_seed)
+        scaled_receivers = {scaled_name(n, f.scale): scaled(everyone[n], f.scale) for n, f in fits.items()}
     per_seed: dict[int, list[BerCurve]] = {}
-    with Store(OutputLayout(out).store) as store:
+    per_seed_scaled: dict[int, list[BerCurve]] = {}
+    with Store(layout.store) as store:
         for seed in seeds:
             seeded = cfg.with_overrides({"seed": seed})
-            testset = TestSet.ensure(seeded, OutputLayout(out).testsets, show_progress)
+            testset = TestSet.ensure(seeded, layout.testsets, show_progress)
             ours = evaluate(receivers, testset, cfg.eval.batch_size, ALL_SLOTS, show_progress, device)
             per_seed[seed] = [*ours, *baseline_curves(seeded, out, store, ctx, show_progress)]
-    first = per_seed[seeds[0]]
-    curves = first if len(seeds) == 1 else [BerCurve.pooled([per_seed[s][i] for s in seeds]) for i in range(len(first))]
+            if scaled_receivers:
+                per_seed_scaled[seed] = evaluate(
+                    scaled_receivers, testset, cfg.eval.batch_size, ALL_SLOTS, show_progress, device
+                )
+    curves = _pooled(per_seed, seeds)
     slots = sum(len(c) for c in curves[0].slot_errors) // len(curves[0].sinr_db)
     title = f"{title}: {link_title(cfg)}\ntest-set seed(s) {', '.join(map(str, seeds))}, {slots} slots per point"
+    scaled_curves = _pooled(per_seed_scaled, seeds) if scaled_receivers else []
     figures = plot_ber(curves, out / "ber_vs_sinr", title, cfg.eval.target_ber)
+    if curves[0].coded:
+        by_receiver = dict(zip(fits, scaled_curves, strict=True))  # evaluate() keeps the receivers' order
+        figures += plot_bler(curves, out / "bler_vs_sinr", title, cfg.link.slot_duration_s, by_receiver)
+        figures += plot_calibration(curves, out / "llr_calibration", title)
+    slot_s = cfg.link.slot_duration_s
     data: dict[str, Any] = {
         "seeds": seeds,
         "curves": [c.to_dict() for c in curves],
-        "summary": [row.to_dict() for row in summarize(curves, cfg.eval.target_ber, cfg.link.slot_duration_s)],
+        "summary": [row.to_dict() for row in summarize(curves, cfg.eval.target_ber, slot_s)],
         "figures": [str(p) for p in figures],
     }
+    if fits:
+        data["temperature"] = {
+            "held_out_seed": held_out_seed,
+            "fits": {n: {**f.to_dict(), "scaled_receiver": scaled_name(n, f.scale)} for n, f in fits.items()},
+            "curves": [c.to_dict() for c in scaled_curves],
+            "summary": [row.to_dict() for row in summarize(scaled_curves, cfg.eval.target_ber, slot_s)],
+        }
     if len(seeds) > 1:
-        slot_s = cfg.link.slot_duration_s
         data["per_seed"] = {s: [row.to_dict() for row in summarize(c, cfg.eval.target_ber, slot_s)]
                             for s, c in per_seed.items()}  # fmt: skip
     return data
+
+
+def _pooled(per_seed: dict[int, list[BerCurve]], seeds: list[int]) -> list[BerCurve]:
+    """The curves of one seed, or every receiver's curves pooled over ``seeds`` (bits, errors and slots added)."""
+    first = per_seed[seeds[0]]
+    if len(seeds) == 1:
+        return first
+    return [BerCurve.pooled([per_seed[s][i] for s in seeds]) for i in range(len(first))]
+
+
+def check_held_out(cfg: RunConfig, seeds: list[int], held_out_seed: int) -> None:
+    if cfg.link.mcs_index is None:
+        raise InputError("a temperature fit is judged by its BLER, which needs a coded link: add "
+                         "--set link.mcs_index=14 (or another MCS)")  # fmt: skip
+    if held_out_seed in seeds:
+        raise InputError(f"the held-out seed {held_out_seed} is also a test seed: fit the LLR scale on another "
+                         "seed than --seeds")  # fmt: skip
 
 
 def weights_of(run_dir: Path, cfg: RunConfig) -> RunConfig:
@@ -128,10 +180,12 @@ def compare_checkpoints(
     ctx: RunContext,
     show_progress: bool = True,
     seeds: list[int] | None = None,
+    held_out_seed: int | None = None,
 ) -> dict[str, Any]:
     """Two checkpoints (``{name: run folder}``, A first) on the same test sets of ``cfg`` beside the baselines,
     and A - B: the geometric-mean difference and the SINR gain at the target BER, each with a 95 % paired
-    bootstrap interval over the test slots (seeds pooled).
+    bootstrap interval over the test slots (seeds pooled); on a coded link also the gain at BLER 10 %.
+    ``held_out_seed``: the temperature fit of :func:`evaluate_checkpoints`.
 
     Returns :func:`evaluate_checkpoints`' dict with ``"a_minus_b"`` (:class:`deeprx.studies.results.Comparison`
     as a dict: ``geo_diff`` < 0 and ``gain_db`` > 0 when A is better).
@@ -139,7 +193,7 @@ def compare_checkpoints(
     from deeprx.studies.results import compare
 
     a, b = named
-    data = evaluate_checkpoints(named, cfg, out, f"{a} vs {b}", ctx, show_progress, seeds)
+    data = evaluate_checkpoints(named, cfg, out, f"{a} vs {b}", ctx, show_progress, seeds, held_out_seed)
     curve = {c["receiver"]: BerCurve.from_dict(c) for c in data["curves"]}
     data["a_minus_b"] = compare(curve[a], curve[b], cfg.eval.target_ber, COMPARE_BOOTSTRAP).to_dict()
     return data

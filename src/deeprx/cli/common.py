@@ -144,17 +144,35 @@ def emit(data: Any, as_json: bool) -> bool:
     return as_json
 
 
-def print_summary(rows: list[dict[str, Any]], target_ber: float, title: str = "BER vs SINR summary") -> None:
-    """Summary rows (:class:`deeprx.evaluate.summary.CurveSummary` as dicts) as the one summary table."""
-    from deeprx.evaluate.summary import CurveSummary, flags, summary_table
-
-    summaries = [CurveSummary.from_dict(r) for r in rows]
-    header, cells = summary_table(summaries, target_ber)
+def print_table(header: list[str], cells: list[list[str]], title: str) -> None:
+    """A table of cells (from :mod:`deeprx.evaluate.summary`) on the console."""
     table = Table(title=title)
     for col in header:
         table.add_column(col)
     for row in cells:
         table.add_row(*row)
     console.print(table)
+
+
+def print_coded(data: dict[str, Any]) -> None:
+    """An evaluation's LLR calibration table, and its temperature fits where it made them (coded curves only)."""
+    from deeprx.evaluate.ber import BerCurve
+    from deeprx.evaluate.summary import CurveSummary, calibration_table, temperature_table
+
+    curves = [BerCurve.from_dict(c) for c in data["curves"]]
+    if not all(c.coded for c in curves):
+        return
+    print_table(*calibration_table(curves), "LLR calibration over all points: observed vs predicted error probability")
+    if "temperature" in data:
+        rows = [CurveSummary.from_dict(r) for r in data["summary"]]
+        print_table(*temperature_table(rows, data["temperature"]), "Temperature scaling of the LLRs")
+
+
+def print_summary(rows: list[dict[str, Any]], target_ber: float, title: str = "BER vs SINR summary") -> None:
+    """Summary rows (:class:`deeprx.evaluate.summary.CurveSummary` as dicts) as the one summary table."""
+    from deeprx.evaluate.summary import CurveSummary, flags, summary_table
+
+    summaries = [CurveSummary.from_dict(r) for r in rows]
+    print_table(*summary_table(summaries, target_ber), title)
     for flag in flags(summaries):
         console.print(f"[red]flag:[/red] {flag}")

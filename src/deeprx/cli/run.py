@@ -27,6 +27,7 @@ from deeprx.cli.common import (
     console,
     emit,
     guard,
+    print_coded,
     print_summary,
     run_context,
 )
@@ -184,6 +185,15 @@ def distill_cmd(
         _train_and_report(cfg, out, resume, as_json, "distill", "distilled")
 
 
+HeldOutOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--held-out-seed",
+        help="coded link: fit every receiver's LLR scale on this test-set seed, then evaluate them scaled too",
+    ),
+]
+
+
 @app.command("evaluate")
 def evaluate_cmd(
     checkpoint_dir: CheckpointOpt = None,
@@ -198,6 +208,7 @@ def evaluate_cmd(
         str | None, typer.Option("--suite", help="a named set of test conditions: robustness (TDL, UMi, speed, delay)")
     ] = None,
     sets: SetOpt = None,
+    held_out_seed: HeldOutOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """BER vs SINR of a checkpoint beside LS-LMMSE and perfect-CSI LMMSE, on a fixed test set.
@@ -205,30 +216,37 @@ def evaluate_cmd(
     Without --profile the checkpoint's own link and test set are used; --set changes them (any grid: --set
     link.n_prb=26). Runs where --device says (default auto), wherever the checkpoint was trained. --suite
     robustness evaluates it on each of the suite's test sets (deeprx.evaluate.suites), one folder each in OUT.
+    On a coded link (--set link.mcs_index=14) also BLER, goodput, the BMD rate and the LLRs' calibration;
+    --held-out-seed S adds a temperature-scaling fit of every receiver's LLRs on seed S and its BLER.
     """
     from deeprx.evaluate.suites import suite
-    from deeprx.evaluation import evaluate_checkpoint, evaluation_config
+    from deeprx.evaluation import check_held_out, evaluate_checkpoint, evaluation_config
     from deeprx.runs import checkpoint
 
     with guard() as claim:
         checkpoint_dir = checkpoint_dir_of(checkpoint_dir, pretrained)
         seed_list = parse_seeds(seeds)
         chosen_suite = suite(suite_name) if suite_name else None
+        if chosen_suite is not None and held_out_seed is not None:
+            raise InputError("--held-out-seed fits LLR scales on one test set, not a suite's: drop one of them")
         overrides = dict(parse_override(s) for s in sets or [])
         cfg = evaluation_config(checkpoint_dir, profile, overrides, device)
         checkpoint.load_model(checkpoint_dir, cfg)  # verified (and n_rx, modulation checked) before any work
+        if held_out_seed is not None:
+            check_held_out(cfg, seed_list or [cfg.seed], held_out_seed)
         claim(out)
         if chosen_suite is not None:
             _evaluate_suite(checkpoint_dir, cfg, chosen_suite, out, seed_list, as_json)
             return
         ctx = run_context(cfg.device)
-        data = evaluate_checkpoint(checkpoint_dir, cfg, out, ctx, show_progress=not as_json, seeds=seed_list)
+        data = evaluate_checkpoint(checkpoint_dir, cfg, out, ctx, not as_json, seed_list, held_out_seed)
         if not emit(data, as_json):
             for seed, rows in data.get("per_seed", {}).items():
                 print_summary(rows, cfg.eval.target_ber, f"test-set seed {seed}")
             pooled = "pooled over seeds " + ", ".join(map(str, data["seeds"])) if "per_seed" in data else ""
             print_summary(data["summary"], cfg.eval.target_ber, f"BER vs SINR summary {pooled}".strip())
-            console.print(f"plot: {out / 'ber_vs_sinr.png'}")
+            print_coded(data)
+            console.print("plots: " + ", ".join(p for p in data["figures"] if p.endswith(".png")))
 
 
 @app.command("compare")
@@ -240,12 +258,13 @@ def compare_cmd(
     seeds: Annotated[str | None, typer.Option("--seeds", help="test-set seeds, e.g. 1 or 0,1: pooled")] = None,
     device: DeviceOpt = None,
     sets: SetOpt = None,
+    held_out_seed: HeldOutOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Two checkpoints on the same test slots beside LS-LMMSE and perfect-CSI LMMSE, and A - B with 95 % paired
     bootstrap intervals over the slots: the geometric-mean BER difference (< 0: A better) and the SINR gain at the
     target BER (> 0: A better). Both are tested on A's test set (or --profile's); their test sets must agree."""
-    from deeprx.evaluation import compare_checkpoints, evaluation_config, weights_of
+    from deeprx.evaluation import check_held_out, compare_checkpoints, evaluation_config, weights_of
     from deeprx.link.testset import testset_key
     from deeprx.runs import checkpoint
     from deeprx.runs.reference import trained_folder
@@ -264,10 +283,10 @@ def compare_cmd(
                              "--profile P to test both on that profile's")  # fmt: skip
         for folder in folders.values():
             checkpoint.load_model(folder, weights_of(folder, cfg))  # verified (n_rx, modulation) before any work
+        if held_out_seed is not None:
+            check_held_out(cfg, seed_list or [cfg.seed], held_out_seed)
         claim(out)
-        data = compare_checkpoints(
-            folders, cfg, out, run_context(cfg.device), show_progress=not as_json, seeds=seed_list
-        )
+        data = compare_checkpoints(folders, cfg, out, run_context(cfg.device), not as_json, seed_list, held_out_seed)
         if emit(data, as_json):
             return
         pooled = "pooled over seeds " + ", ".join(map(str, data["seeds"])) if len(data["seeds"]) > 1 else ""
@@ -286,7 +305,8 @@ def compare_cmd(
             text = "not reached by both" if at is None else (
                 f"{at:+.2f} dB [{d['gain_at_bler_db_ci'][0]:+.2f}, {d['gain_at_bler_db_ci'][1]:+.2f}]")  # fmt: skip
             console.print(f"SINR gain of A at BLER {d['target_bler']:g}: {text}")
-        console.print(f"plot: {out / 'ber_vs_sinr.png'}")
+        print_coded(data)
+        console.print("plots: " + ", ".join(p for p in data["figures"] if p.endswith(".png")))
 
 
 def _evaluate_suite(

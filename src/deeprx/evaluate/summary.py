@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from deeprx.evaluate.ber import BerCurve, never_better, sinr_gain_db
+from deeprx.evaluate.llr_quality import CALIBRATION_EDGES
 from deeprx.link.baselines import BASELINES, LS_LMMSE
 
 Interval = list[float]
@@ -150,6 +151,43 @@ def summary_table(rows: list[CurveSummary], target_ber: float) -> tuple[list[str
         for row, r in zip(cells, rows, strict=True):
             row += [_dbs(r.coded.sinr_at_bler_db[f"{t:g}"], ".2f") for t in BLER_TARGETS]
             row.append(f"{r.coded.points['goodput_mbps'][-1]:.2f}")
+    return header, cells
+
+
+def calibration_table(curves: list[BerCurve]) -> tuple[list[str], list[list[str]]]:
+    """Coded curves' LLR calibration as one table: per bin of |LLR| (:data:`CALIBRATION_EDGES`), each receiver's
+    observed error probability vs the one its LLRs predict, and the share of its bits in the bin."""
+    edges = [*CALIBRATION_EDGES, None]
+    header = ["|LLR|", *(f"{c.receiver}: observed vs predicted (share of bits)" for c in curves)]
+    totals = [sum(c.calibration[0]) for c in curves]
+    cells = []
+    for b in range(len(CALIBRATION_EDGES)):
+        hi = edges[b + 1]
+        row = [f"[{edges[b]:g}, {hi:g})" if hi is not None else f">= {edges[b]:g}"]
+        for c, total in zip(curves, totals, strict=True):
+            bits, errors, predicted = (c.calibration[k][b] for k in range(3))
+            row.append("-" if bits == 0 else f"{errors / bits:.1e} vs {predicted / bits:.1e} ({bits / total:.1%})")
+        cells.append(row)
+    return header, cells
+
+
+def temperature_table(summary: list[CurveSummary], temperature: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """The temperature fits (``data["temperature"]`` of an evaluation) beside ``summary`` (its rows as they are):
+    per receiver the fitted scale, the held-out cross-entropy as-is and scaled, and the SINR at each BLER target
+    as-is and with the scaled LLRs, on the same test slots."""
+    scaled = {r.receiver: r for r in (CurveSummary.from_dict(d) for d in temperature["summary"])}
+    header = ["receiver", f"LLR scale (fitted on seed {temperature['held_out_seed']})",
+              "cross-entropy, bit/bit: as-is -> scaled",
+              *(f"SINR at BLER {t:g}: as-is -> scaled" for t in BLER_TARGETS)]  # fmt: skip
+    cells = []
+    for row in summary:
+        fit = temperature["fits"].get(row.receiver)
+        if fit is None or row.coded is None:
+            continue
+        other = scaled[fit["scaled_receiver"]].coded
+        cells.append([row.receiver, f"{fit['scale']:.3f}", f"{fit['loss_bits']:.4f} -> {fit['scaled_loss_bits']:.4f}",
+                      *(f"{_dbs(row.coded.sinr_at_bler_db[f'{t:g}'], '.2f')} -> "
+                        f"{_dbs(other.sinr_at_bler_db[f'{t:g}'], '.2f')}" for t in BLER_TARGETS)])  # fmt: skip
     return header, cells
 
 

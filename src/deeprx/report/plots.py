@@ -10,7 +10,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 
 from deeprx.config import RunConfig
-from deeprx.evaluate.ber import BerCurve
+from deeprx.evaluate.ber import BerCurve, clopper_pearson
 from deeprx.io import atomic_write
 
 
@@ -75,3 +75,75 @@ def link_title(cfg: RunConfig) -> str:
         f"{link.modulation.upper()}, {link.n_prb} PRB, {link.n_rx} RX, {link.dmrs_symbols} DMRS symbol(s); "
         f"{channel_label(ev.channel_models)}, {ev.speed_mps[0]:g}-{ev.speed_mps[1]:g} m/s"
     )
+
+
+def plot_bler(
+    curves: list[BerCurve],
+    stem: Path,
+    title: str,
+    slot_duration_s: float,
+    scaled: dict[str, BerCurve] | None = None,
+) -> list[Path]:
+    """Coded curves: TB BLER vs SINR (log axis, each point's Clopper-Pearson 95 % interval shaded; points without
+    block errors hollow at half a block) beside the goodput in Mbit/s at ``slot_duration_s``. ``scaled``: a
+    receiver's curve with temperature-scaled LLRs, by receiver, drawn dashed in its colour."""
+    fig, (ax, ax_rate) = plt.subplots(1, 2, figsize=(11, 4.4))
+    for curve in curves:
+        (line,) = _bler_line(ax, curve, curve.receiver, "-")
+        mbps = [g / slot_duration_s / 1e6 for g in curve.goodput_bits_per_slot()]
+        ax_rate.plot(curve.sinr_db, mbps, marker="o", ms=4, color=line.get_color(), label=curve.receiver)
+        if scaled and curve.receiver in scaled:
+            _bler_line(ax, scaled[curve.receiver], scaled[curve.receiver].receiver, "--", line.get_color())
+    ax.set_xlabel("SINR [dB]    (shaded: 95 % Clopper-Pearson interval)")
+    ax.set_ylabel(f"TB BLER ({curves[0].tb_size} information bits per block)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    ax_rate.set_xlabel("SINR [dB]")
+    ax_rate.set_ylabel("goodput [Mbit/s] (decoded information bits)")
+    ax_rate.grid(True, alpha=0.3)
+    fig.suptitle(title, fontsize=10)
+    return save_figure(fig, stem)
+
+
+def _bler_line(ax: plt.Axes, curve: BerCurve, label: str, style: str, color: str | None = None) -> list:
+    blocks = curve.blocks
+    floor = [(e if e > 0 else 0.5) / n for e, n in zip(curve.block_errors, blocks, strict=True)]
+    lines = ax.semilogy(curve.sinr_db, floor, style, marker="o", ms=3, color=color, label=label)
+    color = lines[0].get_color()
+    bands = curve.bler_intervals()
+    lows = [max(lo, f if e == 0 else f / 10) for (lo, _), f, e in zip(bands, floor, curve.block_errors, strict=True)]
+    ax.fill_between(curve.sinr_db, lows, [hi for _, hi in bands], color=color, alpha=0.12, lw=0)
+    zero = [i for i, e in enumerate(curve.block_errors) if e == 0]
+    if zero:
+        lines[0].set_markevery([i for i in range(len(floor)) if i not in zero])
+        ax.semilogy([curve.sinr_db[i] for i in zero], [floor[i] for i in zero], "o", ms=4, mfc="none", color=color)
+    return lines
+
+
+def plot_calibration(curves: list[BerCurve], stem: Path, title: str) -> list[Path]:
+    """Coded curves' LLR calibration over all their points: per bin of |LLR|, the observed error probability
+    (with its Clopper-Pearson 95 % interval) vs the one the LLRs predict, ``mean 1 / (1 + e^|L|)``; calibrated
+    LLRs lie on the diagonal, over-confident ones above it. A bin without errors is drawn as its upper bound (v)."""
+    fig, ax = plt.subplots(figsize=(5.6, 5.0))
+    lowest = 1.0
+    for curve in curves:
+        bits, errors, predicted = (list(row) for row in curve.calibration)
+        kept = [i for i, n in enumerate(bits) if n > 0]
+        x = [predicted[i] / bits[i] for i in kept]
+        observed = [errors[i] / bits[i] for i in kept]
+        ci = [clopper_pearson(int(errors[i]), int(bits[i])) for i in kept]
+        hit = [j for j, i in enumerate(kept) if errors[i] > 0]
+        xs, ys = [x[j] for j in hit], [observed[j] for j in hit]
+        (line,) = ax.loglog(xs, ys, marker="o", ms=4, label=curve.receiver)
+        spread = [[observed[j] - ci[j][0] for j in hit], [ci[j][1] - observed[j] for j in hit]]
+        ax.errorbar(xs, ys, yerr=spread, fmt="none", ecolor=line.get_color(), elinewidth=0.8)
+        none = [j for j, i in enumerate(kept) if errors[i] == 0]
+        ax.loglog([x[j] for j in none], [ci[j][1] for j in none], "v", ms=5, mfc="none", color=line.get_color())
+        lowest = min([lowest, *x, *(ci[j][1] for j in none)])
+    ax.loglog([lowest, 0.5], [lowest, 0.5], color="grey", lw=0.8, ls="--", label="calibrated")
+    ax.set_xlabel("predicted error probability, mean 1/(1+e^|L|) per |LLR| bin")
+    ax.set_ylabel("observed error probability (95 % CI)")
+    ax.set_title(title, fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    return save_figure(fig, stem)
