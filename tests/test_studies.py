@@ -18,6 +18,7 @@ from deeprx.config import RunConfig
 from deeprx.evaluate.ber import BerCurve, bootstrap, interval
 from deeprx.studies.plan import StudyPlan
 from deeprx.studies.reproduce import reproduce
+from deeprx.studies.results import StudyResults
 from deeprx.studies.store import Store
 from deeprx.studies.trial_result import TrialResult, TrialStatus
 from deeprx.train.trainer import train
@@ -134,8 +135,24 @@ def test_reproduce_killed_midway_resumes_without_repeating_trials(tiny_cfg: RunC
     again: list[str] = []
     moved = tmp_path.parent / f"{tmp_path.name}-moved"
     shutil.move(tmp_path, moved)  # trial keys do not depend on where the folder is
-    reproduce("quick", moved, show_progress=False, trainer=lambda *a, **k: again.append("x"), plan=plan)
+    # a finished study that gains a coded plan evaluates its receivers on the coded link, and trains nothing
+    coded = dataclasses.replace(plan, coded=(("link.mcs_index", 14), ("eval.sinr_start_db", 0.0),
+                                             ("eval.sinr_stop_db", 20.0), ("eval.sinr_step_db", 10.0)))  # fmt: skip
+    results = reproduce("quick", moved, show_progress=False, trainer=lambda *a, **k: again.append("x"), plan=coded)
     assert again == []  # everything done: nothing trains
+    section = results["coded"]
+    for dmrs in (1, 2):
+        rows = section[dmrs]["receivers"]
+        assert [r["receiver"] for r in rows][-2:] == ["LS-LMMSE", "Perfect-CSI LMMSE"]
+        assert all(len(r["coded"]["points"]["bler"]) == 3 for r in rows)  # 0, 10, 20 dB
+        assert section[dmrs]["kd_vs_scratch"]["target_bler"] == 0.1
+        for stem in (f"fig6_bler_dmrs{dmrs}", f"fig6_llr_calibration_dmrs{dmrs}"):
+            assert (moved / f"{stem}.png").exists(), stem
+    assert [t["temperature"] for t in section[1]["temperature"]] == list(plan.temperatures)
+    # one record per receiver: teacher, KD and scratch per DMRS setting (T = 3 is the KD one), and the baselines
+    assert results["store"] == {"done": 11 + 6 + 2}
+    assert "BLER and goodput on the coded link" in (moved / "report.md").read_text()
+    assert StudyResults.from_dict(json.loads((moved / "reproduce.json").read_text())).coded.keys() == {1, 2}
 
 
 @pytest.mark.slow

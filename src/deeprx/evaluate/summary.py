@@ -171,6 +171,30 @@ def calibration_table(curves: list[BerCurve]) -> tuple[list[str], list[list[str]
     return header, cells
 
 
+# Coarse |LLR| ranges of the one-row-per-receiver calibration check, as bin indices of CALIBRATION_EDGES.
+CALIBRATION_GROUPS = (("[0, 2)", range(0, 3)), ("[2, 4)", range(3, 5)), ("[4, 8)", range(5, 7)),
+                      (">= 8", range(7, len(CALIBRATION_EDGES))))  # fmt: skip
+
+
+def llr_quality_table(curves: list[BerCurve], at_sinr_db: tuple[float, ...]) -> tuple[list[str], list[list[str]]]:
+    """One row per coded curve: its BMD rate at the points of ``at_sinr_db`` (bits per channel use) and, per range
+    of |LLR| (:data:`CALIBRATION_GROUPS`), its observed over its predicted errors (1: calibrated, > 1:
+    over-confident, < 1: under-confident) with the share of its bits there."""
+    header = ["receiver", *(f"BMD rate at {x:g} dB" for x in at_sinr_db),
+              *(f"observed / predicted errors at |LLR| {g}" for g, _ in CALIBRATION_GROUPS)]  # fmt: skip
+    cells = []
+    for c in curves:
+        bits, errors, predicted = c.calibration
+        total = sum(bits)
+        row = [c.receiver, *(f"{c.bmd_rate[c.sinr_db.index(x)]:.2f}" if x in c.sinr_db else "-" for x in at_sinr_db)]
+        for _, bins in CALIBRATION_GROUPS:
+            n, e, p = (sum(v[b] for b in bins) for v in (bits, errors, predicted))
+            share = f"{n / total:.1%} of bits"
+            row.append("-" if n == 0 else f"{e / p:.2f} ({share})" if e else f"0 of {p:.2g} ({share})")
+        cells.append(row)
+    return header, cells
+
+
 def temperature_table(summary: list[CurveSummary], temperature: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """The temperature fits (``data["temperature"]`` of an evaluation) beside ``summary`` (its rows as they are):
     per receiver the fitted scale, the held-out cross-entropy as-is and scaled, and the SINR at each BLER target

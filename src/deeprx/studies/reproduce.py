@@ -29,6 +29,7 @@ from deeprx.runs.layout import OutputLayout
 from deeprx.runtime import RunContext
 from deeprx.studies.chain import Chain
 from deeprx.studies.claims import claims
+from deeprx.studies.coded import coded_figures, coded_section
 from deeprx.studies.energy_section import energy_section
 from deeprx.studies.figures import FRONTIER_PROCESSORS, figures, frontier_figure, learning_figures, named_curves
 from deeprx.studies.frontier import Candidate, assess, classical_candidates
@@ -162,6 +163,8 @@ def reproduce(
     if quantized:
         results.quantized = _quantized_summary(quantized, curves[1], target, n_boot)
     results.curves = {d: _curves_summary(c, target) for d, c in curves.items()}
+    if plan.coded:
+        results.coded = coded_section(chain, curves, temp_results, student_scratch, n_boot)
     results.energy = energy_section(plan, chain, teacher_result, scratch_student)
     results.quality_vs_energy = list(rows.values())
     references = {name: BerCurve.from_dict(c).geometric_mean_ber() for name, c in curves[1]["baselines"].items()}
@@ -175,6 +178,7 @@ def reproduce(
         *figures(results, curves, plan, out),
         *frontier_figure(frontier, references, plan, out),
         *learning_figures(curves, plan, out),
+        *(coded_figures(results.coded, plan, out) if plan.coded else []),
     ]
     results.claims = claims(results, plan)
     results.seconds_this_run = time.perf_counter() - t0

@@ -184,7 +184,8 @@ class StudyResults:
     """Everything one ``deeprx reproduce`` produced, as ``reproduce.json`` holds it.
 
     The studies' rows are :class:`Row`; ``curves`` maps a DMRS setting to its Fig. 6 summary (receivers'
-    numbers, the :class:`Comparison` of KD and scratch, the curves); ``teacher_quality`` holds the classical
+    numbers, the :class:`Comparison` of KD and scratch, the curves), ``coded`` the same on the coded link
+    (:mod:`deeprx.studies.coded`, plain dicts; empty without one); ``teacher_quality`` holds the classical
     teacher probes; ``energy`` the counted, estimated and metered energy and the life cycles (each energy
     says its method); ``claims`` the table of the paper's claims beside ours.
     """
@@ -201,6 +202,7 @@ class StudyResults:
     teacher: list[Row] = field(default_factory=list)
     teacher_quality: list[dict[str, Any]] = field(default_factory=list)
     curves: dict[int, dict[str, Any]] = field(default_factory=dict)
+    coded: dict[int, dict[str, Any]] = field(default_factory=dict)
     energy: dict[str, Any] = field(default_factory=dict)
     quality_vs_energy: list[Row] = field(default_factory=list)
     kd_variants: list[Row] = field(default_factory=list)
@@ -218,6 +220,8 @@ class StudyResults:
         d = {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
         if self.alpha_mean_scaling is None:
             del d["alpha_mean_scaling"]  # the plan had no mean-scaling trial
+        if not self.coded:
+            del d["coded"]  # the plan had no coded evaluation
         return {"format": RESULTS_FORMAT, **d}
 
     @classmethod
@@ -251,6 +255,7 @@ class StudyResults:
             teacher=rows(d["teacher"]),
             teacher_quality=quality,
             curves={int(k): with_comparison(c) for k, c in d["curves"].items()},
+            coded={int(k): c for k, c in d.get("coded", {}).items()},
             energy=d["energy"],
             quality_vs_energy=rows(d["quality_vs_energy"]),
             kd_variants=rows(d.get("kd_variants", [])),

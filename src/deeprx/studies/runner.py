@@ -155,6 +155,11 @@ def execute_trial(
     )
 
 
+def result_folder(result: TrialResult, out: Path) -> Path:
+    """Where a result's checkpoint is: the shipped receiver's folder, or its trial's run folder in ``out``."""
+    return registry.resolve(result.shipped["name"]) if result.shipped else OutputLayout(out).run(result.key)
+
+
 def baselines_key(cfg: RunConfig) -> str:
     """The store key of the baselines on the test set of ``cfg``."""
     return f"baselines-{config_hash(testset_key(cfg))}"
