@@ -25,6 +25,7 @@ from deeprx.evaluate.temperature import (
 from deeprx.link.baselines import LS_LMMSE, PERFECT_CSI_LMMSE, baseline_receivers
 from deeprx.link.simulator import UplinkSimulator
 from deeprx.link.testset import TestSet, testset_key
+from deeprx.pipeline import run
 from deeprx.receivers import slot_bit_errors
 from deeprx.studies.results import compare
 
@@ -239,3 +240,13 @@ def test_a_coded_evaluation_fits_llr_scales_on_a_held_out_seed(tmp_path: Path, t
     }
     header, cells = temperature_table(rows, temperature)  # fmt: skip
     assert len(cells) == 1 and cells[0][0] == LS_LMMSE and "seed 9" in header[1]
+
+
+def test_the_main_job_on_a_coded_link_reports_bler_and_llr_quality(tmp_path: Path, tiny_cfg: RunConfig) -> None:
+    cfg = tiny_cfg.with_overrides({"link.mcs_index": 14, "train.steps": 2, "train.checkpoint_every": 2})
+    results = run(cfg, tmp_path, show_progress=False)
+    assert all("coded" in row for row in results["summary"])
+    text = (tmp_path / "report.md").read_text()
+    assert "MCS 14 (table 1)" in text and "observed / predicted errors at |LLR| >= 8" in text
+    for figure in ("ber_vs_sinr.png", "bler_vs_sinr.png", "llr_calibration.png"):
+        assert (tmp_path / figure).exists(), figure

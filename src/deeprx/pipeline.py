@@ -13,9 +13,10 @@ from typing import Any
 
 from deeprx.config import RunConfig
 from deeprx.energy.processors import load_catalogue
-from deeprx.evaluate.summary import CurveSummary, flags, markdown_table, summarize, summary_table
+from deeprx.evaluate.ber import BerCurve
+from deeprx.evaluate.summary import CurveSummary, flags, llr_quality_table, markdown_table, summarize, summary_table
 from deeprx.io import atomic_write, write_json
-from deeprx.report.plots import link_title, plot_ber
+from deeprx.report.plots import link_title, plot_ber, plot_bler, plot_calibration
 from deeprx.runs.layout import OutputLayout
 from deeprx.runtime import RunContext
 from deeprx.studies.runner import Trial, baseline_curves, run_trial
@@ -32,6 +33,9 @@ def run(cfg: RunConfig, out: Path, show_progress: bool = True) -> dict[str, Any]
         baselines = baseline_curves(cfg, out, store, ctx, show_progress)
     curves = [result.named_curve(f"DeepRx ({cfg.model})"), *baselines]
     figures = plot_ber(curves, out / "ber_vs_sinr", link_title(cfg), cfg.eval.target_ber)
+    if cfg.link.coded:
+        figures += plot_bler(curves, out / "bler_vs_sinr", link_title(cfg), cfg.link.slot_duration_s)
+        figures += plot_calibration(curves, out / "llr_calibration", link_title(cfg))
     results = {
         "config": cfg.to_dict(),
         "model": {
@@ -82,4 +86,18 @@ def render_report(results: dict[str, Any]) -> str:
         "![BER vs SINR](ber_vs_sinr.png)",
         "",
     ]
+    curves = [BerCurve.from_dict(c) for c in results["curves"]]
+    if all(c.coded for c in curves):
+        points = curves[0].sinr_db
+        lines += [
+            f"MCS {link['mcs_index']} (table {link['mcs_table']}): one LDPC transport block of {curves[0].tb_size} "
+            "information bits per slot, decoded by Sionna's TB decoder for every receiver. LLR quality: the BMD rate "
+            "(achievable rate of the LLRs, bits per channel use) and observed over predicted errors by |LLR| (1: "
+            "calibrated, > 1: over-confident).",
+            "",
+            *markdown_table(*llr_quality_table(curves, (points[len(points) // 3], points[2 * len(points) // 3]))),
+            "",
+            "![BLER and goodput vs SINR](bler_vs_sinr.png) ![LLR calibration](llr_calibration.png)",
+            "",
+        ]
     return "\n".join(lines)
