@@ -124,8 +124,13 @@ def test_every_receiver_is_decoded_on_a_coded_test_set(tmp_path: Path, tiny_cfg:
     rows = summarize(list(curves.values()), cfg.eval.target_ber, cfg.link.slot_duration_s)
     coded = next(r for r in rows if r.receiver == PERFECT_CSI_LMMSE).coded
     assert coded.points["goodput_mbps"][-1] == pytest.approx(genie.tb_size / 0.5e-3 / 1e6)  # 30 kHz: 0.5 ms slots
+    assert coded.from_perfect_csi_db["0.1"] == 0.0  # its own distance
+    ls_row = next(r for r in rows if r.receiver == LS_LMMSE).coded
+    ls_at = ls.sinr_at_bler(0.1)
+    gap = None if ls_at is None else pytest.approx(ls_at - genie.sinr_at_bler(0.1))
+    assert ls_row.from_perfect_csi_db["0.1"] == gap
     header, _ = summary_table(rows, cfg.eval.target_ber)
-    assert "SINR at BLER 0.1" in header and "SINR at BLER 0.01" in header
+    assert "SINR at BLER 0.1 (from perfect CSI)" in header and "SINR at BLER 0.01 (from perfect CSI)" in header
     uncoded = evaluate(baseline_receivers(UplinkSimulator(tiny_cfg.link)),
                        TestSet.ensure(tiny_cfg, tmp_path, show_progress=False), 8, None, False)  # fmt: skip
     assert "tb_size" not in uncoded[0].to_dict() and "coded" not in summarize(uncoded, 0.02)[0].to_dict()

@@ -16,7 +16,7 @@ from typing import Any
 
 from deeprx.evaluate.ber import BerCurve, never_better, sinr_gain_db
 from deeprx.evaluate.llr_quality import CALIBRATION_EDGES
-from deeprx.link.baselines import BASELINES, LS_LMMSE
+from deeprx.link.baselines import BASELINES, LS_LMMSE, PERFECT_CSI_LMMSE
 
 Interval = list[float]
 BLER_TARGETS = (0.1, 0.01)  # the BLERs every coded table gives the SINR at (a link's usual operating points)
@@ -26,18 +26,29 @@ BLER_TARGETS = (0.1, 0.01)  # the BLERs every coded table gives the SINR at (a l
 class CodedSummary:
     """The coded side of a curve: ``sinr_at_bler_db`` at each of :data:`BLER_TARGETS` (``None``: not reached),
     the TB size, and per point the BLER, its Clopper-Pearson 95 % interval, the block errors and blocks, and the
-    goodput in decoded information bits per slot and in Mbit/s at the link's slot duration."""
+    goodput in decoded information bits per slot and in Mbit/s at the link's slot duration.
+    ``from_perfect_csi_db``: how many dB more SINR than perfect-CSI LMMSE it needs at each target (made beside
+    that curve; ``None``: either does not reach it)."""
 
     tb_size: int
     sinr_at_bler_db: dict[str, float | None]
     points: dict[str, list]
+    from_perfect_csi_db: dict[str, float | None] | None = None
 
     @classmethod
-    def of(cls, curve: BerCurve, slot_duration_s: float) -> CodedSummary:
+    def of(cls, curve: BerCurve, slot_duration_s: float, genie: BerCurve | None = None) -> CodedSummary:
         goodput = curve.goodput_bits_per_slot()
+        at = {f"{t:g}": curve.sinr_at_bler(t) for t in BLER_TARGETS}
+        from_genie = None
+        if genie is not None and genie.coded:
+            from_genie = {}
+            for t in BLER_TARGETS:
+                mine, best = at[f"{t:g}"], genie.sinr_at_bler(t)
+                from_genie[f"{t:g}"] = None if mine is None or best is None else mine - best
         return cls(
             tb_size=curve.tb_size,
-            sinr_at_bler_db={f"{t:g}": curve.sinr_at_bler(t) for t in BLER_TARGETS},
+            sinr_at_bler_db=at,
+            from_perfect_csi_db=from_genie,
             points={
                 "bler": curve.bler,
                 "bler_ci": [list(ci) for ci in curve.bler_intervals()],
@@ -70,10 +81,16 @@ class CurveSummary:
 
     @classmethod
     def of(
-        cls, curve: BerCurve, target_ber: float, ls: BerCurve | None = None, slot_duration_s: float | None = None
+        cls,
+        curve: BerCurve,
+        target_ber: float,
+        ls: BerCurve | None = None,
+        slot_duration_s: float | None = None,
+        genie: BerCurve | None = None,
     ) -> CurveSummary:
         """The summary of ``curve``; with ``ls`` (LS-LMMSE's curve on the same slots) also the gain over it and
-        the flag; a coded curve's with its coded side (goodput per second at ``slot_duration_s``)."""
+        the flag; a coded curve's with its coded side (goodput per second at ``slot_duration_s``, the distance to
+        ``genie``, perfect-CSI LMMSE's curve on the same slots, at each BLER target)."""
         iv = curve.intervals()
         neural = curve.receiver not in BASELINES
         return cls(
@@ -89,7 +106,7 @@ class CurveSummary:
             # a neural receiver that beats LS-LMMSE nowhere is flagged in every report
             gain_over_ls_db=None if ls is None or curve is ls else sinr_gain_db(curve, ls, target_ber),
             never_better_than_ls=bool(neural and ls is not None and never_better(curve, ls)),
-            coded=CodedSummary.of(curve, slot_duration_s) if curve.coded and slot_duration_s else None,
+            coded=CodedSummary.of(curve, slot_duration_s, genie) if curve.coded and slot_duration_s else None,
             versus_ls=ls is not None,
         )
 
@@ -126,7 +143,8 @@ def summarize(curves: list[BerCurve], target_ber: float, slot_duration_s: float 
     """Every curve's summary beside LS-LMMSE (when one of ``curves`` is LS-LMMSE's); coded curves with their
     coded side where the link's ``slot_duration_s`` is given."""
     ls = next((c for c in curves if c.receiver == LS_LMMSE), None)
-    return [CurveSummary.of(c, target_ber, ls, slot_duration_s) for c in curves]
+    genie = next((c for c in curves if c.receiver == PERFECT_CSI_LMMSE), None)
+    return [CurveSummary.of(c, target_ber, ls, slot_duration_s, genie) for c in curves]
 
 
 def _dbs(value: float | None, spec: str) -> str:
@@ -147,9 +165,14 @@ def summary_table(rows: list[CurveSummary], target_ber: float) -> tuple[list[str
         for row, r in zip(cells, rows, strict=True):
             row.append("-" if r.gain_over_ls_db is None else f"{r.gain_over_ls_db:+.2f} dB")
     if rows and all(r.coded for r in rows):
-        header += [*(f"SINR at BLER {t:g}" for t in BLER_TARGETS), f"goodput at {at} (Mbit/s)"]
+        genie = all(r.coded.from_perfect_csi_db is not None for r in rows)
+        header += [*(f"SINR at BLER {t:g}" + (" (from perfect CSI)" if genie else "") for t in BLER_TARGETS),
+                   f"goodput at {at} (Mbit/s)"]  # fmt: skip
         for row, r in zip(cells, rows, strict=True):
-            row += [_dbs(r.coded.sinr_at_bler_db[f"{t:g}"], ".2f") for t in BLER_TARGETS]
+            for t in BLER_TARGETS:
+                cell = _dbs(r.coded.sinr_at_bler_db[f"{t:g}"], ".2f")
+                gap = r.coded.from_perfect_csi_db[f"{t:g}"] if genie else None
+                row.append(cell if gap is None or r.receiver == PERFECT_CSI_LMMSE else f"{cell} ({gap:+.2f} dB)")
             row.append(f"{r.coded.points['goodput_mbps'][-1]:.2f}")
     return header, cells
 
