@@ -85,50 +85,55 @@ def plot_bler(
     scaled: dict[str, BerCurve] | None = None,
 ) -> list[Path]:
     """Coded curves: TB BLER vs SINR (log axis, each point's Clopper-Pearson 95 % interval shaded; points without
-    block errors hollow at half a block) beside the goodput in Mbit/s at ``slot_duration_s``. ``scaled``: a
-    receiver's curve with temperature-scaled LLRs, by receiver, drawn dashed in its colour."""
+    block errors hollow at half a block, unshaded) beside the goodput in Mbit/s at ``slot_duration_s``.
+    ``scaled``: a receiver's curve with temperature-scaled LLRs, by receiver, drawn dashed in its colour."""
     fig, (ax, ax_rate) = plt.subplots(1, 2, figsize=(11, 4.4))
     for curve in curves:
-        (line,) = _bler_line(ax, curve, curve.receiver, "-")
+        line = _bler_line(ax, curve, curve.receiver, "-")
         mbps = [g / slot_duration_s / 1e6 for g in curve.goodput_bits_per_slot()]
-        ax_rate.plot(curve.sinr_db, mbps, marker="o", ms=4, color=line.get_color(), label=curve.receiver)
+        ax_rate.plot(curve.sinr_db, mbps, marker="o", ms=3, color=line.get_color())
         if scaled and curve.receiver in scaled:
-            _bler_line(ax, scaled[curve.receiver], scaled[curve.receiver].receiver, "--", line.get_color())
+            label = "  the same, LLRs x " + scaled[curve.receiver].receiver.rpartition(" x ")[2]
+            _bler_line(ax, scaled[curve.receiver], label, "--", line.get_color())
     ax.set_xlabel("SINR [dB]    (shaded: 95 % Clopper-Pearson interval)")
     ax.set_ylabel(f"TB BLER ({curves[0].tb_size} information bits per block)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
     ax_rate.set_xlabel("SINR [dB]")
     ax_rate.set_ylabel("goodput [Mbit/s] (decoded information bits)")
     ax_rate.grid(True, alpha=0.3)
     fig.suptitle(title, fontsize=10)
+    fig.legend(*ax.get_legend_handles_labels(), loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, fontsize=8)
     return save_figure(fig, stem)
 
 
-def _bler_line(ax: plt.Axes, curve: BerCurve, label: str, style: str, color: str | None = None) -> list:
-    blocks = curve.blocks
-    floor = [(e if e > 0 else 0.5) / n for e, n in zip(curve.block_errors, blocks, strict=True)]
-    lines = ax.semilogy(curve.sinr_db, floor, style, marker="o", ms=3, color=color, label=label)
-    color = lines[0].get_color()
+def _bler_line(ax: plt.Axes, curve: BerCurve, label: str, style: str, color: str | None = None) -> plt.Line2D:
+    floor = [(e if e > 0 else 0.5) / n for e, n in zip(curve.block_errors, curve.blocks, strict=True)]
+    (line,) = ax.semilogy(curve.sinr_db, floor, style, marker="o", ms=3, color=color, label=label)
+    color = line.get_color()
     bands = curve.bler_intervals()
-    lows = [max(lo, f if e == 0 else f / 10) for (lo, _), f, e in zip(bands, floor, curve.block_errors, strict=True)]
-    ax.fill_between(curve.sinr_db, lows, [hi for _, hi in bands], color=color, alpha=0.12, lw=0)
-    zero = [i for i, e in enumerate(curve.block_errors) if e == 0]
+    errors = [e > 0 for e in curve.block_errors]
+    ax.fill_between(curve.sinr_db, [lo if e else f for (lo, _), f, e in zip(bands, floor, errors, strict=True)],
+                    [hi for _, hi in bands], where=errors, color=color, alpha=0.12, lw=0)  # fmt: skip
+    zero = [i for i, e in enumerate(errors) if not e]
     if zero:
-        lines[0].set_markevery([i for i in range(len(floor)) if i not in zero])
+        line.set_markevery([i for i in range(len(floor)) if errors[i]])
         ax.semilogy([curve.sinr_db[i] for i in zero], [floor[i] for i in zero], "o", ms=4, mfc="none", color=color)
-    return lines
+    return line
+
+
+MIN_BITS_DRAWN = 1000  # an error-free bin of |LLR| is drawn (as its upper bound) from this many bits on
 
 
 def plot_calibration(curves: list[BerCurve], stem: Path, title: str) -> list[Path]:
     """Coded curves' LLR calibration over all their points: per bin of |LLR|, the observed error probability
     (with its Clopper-Pearson 95 % interval) vs the one the LLRs predict, ``mean 1 / (1 + e^|L|)``; calibrated
-    LLRs lie on the diagonal, over-confident ones above it. A bin without errors is drawn as its upper bound (v)."""
+    LLRs lie on the diagonal, over-confident ones above it. A bin without errors is drawn as its upper bound (v),
+    where it holds at least :data:`MIN_BITS_DRAWN` bits (a bound over a handful of bits says nothing)."""
     fig, ax = plt.subplots(figsize=(5.6, 5.0))
     lowest = 1.0
     for curve in curves:
         bits, errors, predicted = (list(row) for row in curve.calibration)
-        kept = [i for i, n in enumerate(bits) if n > 0]
+        kept = [i for i, n in enumerate(bits) if n > 0 and (errors[i] > 0 or n >= MIN_BITS_DRAWN)]
         x = [predicted[i] / bits[i] for i in kept]
         observed = [errors[i] / bits[i] for i in kept]
         ci = [clopper_pearson(int(errors[i]), int(bits[i])) for i in kept]
