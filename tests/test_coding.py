@@ -252,6 +252,6 @@ def test_the_main_job_on_a_coded_link_reports_bler_and_llr_quality(tmp_path: Pat
     results = run(cfg, tmp_path, show_progress=False)
     assert all("coded" in row for row in results["summary"])
     text = (tmp_path / "report.md").read_text()
-    assert "MCS 14 (table 1)" in text and "observed / predicted errors at |LLR| >= 8" in text
+    assert "MCS 14 (table 1)" in text and r"observed / predicted errors at \|LLR\| >= 8" in text  # escaped in a table
     for figure in ("ber_vs_sinr.png", "bler_vs_sinr.png", "llr_calibration.png"):
         assert (tmp_path / figure).exists(), figure

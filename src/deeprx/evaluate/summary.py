@@ -239,8 +239,12 @@ def temperature_table(summary: list[CurveSummary], temperature: dict[str, Any]) 
 
 
 def markdown_table(header: list[str], cells: list[list[str]]) -> list[str]:
-    """A table as markdown lines."""
-    return [f"| {' | '.join(header)} |", "|" + "---|" * len(header), *(f"| {' | '.join(row)} |" for row in cells)]
+    """A table as markdown lines (a ``|`` inside a cell, as in ``|LLR|``, escaped)."""
+
+    def line(row: list[str]) -> str:
+        return "| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |"
+
+    return [line(header), "|" + "---|" * len(header), *(line(row) for row in cells)]
 
 
 def flags(rows: list[CurveSummary]) -> list[str]:
