@@ -51,12 +51,16 @@ def plot_ber(curves: list[BerCurve], stem: Path, title: str, target_ber: float |
             )
     if target_ber is not None:
         ax.axhline(target_ber, color="grey", lw=0.8, ls="--", label=f"target BER {target_ber:g}")
-    ax.set_xlabel("SINR [dB]    (shaded: 95 % interval, bootstrap over slots)")
-    ax.set_ylabel("uncoded BER")
-    ax.set_title(title, fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    _finish_axes(ax, "SINR [dB]    (shaded: 95 % interval, bootstrap over slots)", "uncoded BER", title, 10, 8)
     return save_figure(fig, stem)
+
+
+def _finish_axes(ax: plt.Axes, xlabel: str, ylabel: str, title: str, title_size: int, legend_size: int) -> None:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=title_size)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=legend_size)
 
 
 def channel_label(models: tuple[str, ...]) -> str:
@@ -146,9 +150,6 @@ def plot_calibration(curves: list[BerCurve], stem: Path, title: str) -> list[Pat
         ax.loglog([x[j] for j in none], [ci[j][1] for j in none], "v", ms=5, mfc="none", color=line.get_color())
         lowest = min([lowest, *x, *(ci[j][1] for j in none)])
     ax.loglog([lowest, 0.5], [lowest, 0.5], color="grey", lw=0.8, ls="--", label="calibrated")
-    ax.set_xlabel("predicted error probability, mean 1/(1+e^|L|) per |LLR| bin")
-    ax.set_ylabel("observed error probability (95 % CI)")
-    ax.set_title(title, fontsize=9)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    xlabel = "predicted error probability, mean 1/(1+e^|L|) per |LLR| bin"
+    _finish_axes(ax, xlabel, "observed error probability (95 % CI)", title, 9, 7)
     return save_figure(fig, stem)
