@@ -148,7 +148,8 @@ def test_reproduce_killed_midway_resumes_without_repeating_trials(tiny_cfg: RunC
         assert section[dmrs]["kd_vs_scratch"]["target_bler"] == 0.1
         for stem in (f"fig6_bler_dmrs{dmrs}", f"fig6_llr_calibration_dmrs{dmrs}"):
             assert (moved / f"{stem}.png").exists(), stem
-    assert [t["temperature"] for t in section[1]["temperature"]] == list(plan.temperatures)
+    assert [t["study"] for t in section[1]["kd_comparisons"]] == ["temperature", "alpha"]  # T = 3, alpha = 300
+    assert section[2]["kd_comparisons"] == []
     # one record per receiver: teacher, KD and scratch per DMRS setting (T = 3 is the KD one), and the baselines
     assert results["store"] == {"done": 11 + 6 + 2}
     assert "BLER and goodput on the coded link" in (moved / "report.md").read_text()

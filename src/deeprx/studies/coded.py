@@ -2,10 +2,10 @@
 
 A plan with ``coded`` overrides (an MCS, and an SINR grid fine enough for a waterfall) evaluates, per DMRS
 setting, the receivers of Fig. 6 (teacher, shipped students, the KD and the scratch student) and, with 1 DMRS,
-the students of the temperature study, on the coded test set of the same channels: every transport block is
-decoded by Sionna's TB decoder, the baselines' too. KD against scratch is then also a gain in dB at BLER 10 %
-with its paired bootstrap interval, and each receiver's LLRs carry their BMD rate and calibration counts, which
-say whether KD at a temperature gives better LLRs than scratch at the same uncoded BER.
+the KD students of the temperature, alpha and KD-variant studies, on the coded test set of the same channels:
+every transport block is decoded by Sionna's TB decoder, the baselines' too. KD against scratch is then also a
+gain in dB at BLER 10 % with its paired bootstrap interval, and each receiver's LLRs carry their BMD rate and
+calibration counts, which say whether KD at a temperature gives better LLRs than scratch at the same uncoded BER.
 
 Each receiver's coded curve is a store record of its own (key: its trial's and the coded test set's), so an
 interrupted study resumes at the next receiver, and a finished study that gains a coded plan runs only these
@@ -64,16 +64,15 @@ def coded_curve(
     return BerCurve.from_dict(done["curve"])
 
 
+KdPair = tuple[str, str, TrialResult, TrialResult]  # (study, label, KD student, its scratch twin)
+
+
 def coded_section(
-    chain: Chain,
-    curves: dict[int, dict[str, Any]],
-    temperature: dict[str, list[TrialResult]],
-    temperature_scratch: dict[str, TrialResult],
-    n_boot: int,
+    chain: Chain, curves: dict[int, dict[str, Any]], kd_pairs: list[KdPair], n_boot: int
 ) -> dict[int, dict[str, Any]]:
-    """Per DMRS setting: every Fig. 6 receiver's coded curve and summary, KD against scratch (with the gain at
-    BLER 10 %: :func:`deeprx.studies.results.compare`), and with 1 DMRS each temperature-study student against its
-    scratch twin."""
+    """Per DMRS setting: every Fig. 6 receiver's coded curve and summary and KD against scratch (with the gain at
+    BLER 10 %: :func:`deeprx.studies.results.compare`); with 1 DMRS also each of ``kd_pairs`` (the KD comparisons
+    of the other studies) on the same coded slots."""
     plan, out = chain.plan, chain.out
     section: dict[int, dict[str, Any]] = {}
     for dmrs, c in curves.items():
@@ -85,33 +84,21 @@ def coded_section(
             return curve
 
         # the Fig. 6 receivers, labelled as there (named_curves' order: teacher, shipped, KD, scratch, baselines)
-        labels = [x.receiver for x in named_curves(c)]
         results = [c["teacher"], *c.get("shipped", []), c["kd"], c["scratch"]]
-        named = [coded(r, label) for r, label in zip(results, labels, strict=False)]
+        named = [coded(r, x.receiver) for r, x in zip(results, named_curves(c), strict=False)]
         named += baseline_curves(cfg, out, chain.store, chain.ctx, chain.show_progress)
         kd, scratch = named[len(results) - 2], named[len(results) - 1]
-        entry: dict[str, Any] = {
+        target = plan.base.eval.target_ber
+        section[dmrs] = {
             "link": _link_facts(cfg, named[0].tb_size),
-            "receivers": [s.to_dict() for s in summarize(named, plan.base.eval.target_ber, cfg.link.slot_duration_s)],
-            "kd_vs_scratch": compare(kd, scratch, plan.base.eval.target_ber, n_boot).to_dict(),
+            "receivers": [s.to_dict() for s in summarize(named, target, cfg.link.slot_duration_s)],
+            "kd_vs_scratch": compare(kd, scratch, target, n_boot).to_dict(),
             "curves": [x.to_dict() for x in named],
+            "kd_comparisons": [],
         }
-        if dmrs == 1:
-            entry["temperature"] = [
-                {
-                    "student": student,
-                    "temperature": t,
-                    "kd_vs_scratch": compare(
-                        coded(r, budget_label(f"KD T={t:g}", r)),
-                        coded(temperature_scratch[student], budget_label("scratch", temperature_scratch[student])),
-                        plan.base.eval.target_ber,
-                        n_boot,
-                    ).to_dict(),
-                }
-                for student, rs in temperature.items()
-                for r, t in zip(rs, plan.temperatures, strict=True)
-            ]
-        section[dmrs] = entry
+        for study, label, result, twin in kd_pairs if dmrs == 1 else []:
+            pair = compare(coded(result, label), coded(twin, budget_label("scratch", twin)), target, n_boot)
+            section[dmrs]["kd_comparisons"].append({"study": study, "student": label, "kd_vs_scratch": pair.to_dict()})
     return section
 
 

@@ -45,7 +45,7 @@ def _quantized_section(q: dict[str, Any], plan: dict[str, Any]) -> list[str]:
 
 def _coded_section(coded: dict[int, dict[str, Any]], plan: dict[str, Any]) -> list[str]:
     """Fig. 6 after the decoder: BLER, goodput and LLR quality of its receivers, KD against scratch at BLER 10 %,
-    and the temperature study's students against their scratch twin."""
+    and the other studies' KD students against their scratch twins."""
     link = coded[1]["link"]
     grid = f"{link['sinr_start_db']:g}-{link['sinr_stop_db']:g} dB in {link['sinr_step_db']:g} dB steps"
     lines = [
@@ -78,12 +78,12 @@ def _coded_section(coded: dict[int, dict[str, Any]], plan: dict[str, Any]) -> li
             f"geo-mean BER {fmt_ci(k.geo_diff, k.geo_diff_ci)} (the same slots, uncoded).",
             "",
         ]
-        for t in c.get("temperature", []):
+        for t in c["kd_comparisons"]:
             kt = Comparison.from_dict(t["kd_vs_scratch"])
-            lines.append(f"- {t['student']} by KD at T = {t['temperature']:g} - scratch: SINR gain at BLER "
-                         f"{kt.target_bler:g} {_gain(kt.gain_at_bler_db, kt.gain_at_bler_db_ci)}, geo-mean BER "
+            lines.append(f"- ({t['study']}) {t['student']} - scratch: SINR gain at BLER {kt.target_bler:g} "
+                         f"{_gain(kt.gain_at_bler_db, kt.gain_at_bler_db_ci)}, geo-mean BER "
                          f"{fmt_ci(kt.geo_diff, kt.geo_diff_ci)}")  # fmt: skip
-        lines += [""] if c.get("temperature") else []
+        lines += [""] if c["kd_comparisons"] else []
     return lines
 
 

@@ -164,7 +164,14 @@ def reproduce(
         results.quantized = _quantized_summary(quantized, curves[1], target, n_boot)
     results.curves = {d: _curves_summary(c, target) for d, c in curves.items()}
     if plan.coded:
-        results.coded = coded_section(chain, curves, temp_results, student_scratch, n_boot)
+        kd_pairs = [
+            *(("temperature", f"{s} by KD at T = {t:g}", r, student_scratch[s])
+              for s, rs in temp_results.items() for r, t in zip(rs, plan.temperatures, strict=True)),
+            *(("alpha", f"{plan.student} by KD at alpha = {a:g}", r, scratch_student)
+              for r, a in zip(alpha_results, plan.alphas, strict=True)),
+            *(("kd-variants", f"{plan.student} by {name}", r, scratch_student) for name, r in variant_results),
+        ]  # fmt: skip
+        results.coded = coded_section(chain, curves, kd_pairs, n_boot)
     results.energy = energy_section(plan, chain, teacher_result, scratch_student)
     results.quality_vs_energy = list(rows.values())
     references = {name: BerCurve.from_dict(c).geometric_mean_ber() for name, c in curves[1]["baselines"].items()}
