@@ -125,19 +125,20 @@ def _bler_line(ax: plt.Axes, curve: BerCurve, label: str, style: str, color: str
     return line
 
 
-MIN_BITS_DRAWN = 1000  # an error-free bin of |LLR| is drawn (as its upper bound) from this many bits on
+MIN_BITS_DRAWN = 1000  # a bin of |LLR| is drawn from this many bits on
 
 
 def plot_calibration(curves: list[BerCurve], stem: Path, title: str) -> list[Path]:
     """Coded curves' LLR calibration over all their points: per bin of |LLR|, the observed error probability
     (with its Clopper-Pearson 95 % interval) vs the one the LLRs predict, ``mean 1 / (1 + e^|L|)``; calibrated
-    LLRs lie on the diagonal, over-confident ones above it. A bin without errors is drawn as its upper bound (v),
-    where it holds at least :data:`MIN_BITS_DRAWN` bits (a bound over a handful of bits says nothing)."""
+    LLRs lie on the diagonal, over-confident ones above it. A bin without errors is drawn as its upper bound (v).
+    Bins of fewer than :data:`MIN_BITS_DRAWN` bits are left out (a handful of bits says nothing); the tables keep
+    them."""
     fig, ax = plt.subplots(figsize=(5.6, 5.0))
     lowest = 1.0
     for curve in curves:
         bits, errors, predicted = (list(row) for row in curve.calibration)
-        kept = [i for i, n in enumerate(bits) if n > 0 and (errors[i] > 0 or n >= MIN_BITS_DRAWN)]
+        kept = [i for i, n in enumerate(bits) if n >= MIN_BITS_DRAWN]
         x = [predicted[i] / bits[i] for i in kept]
         observed = [errors[i] / bits[i] for i in kept]
         ci = [clopper_pearson(int(errors[i]), int(bits[i])) for i in kept]

@@ -23,7 +23,7 @@ from deeprx.evaluate.summary import summarize
 from deeprx.link.coding import BP_ITERATIONS
 from deeprx.link.testset import TestSet, testset_key
 from deeprx.receivers import load_receiver
-from deeprx.report.plots import plot_bler, plot_calibration
+from deeprx.report.plots import link_title, plot_bler, plot_calibration
 from deeprx.runs.layout import OutputLayout
 from deeprx.runtime import RunContext
 from deeprx.studies.chain import Chain
@@ -116,8 +116,8 @@ def coded_figures(section: dict[int, dict[str, Any]], plan: StudyPlan, out: Path
     figs = []
     for dmrs, entry in section.items():
         curves = [BerCurve.from_dict(c) for c in entry["curves"]]
-        link = plan.base.with_overrides(dict(plan.coded)).link
-        title = f"MCS {link.mcs_index} (table {link.mcs_table}), {link.n_prb} PRB, {dmrs} DMRS symbol(s)"
-        figs += plot_bler(curves, out / f"fig6_bler_dmrs{dmrs}", title, link.slot_duration_s)
+        cfg = plan.base.with_overrides({**dict(plan.coded), "link.dmrs_symbols": dmrs})
+        title = f"MCS {cfg.link.mcs_index} (table {cfg.link.mcs_table}): {link_title(cfg)}"
+        figs += plot_bler(curves, out / f"fig6_bler_dmrs{dmrs}", title, cfg.link.slot_duration_s)
         figs += plot_calibration(curves, out / f"fig6_llr_calibration_dmrs{dmrs}", title)
     return [str(p) for p in figs]
