@@ -27,7 +27,7 @@ from deeprx.report.plots import link_title, plot_bler, plot_calibration
 from deeprx.runs.layout import OutputLayout
 from deeprx.runtime import RunContext
 from deeprx.studies.chain import Chain
-from deeprx.studies.figures import budget_label, named_curves
+from deeprx.studies.figures import budget_label, fig6_receivers
 from deeprx.studies.plan import StudyPlan
 from deeprx.studies.results import compare
 from deeprx.studies.runner import baseline_curves, result_folder
@@ -83,11 +83,9 @@ def coded_section(
             curve.receiver = label
             return curve
 
-        # the Fig. 6 receivers, labelled as there (named_curves' order: teacher, shipped, KD, scratch, baselines)
-        results = [c["teacher"], *c.get("shipped", []), c["kd"], c["scratch"]]
-        named = [coded(r, x.receiver) for r, x in zip(results, named_curves(c), strict=False)]
+        named = [coded(r, label) for label, r in fig6_receivers(c)]  # teacher, shipped, KD, scratch
+        kd, scratch = named[-2], named[-1]
         named += baseline_curves(cfg, out, chain.store, chain.ctx, chain.show_progress)
-        kd, scratch = named[len(results) - 2], named[len(results) - 1]
         target = plan.base.eval.target_ber
         section[dmrs] = {
             "link": _link_facts(cfg, named[0].tb_size),

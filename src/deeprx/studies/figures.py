@@ -175,14 +175,21 @@ def budget_label(role: str, result: TrialResult) -> str:
     return f"{role} ({result.model}, {budget})"
 
 
-def named_curves(c: dict[str, Any]) -> list[BerCurve]:
-    """Fig. 6's curves for one DMRS setting: teacher, the shipped students, KD student, scratch student, then the
-    baselines, each network labelled with its budget."""
+def fig6_receivers(c: dict[str, Any]) -> list[tuple[str, TrialResult]]:
+    """Fig. 6's networks for one DMRS setting, each with its label (role, preset, budget): teacher, the shipped
+    students, KD student, scratch student."""
     return [
-        c["teacher"].named_curve(budget_label("teacher", c["teacher"])),
-        *(r.named_curve(budget_label(SHIPPED_STUDENT, r)) for r in c.get("shipped", [])),
-        c["kd"].named_curve(budget_label("KD student", c["kd"])),
-        c["scratch"].named_curve(budget_label("scratch student", c["scratch"])),
+        (budget_label("teacher", c["teacher"]), c["teacher"]),
+        *((budget_label(SHIPPED_STUDENT, r), r) for r in c.get("shipped", [])),
+        (budget_label("KD student", c["kd"]), c["kd"]),
+        (budget_label("scratch student", c["scratch"]), c["scratch"]),
+    ]
+
+
+def named_curves(c: dict[str, Any]) -> list[BerCurve]:
+    """Fig. 6's curves for one DMRS setting: its networks (:func:`fig6_receivers`), then the baselines."""
+    return [
+        *(r.named_curve(label) for label, r in fig6_receivers(c)),
         *(BerCurve.from_dict(v) for v in c["baselines"].values()),
     ]
 
