@@ -18,12 +18,13 @@ from deeprx.evaluate.temperature import (
     SCALE_GRID,
     TemperatureFit,
     fit_temperatures,
+    reusing_last,
     scaled,
     scaled_loss_bits,
     scaled_name,
 )
 from deeprx.link.baselines import LS_LMMSE, PERFECT_CSI_LMMSE, baseline_receivers
-from deeprx.link.simulator import UplinkSimulator
+from deeprx.link.simulator import Slot, UplinkSimulator
 from deeprx.link.testset import TestSet, testset_key
 from deeprx.pipeline import run
 from deeprx.receivers import slot_bit_errors
@@ -255,3 +256,20 @@ def test_the_main_job_on_a_coded_link_reports_bler_and_llr_quality(tmp_path: Pat
     assert "MCS 14 (table 1)" in text and r"observed / predicted errors at \|LLR\| >= 8" in text  # escaped in a table
     for figure in ("ber_vs_sinr.png", "bler_vs_sinr.png", "llr_calibration.png"):
         assert (tmp_path / figure).exists(), figure
+
+
+def test_a_network_runs_once_per_batch_for_its_curve_and_its_scaled_twin(tmp_path: Path, tiny_cfg: RunConfig) -> None:
+    cfg = tiny_cfg.with_overrides({"link.mcs_index": 14})
+    testset = TestSet.ensure(cfg, tmp_path, show_progress=False)
+    ls = baseline_receivers(UplinkSimulator(cfg.link))[LS_LMMSE]
+    calls = []
+
+    def counted(slot: Slot) -> torch.Tensor:
+        calls.append(slot)
+        return ls(slot)
+
+    once = reusing_last(counted)
+    curves = evaluate({"as is": once, "x 2": scaled(once, 2.0)}, testset, 8, None, False)
+    batches = len(testset.sinr_points_db) * cfg.eval.slots_per_point // 8
+    assert len(calls) == batches  # not twice
+    assert curves[0].bit_errors == curves[1].bit_errors  # a scale keeps every sign

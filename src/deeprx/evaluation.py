@@ -15,7 +15,7 @@ from deeprx.config import RunConfig, config_hash, load_profile
 from deeprx.evaluate.ber import ALL_SLOTS, BerCurve, evaluate, ratio_at_max_sinr
 from deeprx.evaluate.suites import Suite
 from deeprx.evaluate.summary import summarize
-from deeprx.evaluate.temperature import TemperatureFit, fit_temperatures, scaled, scaled_name
+from deeprx.evaluate.temperature import TemperatureFit, fit_temperatures, reusing_last, scaled, scaled_name
 from deeprx.io import InputError
 from deeprx.link.baselines import LS_LMMSE, PERFECT_CSI_LMMSE, baseline_receivers
 from deeprx.link.simulator import UplinkSimulator
@@ -104,6 +104,9 @@ def evaluate_checkpoints(
         held_out = TestSet.ensure(cfg.with_overrides({"seed": held_out_seed}), layout.testsets, show_progress)
         everyone = {**receivers, **baseline_receivers(UplinkSimulator(cfg.link, device))}
         fits = fit_temperatures(everyone, held_out, cfg.eval.batch_size, device, held_out_seed)
+        # each network runs once per batch of test slots, for its curve and its scaled twin's
+        receivers = {n: reusing_last(r) for n, r in receivers.items()}
+        everyone |= receivers
         scaled_receivers = {scaled_name(n, f.scale): scaled(everyone[n], f.scale) for n, f in fits.items()}
     per_seed: dict[int, list[BerCurve]] = {}
     per_seed_scaled: dict[int, list[BerCurve]] = {}
@@ -111,12 +114,10 @@ def evaluate_checkpoints(
         for seed in seeds:
             seeded = cfg.with_overrides({"seed": seed})
             testset = TestSet.ensure(seeded, layout.testsets, show_progress)
-            ours = evaluate(receivers, testset, cfg.eval.batch_size, ALL_SLOTS, show_progress, device)
+            both = evaluate({**receivers, **scaled_receivers}, testset, cfg.eval.batch_size, ALL_SLOTS,
+                            show_progress, device)  # fmt: skip
+            ours, per_seed_scaled[seed] = both[: len(receivers)], both[len(receivers) :]
             per_seed[seed] = [*ours, *baseline_curves(seeded, out, store, ctx, show_progress)]
-            if scaled_receivers:
-                per_seed_scaled[seed] = evaluate(
-                    scaled_receivers, testset, cfg.eval.batch_size, ALL_SLOTS, show_progress, device
-                )
     curves = _pooled(per_seed, seeds)
     slots = sum(len(c) for c in curves[0].slot_errors) // len(curves[0].sinr_db)
     title = f"{title}: {link_title(cfg)}\ntest-set seed(s) {', '.join(map(str, seeds))}, {slots} slots per point"
