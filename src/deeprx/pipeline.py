@@ -88,14 +88,13 @@ def render_report(results: dict[str, Any]) -> str:
     ]
     curves = [BerCurve.from_dict(c) for c in results["curves"]]
     if all(c.coded for c in curves):
-        points = curves[0].sinr_db
         lines += [
             f"MCS {link['mcs_index']} (table {link['mcs_table']}): one LDPC transport block of {curves[0].tb_size} "
             "information bits per slot, decoded by Sionna's TB decoder for every receiver. LLR quality: the BMD rate "
             "(achievable rate of the LLRs, bits per channel use) and observed over predicted errors by |LLR| (1: "
             "calibrated, > 1: over-confident).",
             "",
-            *markdown_table(*llr_quality_table(curves, (points[len(points) // 3], points[2 * len(points) // 3]))),
+            *markdown_table(*llr_quality_table(curves)),
             "",
             "![BLER and goodput vs SINR](bler_vs_sinr.png) ![LLR calibration](llr_calibration.png)",
             "",

@@ -199,10 +199,16 @@ CALIBRATION_GROUPS = (("[0, 2)", range(0, 3)), ("[2, 4)", range(3, 5)), ("[4, 8)
                       (">= 8", range(7, len(CALIBRATION_EDGES))))  # fmt: skip
 
 
-def llr_quality_table(curves: list[BerCurve], at_sinr_db: tuple[float, ...]) -> tuple[list[str], list[list[str]]]:
-    """One row per coded curve: its BMD rate at the points of ``at_sinr_db`` (bits per channel use) and, per range
-    of |LLR| (:data:`CALIBRATION_GROUPS`), its observed over its predicted errors (1: calibrated, > 1:
-    over-confident, < 1: under-confident) with the share of its bits there."""
+def llr_quality_table(
+    curves: list[BerCurve], at_sinr_db: tuple[float, ...] | None = None
+) -> tuple[list[str], list[list[str]]]:
+    """One row per coded curve: its BMD rate at the points of ``at_sinr_db`` (bits per channel use; default the
+    points a third and two thirds up the grid) and, per range of |LLR| (:data:`CALIBRATION_GROUPS`), its observed
+    over its predicted errors (1: calibrated, > 1: over-confident, < 1: under-confident) with the share of its bits
+    there."""
+    if at_sinr_db is None:
+        grid = curves[0].sinr_db
+        at_sinr_db = (grid[len(grid) // 3], grid[2 * len(grid) // 3])
     header = ["receiver", *(f"BMD rate at {x:g} dB" for x in at_sinr_db),
               *(f"observed / predicted errors at |LLR| {g}" for g, _ in CALIBRATION_GROUPS)]  # fmt: skip
     cells = []

@@ -50,7 +50,8 @@ class StudyPlan:
         qat_steps: quantization-aware fine-tuning steps of the main student (from scratch and by KD, 1 DMRS)
             to int8 (:mod:`deeprx.studies.quantized`); 0 leaves the KD + int8 study out.
         coded: overrides of the coded test set (an MCS and its SINR grid) on which the receivers of Fig. 6 and
-            of the temperature study are also evaluated in BLER (:mod:`deeprx.studies.coded`); empty: not.
+            the KD students of the temperature, alpha and KD-variant studies are also evaluated in BLER
+            (:mod:`deeprx.studies.coded`); empty: not.
     """
 
     base: RunConfig

@@ -62,7 +62,6 @@ def _coded_section(coded: dict[int, dict[str, Any]], plan: dict[str, Any]) -> li
     for dmrs, c in coded.items():
         curves = [BerCurve.from_dict(x) for x in c["curves"]]
         rows = [CurveSummary.from_dict(x) for x in c["receivers"]]
-        mid = curves[0].sinr_db[len(curves[0].sinr_db) // 3], curves[0].sinr_db[2 * len(curves[0].sinr_db) // 3]
         k = Comparison.from_dict(c["kd_vs_scratch"])
         lines += [
             f"### {dmrs} DMRS symbol(s)",
@@ -72,7 +71,7 @@ def _coded_section(coded: dict[int, dict[str, Any]], plan: dict[str, Any]) -> li
             "",
             *markdown_table(*summary_table(rows, plan["base"]["eval"]["target_ber"])),
             "",
-            *markdown_table(*llr_quality_table(curves, mid)),
+            *markdown_table(*llr_quality_table(curves)),
             "",
             f"KD - scratch: SINR gain at BLER {k.target_bler:g} {_gain(k.gain_at_bler_db, k.gain_at_bler_db_ci)}; "
             f"geo-mean BER {fmt_ci(k.geo_diff, k.geo_diff_ci)} (the same slots, uncoded).",
